@@ -1,0 +1,167 @@
+// Package app wires authsvc together from a Config: database, keys, hashing,
+// sessions, mail and the HTTP server, and runs them until shut down.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authsvc/authsvc/config"
+	"github.com/authsvc/authsvc/handlers"
+	"github.com/authsvc/authsvc/keys"
+	"github.com/authsvc/authsvc/mail"
+	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/sessions"
+	"github.com/authsvc/authsvc/store"
+	"github.com/authsvc/authsvc/token"
+)
+
+// App is a running authsvc: its parts, built once.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Secret   *secret.Key
+	Keys     *keys.Manager
+	Hasher   *password.Hasher
+	Policy   password.Policy
+	Sessions *sessions.Service
+	Mail     *mail.Worker
+	Server   *echo.Echo
+	Now      func() time.Time
+}
+
+// OpenStore connects to the configured database and brings its schema up to date.
+func OpenStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DatabaseMaxConns})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, nil
+}
+
+// SecretKey resolves SECRET_KEY: as configured, or with SQLite the key file kept
+// beside the database, created on first start.
+func SecretKey(cfg config.Config) (*secret.Key, error) {
+	raw := cfg.SecretKey
+	if raw == "" {
+		path := config.SecretKeyFile(store.SQLitePath(cfg.DatabaseURL))
+		var err error
+		if raw, err = secret.LoadOrCreateFile(path); err != nil {
+			return nil, fmt.Errorf("SECRET_KEY: not set, and the key file %s cannot be used: %w", path, err)
+		}
+	}
+	key, err := secret.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("SECRET_KEY: %w", err)
+	}
+	return key, nil
+}
+
+// NewKeys builds the signing-key manager for cfg.
+func NewKeys(st *store.Store, key *secret.Key, cfg config.Config, now func() time.Time, log *slog.Logger) *keys.Manager {
+	return keys.NewManager(st, key, keys.Config{
+		Alg: cfg.JWTAlg, AccessTTL: cfg.AccessTokenTTL,
+		RotationInterval: cfg.KeyRotationInterval, ReloadInterval: 30 * time.Second,
+	}, now, log)
+}
+
+// NewHasher builds the password hasher with the configured cost.
+func NewHasher(cfg config.Config) (*password.Hasher, error) {
+	return password.NewHasher(password.Params{
+		MemoryKiB: cfg.PasswordHashMemoryKiB, Iterations: cfg.PasswordHashIterations,
+		Parallelism: cfg.PasswordHashParallelism, SaltLen: 16, KeyLen: 32,
+	})
+}
+
+// New builds every part on an open, migrated store. now is the clock (time.Now in production).
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Store, now func() time.Time) (*App, error) {
+	key, err := SecretKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.EnsureBuiltinRoles(ctx, now()); err != nil {
+		return nil, fmt.Errorf("built-in roles: %w", err)
+	}
+	km := NewKeys(st, key, cfg, now, log)
+	if err := km.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	hasher, err := NewHasher(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
+	}
+	var sender mail.Sender = mail.LogSender{Log: log}
+	if cfg.SMTPURL != "" {
+		if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			return nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+	} else {
+		log.Warn("SMTP_URL is not set: mails are written to this log instead of being sent (development only)")
+	}
+	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
+	a := &App{
+		Config: cfg, Log: log, Store: st, Secret: key, Keys: km, Hasher: hasher,
+		Policy: password.Policy{MinScore: cfg.PasswordMinScore},
+		Sessions: sessions.New(st, key, sessions.Config{
+			SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberSessionTTL,
+			AccessTTL: cfg.AccessTokenTTL, Grace: cfg.RefreshReuseGrace,
+		}, now),
+		Mail: mail.NewWorker(st, sender, key, now, log),
+		Now:  now,
+	}
+	a.Server = handlers.NewServer(handlers.Deps{
+		Config: cfg, Log: log, Store: st, Keys: km,
+		Issuer:   token.NewIssuer(km.KeySet, tokenCfg, now),
+		Verifier: token.NewVerifier(km.KeySet, tokenCfg, now, km.ReloadSoon),
+		Hasher:   hasher, Policy: a.Policy, Sessions: a.Sessions, Mail: a.Mail, Now: now,
+	})
+	return a, nil
+}
+
+// Serve listens on ln until ctx ends, then stops accepting, lets in-flight
+// requests finish (up to 20 s) and stops the background loops.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go a.Keys.Run(bg)
+	go a.Mail.Run(bg)
+
+	srv := &http.Server{
+		Handler:           a.Server,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if err2 := <-errc; !errors.Is(err2, http.ErrServerClosed) && err == nil {
+		err = err2
+	}
+	return err
+}

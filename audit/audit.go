@@ -1,0 +1,85 @@
+// Package audit builds security events. Events are written by the store on the
+// same transaction as the change they record.
+package audit
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/models"
+)
+
+// Event types, as listed in the contract's Audit section.
+const (
+	Signup               = "signup"
+	SignupRejected       = "signup_rejected"
+	LoginSucceeded       = "login_succeeded"
+	LoginFailed          = "login_failed"
+	Logout               = "logout"
+	TokenRefreshed       = "token_refreshed"
+	RefreshReuseDetected = "refresh_reuse_detected"
+	PasswordChanged      = "password_changed"
+	PasswordResetRequest = "password_reset_requested"
+	PasswordReset        = "password_reset"
+	UserCreated          = "user_created"
+	UserUpdated          = "user_updated"
+	UserDeleted          = "user_deleted"
+	UsersWiped           = "users_wiped"
+	RoleChanged          = "role_changed"
+	RoleCreated          = "role_created"
+	RoleUpdated          = "role_updated"
+	RoleDeleted          = "role_deleted"
+	SessionsRevoked      = "sessions_revoked"
+	KeyRotated           = "key_rotated"
+	AdminBootstrapped    = "admin_bootstrapped"
+)
+
+// Client is who made the request: its address and user agent.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// maxUserAgent bounds what a client can make us store.
+const maxUserAgent = 512
+
+// NewClient describes a caller, trimming an oversized user agent.
+func NewClient(ip, userAgent string) Client {
+	if len(userAgent) > maxUserAgent {
+		userAgent = userAgent[:maxUserAgent]
+	}
+	return Client{IP: ip, UserAgent: userAgent}
+}
+
+// Details are extra facts about an event. Never put a secret in them.
+type Details map[string]any
+
+// Event builds an event; actor and user may be uuid.Nil when unknown.
+func Event(typ string, now time.Time, actor, user uuid.UUID, c Client, d Details) *models.AuditEvent {
+	details := "{}"
+	if len(d) > 0 {
+		b, err := json.Marshal(d)
+		if err == nil {
+			details = string(b)
+		}
+	}
+	return &models.AuditEvent{
+		ID:        uuid.Must(uuid.NewV7()),
+		Type:      typ,
+		ActorID:   optional(actor),
+		UserID:    optional(user),
+		IP:        c.IP,
+		UserAgent: c.UserAgent,
+		Details:   details,
+		CreatedAt: now,
+	}
+}
+
+func optional(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}

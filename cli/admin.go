@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/authsvc/authsvc/app"
+	"github.com/authsvc/authsvc/store"
+)
+
+func admin(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 || args[0] != "create" {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprintln(env.Stdout, "Usage: authsvc admin create --email E --username U  (password from stdin or ADMIN_PASSWORD)")
+			return nil
+		}
+		return fmt.Errorf("%w: authsvc admin create --email E --username U", errUsage)
+	}
+	fs := flags("admin create", "admin create --email E --username U   (password read from stdin, or ADMIN_PASSWORD)", env)
+	email := fs.String("email", "", "the admin's email address (required)")
+	username := fs.String("username", "", "the admin's username (required)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *email == "" || *username == "" {
+		return fmt.Errorf("%w: --email and --username are required", errUsage)
+	}
+	cfg, _, st, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pw := cfg.AdminPassword
+	if pw == "" {
+		pw, err = readPassword(env)
+		if err != nil {
+			return err
+		}
+	}
+	if err := st.EnsureBuiltinRoles(ctx, env.Now()); err != nil {
+		return err
+	}
+	hasher, err := app.NewHasher(cfg)
+	if err != nil {
+		return err
+	}
+	acct, err := app.CreateAdmin(ctx, st, hasher, policyFor(cfg), app.AdminSpec{Email: *email, Username: *username, Password: pw}, env.Now)
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) {
+		return fmt.Errorf("a user with that %s already exists", conflict.Field)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "created admin %s (%s, id %s)\n", acct.Username, acct.Email, acct.ID)
+	return nil
+}
+
+// readPassword reads one line from stdin.
+func readPassword(env Env) (string, error) {
+	if env.Stdin == nil {
+		return "", errors.New("no password: pipe it on stdin or set ADMIN_PASSWORD")
+	}
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		if err != nil {
+			return "", errors.New("no password: pipe it on stdin or set ADMIN_PASSWORD")
+		}
+		return "", errors.New("the password on stdin is empty")
+	}
+	return line, nil
+}

@@ -1,0 +1,368 @@
+// Package config reads authsvc's settings from the environment (and an optional
+// .env file) once, at start-up. Everything else receives values, never getenv.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/authsvc/authsvc/secret"
+)
+
+type Config struct {
+	HTTPAddr         string
+	DatabaseURL      string
+	DatabaseMaxConns int
+	RedisURL         string
+	PublicURL        string
+
+	JWTIssuer   string
+	JWTAudience string
+	JWTAlg      string
+
+	AccessTokenTTL      time.Duration
+	SessionTTL          time.Duration
+	RememberSessionTTL  time.Duration
+	ResetTokenTTL       time.Duration
+	RefreshReuseGrace   time.Duration
+	KeyRotationInterval time.Duration
+
+	LoginRateLimit   Rate
+	PasswordMinScore int
+	LockoutThreshold int
+
+	// Argon2id cost; production defaults are OWASP's, tests lower them.
+	PasswordHashMemoryKiB   uint32
+	PasswordHashIterations  uint32
+	PasswordHashParallelism uint8
+
+	// SecretKey is SECRET_KEY as given. Empty with SQLite: the key file beside the
+	// database is used (see SecretKeyFile).
+	SecretKey string
+
+	AdminEmail, AdminUsername, AdminPassword string
+	AdminSignupKey                           string
+	SignupRequiresApproval                   bool
+	UserDirectoryPublic                      bool
+	IntrospectionClients                     map[string]string
+
+	SMTPURL  string
+	MailFrom string
+
+	CORSOrigins    []string
+	CookieMode     bool
+	TrustedProxies []*net.IPNet
+
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// Rate is a count per period, written "10/m", "100/h", "5/s".
+type Rate struct {
+	Count  int
+	Period time.Duration
+}
+
+func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Count, r.Period) }
+
+// Supported values of JWT_ALG.
+var Algs = []string{"ES256", "EdDSA", "RS256"}
+
+// Getenv looks a variable up; os.Getenv in production, a map in tests.
+type Getenv func(string) string
+
+// WithDotEnv returns getenv backed by the .env file at path for variables the
+// environment does not set. A missing file is not an error.
+func WithDotEnv(getenv Getenv, path string) (Getenv, error) {
+	values, err := godotenv.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return getenv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return values[k]
+	}, nil
+}
+
+// Load reads and validates every variable. The error names the variable at fault.
+func Load(getenv Getenv) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		HTTPAddr:         r.str("HTTP_ADDR", ":8080"),
+		DatabaseURL:      r.str("DATABASE_URL", "sqlite://authsvc.db"),
+		DatabaseMaxConns: r.intIn("DATABASE_MAX_CONNS", 0, 0, 1000),
+		RedisURL:         r.str("REDIS_URL", ""),
+		PublicURL:        strings.TrimRight(r.str("PUBLIC_URL", "http://localhost:8080"), "/"),
+		JWTAudience:      r.str("JWT_AUDIENCE", "authsvc"),
+		JWTAlg:           r.str("JWT_ALG", "ES256"),
+
+		AccessTokenTTL:      r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, true),
+		SessionTTL:          r.duration("SESSION_TTL", 168*time.Hour, true),
+		RememberSessionTTL:  r.duration("REMEMBER_SESSION_TTL", 720*time.Hour, true),
+		ResetTokenTTL:       r.duration("RESET_TOKEN_TTL", 30*time.Minute, true),
+		RefreshReuseGrace:   r.duration("REFRESH_REUSE_GRACE", 10*time.Second, false),
+		KeyRotationInterval: r.duration("KEY_ROTATION_INTERVAL", 720*time.Hour, false),
+
+		LoginRateLimit:   r.rate("LOGIN_RATE_LIMIT", Rate{10, time.Minute}),
+		PasswordMinScore: r.intIn("PASSWORD_MIN_SCORE", 3, 0, 4),
+		LockoutThreshold: r.intIn("LOCKOUT_THRESHOLD", 5, 0, 1000),
+
+		PasswordHashMemoryKiB:   uint32(r.intIn("PASSWORD_HASH_MEMORY_KIB", 19456, 1024, 4<<20)),
+		PasswordHashIterations:  uint32(r.intIn("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),
+		PasswordHashParallelism: uint8(r.intIn("PASSWORD_HASH_PARALLELISM", 1, 1, 64)),
+
+		SecretKey: r.str("SECRET_KEY", ""),
+
+		AdminEmail:             r.str("ADMIN_EMAIL", ""),
+		AdminUsername:          r.str("ADMIN_USERNAME", "admin"),
+		AdminPassword:          r.str("ADMIN_PASSWORD", ""),
+		AdminSignupKey:         r.str("ADMIN_SIGNUP_KEY", ""),
+		SignupRequiresApproval: r.boolean("SIGNUP_REQUIRES_APPROVAL", false),
+		UserDirectoryPublic:    r.boolean("USER_DIRECTORY_PUBLIC", false),
+		IntrospectionClients:   r.clients("INTROSPECTION_CLIENTS"),
+
+		SMTPURL:  r.str("SMTP_URL", ""),
+		MailFrom: r.str("MAIL_FROM", ""),
+
+		CORSOrigins:    r.list("CORS_ORIGINS"),
+		CookieMode:     r.boolean("COOKIE_MODE", false),
+		TrustedProxies: r.cidrs("TRUSTED_PROXIES"),
+
+		LogLevel:  r.level("LOG_LEVEL"),
+		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
+	}
+	c.JWTIssuer = r.str("JWT_ISSUER", c.PublicURL)
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	if !contains(Algs, c.JWTAlg) {
+		return fmt.Errorf("JWT_ALG: %q is not supported (use %s)", c.JWTAlg, strings.Join(Algs, ", "))
+	}
+	dialect, err := databaseScheme(c.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if c.SecretKey == "" && dialect == "postgres" {
+		return errors.New("SECRET_KEY: required with PostgreSQL (64+ hex characters or base64 of 32+ bytes), so every instance shares it")
+	}
+	if c.SecretKey != "" {
+		if _, err := secret.Parse(c.SecretKey); err != nil {
+			return fmt.Errorf("SECRET_KEY: %w", err)
+		}
+	}
+	if err := checkURL(c.PublicURL); err != nil {
+		return fmt.Errorf("PUBLIC_URL: %w", err)
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return errors.New("REDIS_URL: must be redis://host:port or rediss://host:port")
+		}
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			return errors.New("SMTP_URL: must be smtp://user:pass@host:port or smtps://…")
+		}
+		if c.MailFrom == "" {
+			return errors.New("MAIL_FROM: required when SMTP_URL is set")
+		}
+	}
+	if c.RememberSessionTTL < c.SessionTTL {
+		return errors.New("REMEMBER_SESSION_TTL: must not be shorter than SESSION_TTL")
+	}
+	if c.AccessTokenTTL > c.SessionTTL {
+		return errors.New("ACCESS_TOKEN_TTL: must not be longer than SESSION_TTL")
+	}
+	if c.KeyRotationInterval != 0 && c.KeyRotationInterval < 2*c.AccessTokenTTL {
+		return errors.New("KEY_ROTATION_INTERVAL: must be 0 or at least twice ACCESS_TOKEN_TTL")
+	}
+	return nil
+}
+
+// SecretKeyFile is where the SQLite default keeps a generated SECRET_KEY: beside the database.
+func SecretKeyFile(sqlitePath string) string {
+	dir := "."
+	if i := strings.LastIndexAny(sqlitePath, `/\`); i >= 0 {
+		dir = sqlitePath[:i]
+		if dir == "" {
+			dir = "/"
+		}
+	}
+	return strings.TrimRight(dir, "/") + "/authsvc.secret"
+}
+
+func databaseScheme(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", errors.New("cannot be parsed as a URL (use sqlite://PATH or postgres://…)")
+	}
+	switch u.Scheme {
+	case "sqlite":
+		if strings.TrimPrefix(s, "sqlite://") == "" {
+			return "", errors.New("sqlite:// needs a file path, e.g. sqlite://authsvc.db")
+		}
+		return "sqlite", nil
+	case "postgres", "postgresql":
+		if u.Host == "" {
+			return "", errors.New("postgres:// needs a host")
+		}
+		return "postgres", nil
+	}
+	return "", fmt.Errorf("scheme %q is not supported (use sqlite://PATH or postgres://…)", u.Scheme)
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// reader parses variables and keeps the first error, naming its variable.
+type reader struct {
+	getenv Getenv
+	err    error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) duration(name string, def time.Duration, positive bool) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || (positive && d == 0) {
+		r.fail(name, "%q is not a valid duration (Go syntax, e.g. 15m, 720h)", v)
+	}
+	return d
+}
+
+func (r *reader) intIn(name string, def, lo, hi int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, "%q must be a whole number from %d to %d", v, lo, hi)
+	}
+	return n
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "%q must be true or false", v)
+	}
+	return b
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	if !contains(allowed, v) {
+		r.fail(name, "%q must be one of %s", v, strings.Join(allowed, ", "))
+	}
+	return v
+}
+
+func (r *reader) level(name string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(r.str(name, "info"))); err != nil {
+		r.fail(name, "must be debug, info, warn or error")
+	}
+	return l
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, p := range strings.Split(r.str(name, ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (r *reader) rate(name string, def Rate) Rate {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	count, unit, ok := strings.Cut(v, "/")
+	n, err := strconv.Atoi(count)
+	periods := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}
+	p, known := periods[unit]
+	if !ok || err != nil || n < 1 || !known {
+		r.fail(name, "%q must be N/s, N/m or N/h with N ≥ 1", v)
+	}
+	return Rate{Count: n, Period: p}
+}
+
+func (r *reader) clients(name string) map[string]string {
+	out := map[string]string{}
+	for _, pair := range r.list(name) {
+		id, sec, ok := strings.Cut(pair, ":")
+		if !ok || id == "" || sec == "" {
+			r.fail(name, "must be id:secret pairs separated by commas")
+			return nil
+		}
+		out[id] = sec
+	}
+	return out
+}
+
+func (r *reader) cidrs(name string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, s := range r.list(name) {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			r.fail(name, "%q is not a CIDR (e.g. 10.0.0.0/8)", s)
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}

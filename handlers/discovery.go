@@ -1,0 +1,118 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authsvc/authsvc/problem"
+)
+
+func registerDiscovery(e *echo.Echo, d Deps) {
+	e.GET("/.well-known/jwks.json", jwks(d))
+	e.GET("/.well-known/openid-configuration", openIDConfiguration(d))
+	e.GET("/healthz", healthz)
+	e.GET("/readyz", readyz(d))
+}
+
+// JWKS is a JSON Web Key Set (RFC 7517).
+type JWKS struct {
+	Keys []map[string]any `json:"keys"`
+} // @name JWKS
+
+// jwks godoc
+//
+//	@ID				jwks
+//	@Summary		Public signing keys
+//	@Description	Every key that may still verify a live access token, including the next key before it signs. Gateways cache it for Cache-Control's max-age.
+//	@Tags			discovery
+//	@Produce		json
+//	@Success		200	{object}	JWKS
+//	@Router			/.well-known/jwks.json [get]
+func jwks(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=300")
+		return c.Blob(http.StatusOK, "application/jwk-set+json", d.Keys.KeySet().JWKS())
+	}
+}
+
+// OpenIDConfiguration is the discovery document gateways read.
+type OpenIDConfiguration struct {
+	Issuer                           string   `json:"issuer" example:"http://localhost:8080"`
+	JWKSURI                          string   `json:"jwks_uri" example:"http://localhost:8080/.well-known/jwks.json"`
+	TokenEndpoint                    string   `json:"token_endpoint" example:"http://localhost:8080/v1/auth/login"`
+	IntrospectionEndpoint            string   `json:"introspection_endpoint" example:"http://localhost:8080/v1/auth/introspect"`
+	RevocationFeedEndpoint           string   `json:"revocation_feed_endpoint" example:"http://localhost:8080/v1/auth/revocations"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported" example:"ES256"`
+	TokenEndpointAuthMethods         []string `json:"introspection_endpoint_auth_methods_supported" example:"client_secret_basic"`
+	ResponseTypesSupported           []string `json:"response_types_supported" example:"token"`
+	SubjectTypesSupported            []string `json:"subject_types_supported" example:"public"`
+} // @name OpenIDConfiguration
+
+// openIDConfiguration godoc
+//
+//	@ID				openIDConfiguration
+//	@Summary		Discovery document
+//	@Tags			discovery
+//	@Produce		json
+//	@Success		200	{object}	OpenIDConfiguration
+//	@Router			/.well-known/openid-configuration [get]
+func openIDConfiguration(d Deps) echo.HandlerFunc {
+	base := d.Config.PublicURL
+	doc := OpenIDConfiguration{
+		Issuer:                           d.Config.JWTIssuer,
+		JWKSURI:                          base + "/.well-known/jwks.json",
+		TokenEndpoint:                    base + "/v1/auth/login",
+		IntrospectionEndpoint:            base + "/v1/auth/introspect",
+		RevocationFeedEndpoint:           base + "/v1/auth/revocations",
+		IDTokenSigningAlgValuesSupported: []string{"ES256", "EdDSA", "RS256"},
+		TokenEndpointAuthMethods:         []string{"client_secret_basic"},
+		ResponseTypesSupported:           []string{"token"},
+		SubjectTypesSupported:            []string{"public"},
+	}
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
+		return c.JSON(http.StatusOK, doc)
+	}
+}
+
+// Health is the answer of the health endpoints.
+type Health struct {
+	Status string `json:"status" example:"ok"`
+} // @name Health
+
+// healthz godoc
+//
+//	@ID				healthz
+//	@Summary		Liveness
+//	@Description	The process is up; touches no dependency.
+//	@Tags			operations
+//	@Produce		json
+//	@Success		200	{object}	Health
+//	@Router			/healthz [get]
+func healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, Health{Status: "ok"})
+}
+
+// readyz godoc
+//
+//	@ID				readyz
+//	@Summary		Readiness
+//	@Description	The database answers; 503 when it does not.
+//	@Tags			operations
+//	@Produce		json
+//	@Success		200	{object}	Health
+//	@Failure		503	{object}	problem.Error
+//	@Router			/readyz [get]
+func readyz(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			return problem.Unavailable(err)
+		}
+		return c.JSON(http.StatusOK, Health{Status: "ok"})
+	}
+}

@@ -1,0 +1,106 @@
+package handlers
+
+import (
+	"time"
+
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/store"
+)
+
+// User is the full user record, shown to the user themself and to readers of users.
+type User struct {
+	ID          string     `json:"id" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"`
+	Email       string     `json:"email" example:"ada@example.com"`
+	Username    string     `json:"username" example:"ada"`
+	FirstName   string     `json:"first_name" example:"Ada"`
+	LastName    string     `json:"last_name" example:"Lovelace"`
+	Roles       []string   `json:"roles" example:"user"`
+	Permissions []string   `json:"permissions" example:"users:read"`
+	Resources   []string   `json:"resources" example:"assistant-42"`
+	Status      string     `json:"status" enums:"pending,active,disabled,locked" example:"active"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+} // @name User
+
+// PublicUser is what any signed-in user may see of another.
+type PublicUser struct {
+	ID        string `json:"id" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"`
+	Username  string `json:"username" example:"ada"`
+	FirstName string `json:"first_name" example:"Ada"`
+	LastName  string `json:"last_name" example:"Lovelace"`
+} // @name PublicUser
+
+// UserResponse wraps one user, as every endpoint returning a user does.
+type UserResponse struct {
+	User User `json:"user"`
+} // @name UserResponse
+
+// TokenResponse is the answer to login and refresh.
+type TokenResponse struct {
+	AccessToken  string `json:"access_token" example:"eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."`
+	TokenType    string `json:"token_type" example:"Bearer"`
+	ExpiresIn    int    `json:"expires_in" example:"900"`
+	RefreshToken string `json:"refresh_token" example:"q3Vb0s8N0m2x…"`
+	SessionID    string `json:"session_id" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
+	User         User   `json:"user"`
+} // @name TokenResponse
+
+// Session is one login session as its owner or an admin sees it.
+type Session struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	IP         string    `json:"ip" example:"203.0.113.7"`
+	UserAgent  string    `json:"user_agent" example:"Mozilla/5.0"`
+	Current    bool      `json:"current"`
+} // @name Session
+
+// SessionsResponse lists sessions.
+type SessionsResponse struct {
+	Sessions []Session `json:"sessions"`
+} // @name SessionsResponse
+
+// MessageResponse is a plain acknowledgement.
+type MessageResponse struct {
+	Message string `json:"message" example:"Logged out."`
+} // @name MessageResponse
+
+func userView(a *store.Account, now time.Time) User {
+	return User{
+		ID: a.ID.String(), Email: a.Email, Username: a.Username,
+		FirstName: a.FirstName, LastName: a.LastName,
+		Roles: a.Roles, Permissions: a.Permissions, Resources: a.Resources,
+		Status:    a.EffectiveStatus(now),
+		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		LastLoginAt: utcPtr(a.LastLoginAt),
+	}
+}
+
+func publicUserView(u *models.User) PublicUser {
+	return PublicUser{ID: u.ID.String(), Username: u.Username, FirstName: u.FirstName, LastName: u.LastName}
+}
+
+func sessionView(s *models.Session, current bool) Session {
+	return Session{
+		ID: s.ID.String(), CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(),
+		ExpiresAt: s.ExpiresAt.UTC(), IP: s.IP, UserAgent: s.UserAgent, Current: current,
+	}
+}
+
+func sessionsView(list []models.Session, current func(*models.Session) bool) SessionsResponse {
+	out := SessionsResponse{Sessions: make([]Session, 0, len(list))}
+	for i := range list {
+		out.Sessions = append(out.Sessions, sessionView(&list[i], current(&list[i])))
+	}
+	return out
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

@@ -1,0 +1,4 @@
+package mail
+
+// NewSMTPSenderTLS lets the tests trust their own certificate.
+var NewSMTPSenderTLS = newSMTPSender

@@ -1,0 +1,169 @@
+// Package models holds the GORM structs that mirror the database tables.
+// It contains no queries: the store package owns every read and write.
+package models
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// User statuses as stored. "locked" is never stored: it is derived from LockedUntil.
+const (
+	StatusPending  = "pending"
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+	StatusLocked   = "locked"
+)
+
+// Built-in role names.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+)
+
+// Permissions are data held by roles; these are every one the service knows.
+// The built-in admin role holds all of them, the built-in user role none.
+var Permissions = []string{
+	"users:read", "users:write",
+	"roles:read", "roles:write",
+	"sessions:read", "sessions:write",
+	"audit:read",
+}
+
+type User struct {
+	ID           uuid.UUID `gorm:"primaryKey"`
+	Email        string
+	Username     string
+	FirstName    string
+	LastName     string
+	PasswordHash string
+	Status       string
+	// Lockout state: consecutive failures, how many locks so far, and until when.
+	FailedLogins int
+	LockCount    int
+	LockedUntil  *time.Time
+	LastLoginAt  *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// EffectiveStatus is the status clients see: disabled wins over locked.
+func (u *User) EffectiveStatus(now time.Time) string {
+	if u.Status == StatusActive && u.LockedUntil != nil && now.Before(*u.LockedUntil) {
+		return StatusLocked
+	}
+	return u.Status
+}
+
+type Role struct {
+	Name        string `gorm:"primaryKey"`
+	Description string
+	Builtin     bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type RolePermission struct {
+	RoleName   string `gorm:"primaryKey"`
+	Permission string `gorm:"primaryKey"`
+}
+
+type UserRole struct {
+	UserID   uuid.UUID `gorm:"primaryKey"`
+	RoleName string    `gorm:"primaryKey"`
+}
+
+// UserResource is one resource grant (an opaque id, the seeds' "assistants").
+type UserResource struct {
+	UserID   uuid.UUID `gorm:"primaryKey"`
+	Resource string    `gorm:"primaryKey"`
+}
+
+type Session struct {
+	ID           uuid.UUID `gorm:"primaryKey"`
+	UserID       uuid.UUID
+	CreatedAt    time.Time
+	LastUsedAt   time.Time
+	ExpiresAt    time.Time
+	RevokedAt    *time.Time
+	RevokeReason string
+	IP           string
+	UserAgent    string
+	Remember     bool
+}
+
+// RefreshToken rows hold only a MAC of the token. When a token is retired its
+// successor is kept sealed (encrypted with SECRET_KEY) so that a retry within the
+// grace window can be answered with the same successor.
+type RefreshToken struct {
+	ID              uuid.UUID `gorm:"primaryKey"`
+	SessionID       uuid.UUID
+	TokenHash       []byte
+	CreatedAt       time.Time
+	RetiredAt       *time.Time
+	SuccessorID     *uuid.UUID
+	SuccessorSealed []byte
+}
+
+// Revocation is one entry of the revocation feed; it outlives the session row.
+type Revocation struct {
+	Seq       int64 `gorm:"primaryKey;autoIncrement"`
+	SessionID uuid.UUID
+	ExpiresAt time.Time // when the last access token of the session expires
+	CreatedAt time.Time
+}
+
+// Signing key states, in lifecycle order.
+const (
+	KeyNext     = "next"
+	KeyCurrent  = "current"
+	KeyRetiring = "retiring"
+	KeyRetired  = "retired"
+)
+
+type SigningKey struct {
+	KID           string `gorm:"column:kid;primaryKey"`
+	Alg           string
+	State         string
+	PublicJWK     string `gorm:"column:public_jwk"` // JSON
+	PrivateSealed []byte // PKCS#8 DER, sealed with SECRET_KEY
+	CreatedAt     time.Time
+	ActivatedAt   *time.Time // when it became current
+	RetireAfter   *time.Time // when a retiring key stops verifying
+}
+
+type PasswordResetToken struct {
+	ID        uuid.UUID `gorm:"primaryKey"`
+	UserID    uuid.UUID
+	TokenHash []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+type AuditEvent struct {
+	ID        uuid.UUID `gorm:"primaryKey"`
+	Type      string
+	ActorID   *uuid.UUID
+	UserID    *uuid.UUID
+	IP        string
+	UserAgent string
+	Details   string // JSON object, never a secret
+	CreatedAt time.Time
+}
+
+// OutboxMail is a queued mail. The payload (recipient, subject, bodies) is sealed
+// with SECRET_KEY because reset mails carry a live token.
+type OutboxMail struct {
+	ID            uuid.UUID `gorm:"primaryKey"`
+	PayloadSealed []byte
+	Attempts      int
+	NextAttemptAt time.Time
+	ClaimedUntil  *time.Time
+	SentAt        *time.Time
+	LastError     string
+	CreatedAt     time.Time
+}
+
+func (OutboxMail) TableName() string { return "mail_outbox" }

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// uniqueFields maps unique constraints and indexes to the field a client sees.
+var uniqueFields = map[string]string{
+	"users_email_key":    "email",
+	"users_username_key": "username",
+	"roles_pkey":         "name",
+}
+
+// uniqueViolation recognises a unique-constraint failure on either dialect and
+// names the field it guards.
+func uniqueViolation(err error) (string, bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code != "23505" {
+			return "", false
+		}
+		return fieldFor(pgErr.ConstraintName), true
+	}
+	// SQLite: "UNIQUE constraint failed: index 'users_email_key' (2067)" for
+	// expression indexes, "UNIQUE constraint failed: roles.name (1555)" for columns.
+	m := sqliteUnique.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	if m[1] != "" {
+		return fieldFor(m[1]), true
+	}
+	_, column, _ := strings.Cut(m[2], ".")
+	return column, true
+}
+
+var sqliteUnique = regexp.MustCompile(`UNIQUE constraint failed: (?:index '([^']+)'|([\w.]+))`)
+
+func fieldFor(constraint string) string {
+	if f, ok := uniqueFields[constraint]; ok {
+		return f
+	}
+	return constraint
+}
+
+// IsUnavailable reports whether err means the database could not be reached or
+// did not answer in time (503), as opposed to a fault in a query (500).
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, net.ErrClosed),
+		errors.As(err, &netErr), errors.As(err, &connErr):
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exceptions; 57P0x: server shutting down or unavailable.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "sql: database is closed")
+}

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/models"
+)
+
+// CreateSession inserts a session with its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, sess *models.Session, rt *models.RefreshToken) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := tx.conn(ctx).Create(sess).Error; err != nil {
+			return translate(err)
+		}
+		return translate(tx.conn(ctx).Create(rt).Error)
+	})
+}
+
+// SessionByID loads one session, live or not.
+func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*models.Session, error) {
+	var sess models.Session
+	if err := s.conn(ctx).Take(&sess, "id = ?", id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &sess, nil
+}
+
+// LockSession loads a session and, on PostgreSQL, locks it for the transaction:
+// every refresh of one session runs one at a time.
+func (s *Store) LockSession(ctx context.Context, id uuid.UUID) (*models.Session, error) {
+	var sess models.Session
+	if err := s.forUpdate(s.conn(ctx)).Take(&sess, "id = ?", id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &sess, nil
+}
+
+// LiveSessions lists a user's sessions that are neither revoked nor expired, newest first.
+func (s *Store) LiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]models.Session, error) {
+	var out []models.Session
+	err := s.conn(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Order("created_at DESC, id DESC").Find(&out).Error
+	return out, err
+}
+
+// TouchSession records use of the session (at refresh).
+func (s *Store) TouchSession(ctx context.Context, id uuid.UUID, now time.Time, ip, userAgent string) error {
+	return s.conn(ctx).Model(&models.Session{}).Where("id = ?", id).
+		UpdateColumns(map[string]any{"last_used_at": now, "ip": ip, "user_agent": userAgent}).Error
+}
+
+// Revoke says which sessions to end. Exactly one selector is used: SessionID,
+// UserIDs, or All.
+type Revoke struct {
+	SessionID uuid.UUID
+	UserIDs   []uuid.UUID
+	All       bool
+	Reason    string
+	Now       time.Time
+	// AccessTTL bounds when the last access token of a revoked session expires;
+	// revocation-feed entries drop out after that.
+	AccessTTL time.Duration
+}
+
+// RevokeSessions ends the live sessions r selects and adds each to the revocation
+// feed, returning the ids revoked. Use it inside the transaction of the change
+// that causes it (password change, role change, deletion…).
+func (s *Store) RevokeSessions(ctx context.Context, r Revoke) ([]uuid.UUID, error) {
+	q := s.forUpdate(s.conn(ctx).Model(&models.Session{})).
+		Where("revoked_at IS NULL AND expires_at > ?", r.Now)
+	switch {
+	case r.All:
+	case r.SessionID != uuid.Nil:
+		q = q.Where("id = ?", r.SessionID)
+	case len(r.UserIDs) > 0:
+		q = q.Where("user_id IN ?", r.UserIDs)
+	default:
+		return nil, nil
+	}
+	var live []models.Session
+	if err := q.Find(&live).Error; err != nil {
+		return nil, err
+	}
+	if len(live) == 0 {
+		return nil, nil
+	}
+	ids := make([]uuid.UUID, len(live))
+	revs := make([]models.Revocation, len(live))
+	for i, sess := range live {
+		ids[i] = sess.ID
+		exp := r.Now.Add(r.AccessTTL)
+		if sess.ExpiresAt.Before(exp) {
+			exp = sess.ExpiresAt
+		}
+		revs[i] = models.Revocation{SessionID: sess.ID, ExpiresAt: exp, CreatedAt: r.Now}
+	}
+	if err := s.conn(ctx).Model(&models.Session{}).Where("id IN ?", ids).
+		Updates(map[string]any{"revoked_at": r.Now, "revoke_reason": r.Reason}).Error; err != nil {
+		return nil, err
+	}
+	if err := s.conn(ctx).CreateInBatches(revs, 500).Error; err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// RefreshTokenByHash finds a refresh token by its MAC.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*models.RefreshToken, error) {
+	var rt models.RefreshToken
+	if err := s.conn(ctx).Take(&rt, "token_hash = ?", hash).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &rt, nil
+}
+
+// RefreshTokenByID loads one refresh token.
+func (s *Store) RefreshTokenByID(ctx context.Context, id uuid.UUID) (*models.RefreshToken, error) {
+	var rt models.RefreshToken
+	if err := s.conn(ctx).Take(&rt, "id = ?", id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &rt, nil
+}
+
+// RetireRefreshToken marks old as retired by next, keeping next sealed for the
+// grace window, and inserts next. It reports false when old was already retired
+// (a concurrent refresh won), in which case nothing is written.
+func (s *Store) RetireRefreshToken(ctx context.Context, oldID uuid.UUID, next *models.RefreshToken, sealedNext []byte, now time.Time) (bool, error) {
+	res := s.conn(ctx).Model(&models.RefreshToken{}).Where("id = ? AND retired_at IS NULL", oldID).
+		Updates(map[string]any{"retired_at": now, "successor_id": next.ID, "successor_sealed": sealedNext})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, res.Error
+	}
+	// The successor sealed on older tokens is no longer needed: only the most
+	// recently retired token of a session is in grace.
+	if err := s.conn(ctx).Model(&models.RefreshToken{}).
+		Where("session_id = ? AND id <> ? AND successor_sealed IS NOT NULL", next.SessionID, oldID).
+		Update("successor_sealed", nil).Error; err != nil {
+		return false, err
+	}
+	return true, translate(s.conn(ctx).Create(next).Error)
+}

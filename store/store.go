@@ -1,0 +1,213 @@
+// Package store is authsvc's database: it opens SQLite or PostgreSQL, applies the
+// versioned migrations, and owns every query. Driver errors are turned into the
+// sentinels below so callers never look at SQL errors.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflict")
+)
+
+// ConflictError names the unique constraint a write violated ("email", "username", …).
+type ConflictError struct{ Field string }
+
+func (e *ConflictError) Error() string        { return "store: duplicate " + e.Field }
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Store is the database handle. Inside InTx it is bound to the transaction, so the
+// same methods serve both; outside a transaction each method runs on its own.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+}
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int // 0: a default suited to the dialect
+}
+
+// Dialect reports the dialect a DATABASE_URL names, or an error for anything else.
+func Dialect(databaseURL string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "", fmt.Errorf("cannot parse: %v", redactURLError(err))
+	}
+	switch u.Scheme {
+	case "sqlite":
+		if sqlitePath(databaseURL) == "" {
+			return "", errors.New("sqlite:// needs a file path, e.g. sqlite://authsvc.db")
+		}
+		return SQLite, nil
+	case "postgres", "postgresql":
+		if u.Host == "" {
+			return "", errors.New("postgres:// needs a host")
+		}
+		return Postgres, nil
+	}
+	return "", fmt.Errorf("unsupported scheme %q (use sqlite:// or postgres://)", u.Scheme)
+}
+
+// redactURLError drops the URL (and so any password) from a url.Error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// SQLitePath is the file a sqlite:// URL names ("sqlite://authsvc.db" → "authsvc.db",
+// "sqlite:///var/lib/a.db" → "/var/lib/a.db").
+func SQLitePath(databaseURL string) string { return sqlitePath(databaseURL) }
+
+func sqlitePath(databaseURL string) string {
+	p := strings.TrimPrefix(databaseURL, "sqlite://")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}
+
+// Open connects and checks the connection. It does not migrate.
+func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
+	dialect, err := Dialect(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	var dial gorm.Dialector
+	maxOpen := opts.MaxOpenConns
+	switch dialect {
+	case SQLite:
+		// WAL lets readers run beside the writer; immediate transactions take the
+		// write lock at BEGIN so two writers queue on busy_timeout instead of failing
+		// with "database is locked" when one upgrades from reading to writing.
+		// (No _time_format here: this driver stops reading options after it, and
+		// would silently ignore _txlock. Its default format is the one we want.)
+		dsn := "file:" + sqlitePath(databaseURL) +
+			"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+			"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		dial = sqlite.Open(dsn)
+		if maxOpen == 0 {
+			maxOpen = 8
+		}
+	case Postgres:
+		dial = postgres.Open(databaseURL)
+		if maxOpen == 0 {
+			maxOpen = 20
+		}
+	}
+	db, err := gorm.Open(dial, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true, // transactions are explicit (InTx)
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", scrub(err, databaseURL))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	// Keep connections open: an auth service that reconnects per request spends its
+	// time in TLS and auth handshakes instead of answering.
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxOpen)
+	sqlDB.SetConnMaxIdleTime(0)
+	sqlDB.SetConnMaxLifetime(time.Hour)
+	s := &Store{db: db, dialect: dialect}
+	if err := s.Ping(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", scrub(err, databaseURL))
+	}
+	return s, nil
+}
+
+// scrub removes a password that a driver may have echoed from the URL.
+func scrub(err error, databaseURL string) error {
+	u, perr := url.Parse(databaseURL)
+	if perr != nil || u.User == nil {
+		return err
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(err.Error(), pw) {
+		return errors.New(strings.ReplaceAll(err.Error(), pw, "***"))
+	}
+	return err
+}
+
+func (s *Store) Dialect() string { return s.dialect }
+
+// SQL returns the underlying pool, for migrations and shutdown.
+func (s *Store) SQL() (*sql.DB, error) { return s.db.DB() }
+
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// InTx runs fn in one transaction; fn's store is bound to it. On SQLite the
+// transaction holds the write lock from its start, on PostgreSQL callers lock the
+// rows they decide on (forUpdate).
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx, dialect: s.dialect})
+	})
+}
+
+func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// forUpdate locks the selected rows on PostgreSQL. SQLite has no row locks and
+// needs none: its immediate transactions already serialise writers.
+func (s *Store) forUpdate(q *gorm.DB) *gorm.DB {
+	if s.dialect == Postgres {
+		return q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return q
+}
+
+// translate maps driver errors to the store's sentinels.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	if field, ok := uniqueViolation(err); ok {
+		return &ConflictError{Field: field}
+	}
+	return err
+}

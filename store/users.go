@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/models"
+)
+
+// Account is a user with what it is granted: role names, the union of their
+// permissions, and resource grants. Slices are sorted and never nil.
+type Account struct {
+	models.User
+	Roles       []string
+	Permissions []string
+	Resources   []string
+}
+
+// HasRole reports whether the account holds the role.
+func (a *Account) HasRole(name string) bool { return containsString(a.Roles, name) }
+
+// Can reports whether the account holds the permission through one of its roles.
+func (a *Account) Can(permission string) bool { return containsString(a.Permissions, permission) }
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateUser inserts the user with its roles and resources. Unknown roles give
+// ErrNotFound; a taken email or username gives a *ConflictError.
+func (s *Store) CreateUser(ctx context.Context, u *models.User, roles, resources []string) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := translate(tx.conn(ctx).Create(u).Error); err != nil {
+			return err
+		}
+		if err := tx.setRoles(ctx, u.ID, roles); err != nil {
+			return err
+		}
+		return tx.setResources(ctx, u.ID, resources)
+	})
+}
+
+// SetRoles replaces the user's roles; unknown roles give ErrNotFound.
+func (s *Store) SetRoles(ctx context.Context, userID uuid.UUID, roles []string) error {
+	return s.InTx(ctx, func(tx *Store) error { return tx.setRoles(ctx, userID, roles) })
+}
+
+func (s *Store) setRoles(ctx context.Context, userID uuid.UUID, roles []string) error {
+	roles = uniqueSorted(roles)
+	if len(roles) > 0 {
+		var n int64
+		if err := s.conn(ctx).Model(&models.Role{}).Where("name IN ?", roles).Count(&n).Error; err != nil {
+			return err
+		}
+		if int(n) != len(roles) {
+			return ErrNotFound
+		}
+	}
+	if err := s.conn(ctx).Where("user_id = ?", userID).Delete(&models.UserRole{}).Error; err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if err := s.conn(ctx).Create(&models.UserRole{UserID: userID, RoleName: r}).Error; err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// SetResources replaces the user's resource grants.
+func (s *Store) SetResources(ctx context.Context, userID uuid.UUID, resources []string) error {
+	return s.InTx(ctx, func(tx *Store) error { return tx.setResources(ctx, userID, resources) })
+}
+
+func (s *Store) setResources(ctx context.Context, userID uuid.UUID, resources []string) error {
+	if err := s.conn(ctx).Where("user_id = ?", userID).Delete(&models.UserResource{}).Error; err != nil {
+		return err
+	}
+	for _, r := range uniqueSorted(resources) {
+		if err := s.conn(ctx).Create(&models.UserResource{UserID: userID, Resource: r}).Error; err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+func uniqueSorted(in []string) []string {
+	out := make([]string, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// UserByID loads an account with its grants.
+func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*Account, error) {
+	var u models.User
+	if err := s.conn(ctx).Take(&u, "id = ?", id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return s.withGrants(ctx, u)
+}
+
+// UserByLogin finds an account by email or username, case-insensitively. An
+// identifier with "@" is an email: usernames cannot contain one.
+func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error) {
+	col := "username"
+	if strings.Contains(login, "@") {
+		col = "email"
+	}
+	var u models.User
+	if err := s.conn(ctx).Take(&u, "lower("+col+") = lower(?)", login).Error; err != nil {
+		return nil, translate(err)
+	}
+	return s.withGrants(ctx, u)
+}
+
+// UserByEmail finds an account by email, case-insensitively.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*Account, error) {
+	var u models.User
+	if err := s.conn(ctx).Take(&u, "lower(email) = lower(?)", email).Error; err != nil {
+		return nil, translate(err)
+	}
+	return s.withGrants(ctx, u)
+}
+
+func (s *Store) withGrants(ctx context.Context, u models.User) (*Account, error) {
+	a := &Account{User: u, Roles: []string{}, Permissions: []string{}, Resources: []string{}}
+	if err := s.conn(ctx).Model(&models.UserRole{}).Where("user_id = ?", u.ID).
+		Order("role_name").Pluck("role_name", &a.Roles).Error; err != nil {
+		return nil, err
+	}
+	if err := s.conn(ctx).Raw(`SELECT DISTINCT rp.permission FROM user_roles ur
+		JOIN role_permissions rp ON rp.role_name = ur.role_name
+		WHERE ur.user_id = ? ORDER BY rp.permission`, u.ID).Scan(&a.Permissions).Error; err != nil {
+		return nil, err
+	}
+	if err := s.conn(ctx).Model(&models.UserResource{}).Where("user_id = ?", u.ID).
+		Order("resource").Pluck("resource", &a.Resources).Error; err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// UpdateUser writes the given columns of the user (and updated_at).
+func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fields map[string]any) error {
+	fields["updated_at"] = now
+	res := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).Updates(fields)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RecordLogin marks a successful login: last_login_at, and the lockout counters reset.
+func (s *Store) RecordLogin(ctx context.Context, id uuid.UUID, now time.Time) error {
+	// UpdateColumns: a login is not a change of the user, so updated_at stays.
+	return s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
+		"last_login_at": now, "failed_logins": 0, "lock_count": 0, "locked_until": nil,
+	}).Error
+}
+
+// DeleteUser removes the user; sessions, tokens, roles and grants go with it by cascade.
+func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
+	res := s.conn(ctx).Delete(&models.User{}, "id = ?", id)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CountUsers counts every user.
+func (s *Store) CountUsers(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.conn(ctx).Model(&models.User{}).Count(&n).Error
+	return n, err
+}
+
+// CountActiveAdmins counts active users holding the admin role. Inside InTx on
+// PostgreSQL, call LockAdmins first so concurrent demotions cannot both pass.
+func (s *Store) CountActiveAdmins(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.conn(ctx).Model(&models.User{}).
+		Joins("JOIN user_roles ur ON ur.user_id = users.id AND ur.role_name = ?", models.RoleAdmin).
+		Where("users.status = ?", models.StatusActive).Count(&n).Error
+	return n, err
+}
+
+// LockAdmins serialises every transaction that may reduce the set of active
+// admins, by locking the admin role's row. On SQLite the transaction is already exclusive.
+func (s *Store) LockAdmins(ctx context.Context) error {
+	var r models.Role
+	return translate(s.forUpdate(s.conn(ctx)).Take(&r, "name = ?", models.RoleAdmin).Error)
+}
+
+// HasAdmin reports whether any user holds the admin role.
+func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&models.UserRole{}).Where("role_name = ?", models.RoleAdmin).Limit(1).Count(&n).Error
+	return n > 0, err
+}
