@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 		Config: cfg, Log: log, Store: st, Keys: km,
 		Issuer:   token.NewIssuer(km.KeySet, tokenCfg, now),
 		Verifier: token.NewVerifier(km.KeySet, tokenCfg, now, km.ReloadSoon),
-		Hasher:   hasher, Policy: a.Policy, Sessions: a.Sessions, Mail: a.Mail, Now: now,
+		Secret:   key, Hasher: hasher, Policy: a.Policy, Sessions: a.Sessions, Mail: a.Mail, Now: now,
 	})
 	return a, nil
 }

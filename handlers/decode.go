@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/problem"
@@ -110,6 +111,15 @@ func jsonKind(t reflect.Type) string {
 		return jsonKind(t.Elem())
 	}
 	return "an object"
+}
+
+// pathUUID reads a UUID path parameter; anything else names no resource (404).
+func pathUUID(c echo.Context, name string, notFound *problem.Error) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param(name))
+	if err != nil {
+		return uuid.Nil, notFound
+	}
+	return id, nil
 }
 
 // requestValidator adapts validator/v10 to Echo and turns its errors into

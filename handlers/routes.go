@@ -19,6 +19,7 @@ import (
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
@@ -35,6 +36,7 @@ type Deps struct {
 	Keys     *keys.Manager
 	Issuer   *token.Issuer
 	Verifier *token.Verifier
+	Secret   *secret.Key // signs pagination cursors
 	Hasher   *password.Hasher
 	Policy   password.Policy
 	Sessions *sessions.Service
@@ -81,6 +83,7 @@ func NewServer(d Deps) *echo.Echo {
 	registerUsers(e, d, auth)
 	registerRoles(e, d, auth)
 	registerAudit(e, d, auth)
+	registerGateway(e, d)
 	e.GET("/apidocs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/apidocs/index.html") })
 	e.GET("/apidocs/*", echoSwagger.WrapHandler)
 	return e

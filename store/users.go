@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -218,4 +219,28 @@ func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
 	var n int64
 	err := s.conn(ctx).Model(&models.UserRole{}).Where("role_name = ?", models.RoleAdmin).Limit(1).Count(&n).Error
 	return n > 0, err
+}
+
+// ErrLastAdmin: the change would leave no active admin.
+var ErrLastAdmin = errors.New("store: no active admin would remain")
+
+// GuardLastAdmin runs change inside tx and fails with ErrLastAdmin if, after it,
+// no active admin remains; the caller's transaction then rolls back. Every
+// demotion, deactivation or deletion goes through here: LockAdmins makes
+// concurrent ones queue (PostgreSQL), immediate transactions do so on SQLite.
+func (s *Store) GuardLastAdmin(ctx context.Context, change func() error) error {
+	if err := s.LockAdmins(ctx); err != nil {
+		return err
+	}
+	if err := change(); err != nil {
+		return err
+	}
+	n, err := s.CountActiveAdmins(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastAdmin
+	}
+	return nil
 }
