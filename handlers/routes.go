@@ -79,6 +79,7 @@ func NewServer(d Deps) *echo.Echo {
 	auth := middleware.RequireAuth(d.Verifier, d.Store, d.Now)
 	registerDiscovery(e, d)
 	registerAuth(e, d, auth)
+	registerPasswordReset(e, d)
 	registerMe(e, d, auth)
 	registerUsers(e, d, auth)
 	registerRoles(e, d, auth)
