@@ -35,9 +35,6 @@ func (s *Store) InsertSigningKey(ctx context.Context, k models.SigningKey) error
 func (s *Store) CreateSigningKeys(ctx context.Context, keys ...models.SigningKey) ([]models.SigningKey, error) {
 	var created []models.SigningKey
 	err := s.InTx(ctx, func(tx *Store) error {
-		if err := tx.lockSigningKeys(ctx); err != nil {
-			return err
-		}
 		for _, k := range keys {
 			var n int64
 			if err := tx.conn(ctx).Model(&models.SigningKey{}).Where("state = ?", k.State).Count(&n).Error; err != nil {
@@ -70,9 +67,6 @@ func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next model
 	due func(current models.SigningKey) bool) (current models.SigningKey, rotated bool, err error) {
 	now, retireAfter = now.UTC(), retireAfter.UTC()
 	err = s.InTx(ctx, func(tx *Store) error {
-		if err := tx.lockSigningKeys(ctx); err != nil {
-			return err
-		}
 		// Lock both rows that change. On PostgreSQL a second rotator waits here
 		// and then sees the committed result: the old next row, now current
 		// (the old current no longer matches and the new next is not yet visible
@@ -127,9 +121,6 @@ func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next model
 func (s *Store) RetireSigningKeys(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.InTx(ctx, func(tx *Store) error {
-		if err := tx.lockSigningKeys(ctx); err != nil {
-			return err
-		}
 		var err error
 		n, err = tx.retireDueSigningKeys(ctx, now.UTC())
 		return err
@@ -156,20 +147,6 @@ func (s *Store) retireDueSigningKeys(ctx context.Context, now time.Time) (int, e
 		n++
 	}
 	return n, nil
-}
-
-// lockSigningKeys makes a SQLite transaction take the write lock before it
-// reads. store.Open asks for immediate transactions (_txlock=immediate), but
-// glebarez/go-sqlite v1.21.2 stops reading DSN options after _time_format, so
-// transactions begin deferred and one that reads, then writes while another
-// instance writes fails at once with SQLITE_BUSY instead of waiting. A write as
-// the first statement waits on busy_timeout like BEGIN IMMEDIATE would.
-// PostgreSQL needs nothing here: the rows are locked with forUpdate.
-func (s *Store) lockSigningKeys(ctx context.Context) error {
-	if s.dialect != SQLite {
-		return nil
-	}
-	return translate(s.conn(ctx).Exec("UPDATE signing_keys SET state = state WHERE state = ?", models.KeyCurrent).Error)
 }
 
 func (s *Store) updateSigningKey(ctx context.Context, kid string, fields map[string]any) error {
