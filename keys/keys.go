@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/authsvc/authsvc/audit"
+	"github.com/google/uuid"
 	"log/slog"
 	"strings"
 	"sync"
@@ -271,7 +273,11 @@ func (m *Manager) rotate(ctx context.Context, due func(models.SigningKey) bool) 
 	// Other instances may sign with the old key until their next reload, and
 	// those tokens live for AccessTTL and are accepted for Leeway beyond it.
 	retireAfter := now.Add(m.cfg.AccessTTL + m.cfg.ReloadInterval + token.Leeway)
-	cur, rotated, err := m.st.RotateSigningKeys(ctx, now, next, retireAfter, due)
+	record := func(current, previous models.SigningKey) *models.AuditEvent {
+		return audit.Event(audit.KeyRotated, now, uuid.Nil, uuid.Nil, audit.Client{},
+			audit.Details{"kid": current.KID, "previous_kid": previous.KID, "next_kid": next.KID, "retire_after": retireAfter})
+	}
+	cur, rotated, err := m.st.RotateSigningKeys(ctx, now, next, retireAfter, due, record)
 	if err != nil {
 		return models.SigningKey{}, false, fmt.Errorf("keys: rotate: %w", err)
 	}

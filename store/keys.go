@@ -62,9 +62,10 @@ func (s *Store) CreateSigningKeys(ctx context.Context, keys ...models.SigningKey
 // the current key once it is locked, so of several instances rotating together
 // only the first does; when due says no, nothing changes and rotated is false.
 // It returns the current key after the call. ErrNotFound: there is no current or
-// no next key (run Ensure first).
+// no next key (run Ensure first). When it rotates, the event made by record (may
+// be nil) is written in the same transaction.
 func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next models.SigningKey, retireAfter time.Time,
-	due func(current models.SigningKey) bool) (current models.SigningKey, rotated bool, err error) {
+	due func(current models.SigningKey) bool, record func(current, previous models.SigningKey) *models.AuditEvent) (current models.SigningKey, rotated bool, err error) {
 	now, retireAfter = now.UTC(), retireAfter.UTC()
 	err = s.InTx(ctx, func(tx *Store) error {
 		// Lock both rows that change. On PostgreSQL a second rotator waits here
@@ -108,6 +109,9 @@ func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next model
 		}
 		nxt.State, nxt.ActivatedAt = models.KeyCurrent, &now
 		current, rotated = nxt, true
+		if record != nil {
+			return tx.AddAudit(ctx, record(nxt, cur))
+		}
 		return nil
 	})
 	if err != nil {
