@@ -10,7 +10,6 @@
 //	@name						Authorization
 //	@description				Type "Bearer" followed by a space and the access token from /v1/auth/login.
 //	@securityDefinitions.basic	IntrospectionClient
-//	@description				An INTROSPECTION_CLIENTS id and secret.
 package main
 
 //go:generate go tool swag init --generalInfo main.go --output docs --outputTypes go,json,yaml --parseInternal

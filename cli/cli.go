@@ -101,14 +101,16 @@ func run(ctx context.Context, args []string, env Env) error {
 	return fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, cmd, usage)
 }
 
-// flags builds a command's flag set whose --help prints to stdout.
+// flags builds a command's flag set. Parse errors are reported once, by Run;
+// --help prints the usage to stdout.
 func flags(name, synopsis string, env Env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fs.SetOutput(env.Stdout)
 		fmt.Fprintf(env.Stdout, "Usage: authsvc %s\n", synopsis)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
@@ -119,7 +121,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v (see authsvc %s --help)", errUsage, err, fs.Name())
 	}
 	return nil
 }

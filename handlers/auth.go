@@ -244,7 +244,7 @@ func (r *LoginRequest) normalize() { r.Login = strings.TrimSpace(r.Login) }
 
 // tokenResponse issues an access token for the session and answers with both tokens.
 func tokenResponse(c echo.Context, d Deps, acct *store.Account, sess *models.Session, refreshToken string) error {
-	access, exp, err := d.Issuer.Issue(token.Subject{
+	access, _, err := d.Issuer.Issue(token.Subject{
 		UserID: acct.ID, SessionID: sess.ID, Username: acct.Username, Email: acct.Email,
 		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
 	})
@@ -254,7 +254,7 @@ func tokenResponse(c echo.Context, d Deps, acct *store.Account, sess *models.Ses
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return c.JSON(http.StatusOK, TokenResponse{
 		AccessToken: access, TokenType: "Bearer",
-		ExpiresIn:    int(exp.Sub(d.Now()).Round(1e9).Seconds()),
+		ExpiresIn:    int(d.Config.AccessTokenTTL.Seconds()),
 		RefreshToken: refreshToken, SessionID: sess.ID.String(),
 		User: userView(acct, d.Now()),
 	})
@@ -433,7 +433,7 @@ func storeError(err error) error {
 // unreachable, 500 otherwise.
 func dbFailure(err error) error {
 	if store.IsUnavailable(err) {
-		return dbFailure(err)
+		return problem.Unavailable(err)
 	}
 	return problem.Internal(err)
 }
