@@ -53,15 +53,32 @@ func BaseVars(databaseURL string) Vars {
 // AdminPassword is the bootstrap admin's password in tests.
 const AdminPassword = "Root-pass-for-tests-9481!"
 
+// Option changes how New and NewOn build the service.
+type Option func(*options)
+
+type options struct {
+	logs io.Writer
+}
+
+// LogTo also writes the service's log to w, as JSON lines (the production
+// format), for tests that inspect what is logged. Writes are serialised.
+func LogTo(w io.Writer) Option {
+	return func(o *options) { o.logs = w }
+}
+
 // New starts a service on a fresh database of the dialect; vars override BaseVars.
-func New(t testing.TB, dialect string, vars Vars) *Env {
+func New(t testing.TB, dialect string, vars Vars, opts ...Option) *Env {
 	t.Helper()
-	return NewOn(t, testdb.URL(t, dialect), vars)
+	return NewOn(t, testdb.URL(t, dialect), vars, opts...)
 }
 
 // NewOn starts a service on an existing database URL (a restart, a second instance).
-func NewOn(t testing.TB, databaseURL string, vars Vars) *Env {
+func NewOn(t testing.TB, databaseURL string, vars Vars, opts ...Option) *Env {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	v := BaseVars(databaseURL)
 	for k, val := range vars {
 		v[k] = val
@@ -77,7 +94,7 @@ func NewOn(t testing.TB, databaseURL string, vars Vars) *Env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(t, cfg.LogLevel, o.logs)
 	a, err := app.New(ctx, cfg, log, st, clock.Now)
 	if err != nil {
 		t.Fatalf("app: %v", err)
@@ -93,6 +110,15 @@ func (e *Env) WithT(t testing.TB) *Env {
 	c := *e
 	c.T = t
 	return &c
+}
+
+// newLogger logs through t.Log, and as JSON to logs too when it is set.
+func newLogger(t testing.TB, level slog.Level, logs io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if logs == nil {
+		return slog.New(slog.NewTextHandler(testWriter{t}, opts))
+	}
+	return slog.New(slog.NewJSONHandler(io.MultiWriter(testWriter{t}, logs), opts))
 }
 
 type testWriter struct{ t testing.TB }
