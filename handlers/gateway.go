@@ -1,5 +1,195 @@
 package handlers
 
-import "github.com/labstack/echo/v4"
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
 
-func registerGateway(e *echo.Echo, d Deps) {}
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/store"
+)
+
+func registerGateway(e *echo.Echo, d Deps) {
+	e.POST("/v1/auth/introspect", introspect(d))
+}
+
+// IntrospectRequest asks about a token (RFC 7662). The form encoding of RFC 7662
+// (application/x-www-form-urlencoded, token=…) is accepted too.
+type IntrospectRequest struct {
+	Token string `json:"token" validate:"required,max=8192" example:"eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."`
+	// TokenTypeHint is accepted and ignored: only access tokens are introspected.
+	TokenTypeHint string `json:"token_type_hint,omitempty" validate:"max=64" example:"access_token"`
+} // @name IntrospectRequest
+
+// IntrospectionResponse describes an active token. Anything else (expired,
+// revoked, forged, garbage) is exactly {"active": false}.
+type IntrospectionResponse struct {
+	Active    bool             `json:"active" example:"true"`
+	Sub       string           `json:"sub" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"`
+	Sid       string           `json:"sid" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
+	Exp       int64            `json:"exp" example:"1767366245"`
+	Iat       int64            `json:"iat" example:"1767365345"`
+	Nbf       int64            `json:"nbf" example:"1767365345"`
+	Iss       string           `json:"iss" example:"http://localhost:8080"`
+	Aud       jwt.ClaimStrings `json:"aud" swaggertype:"array,string" example:"authsvc"`
+	Jti       string           `json:"jti" example:"0193b6c4-9b21-7e33-a4d5-6f7a8b9c0d1e"`
+	TokenType string           `json:"token_type" example:"Bearer"`
+	// Roles, permissions, resources, username and email are the user's current ones.
+	Roles       []string `json:"roles" example:"user"`
+	Permissions []string `json:"permissions" example:"users:read"`
+	Resources   []string `json:"resources" example:"assistant-42"`
+	Username    string   `json:"username" example:"ada"`
+	Email       string   `json:"email" example:"ada@example.com"`
+} // @name IntrospectionResponse
+
+// inactiveToken is the whole answer for any token that is not active (RFC 7662 §2.2).
+type inactiveToken struct {
+	Active bool `json:"active"`
+}
+
+// introspect godoc
+//
+//	@ID				introspect
+//	@Summary		Introspect an access token (RFC 7662)
+//	@Description	For API gateways. The caller authenticates with HTTP Basic as one of INTROSPECTION_CLIENTS. The body is JSON {"token": …} or RFC 7662's form encoding. A token is active when its signature and claims are valid and its session is live; then the user's current roles, permissions and resources are returned. Otherwise the answer is exactly {"active": false}.
+//	@Tags			gateways
+//	@Accept			json
+//	@Accept			x-www-form-urlencoded
+//	@Produce		json
+//	@Param			body	body		IntrospectRequest	true	"The token"
+//	@Success		200		{object}	IntrospectionResponse
+//	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
+//	@Failure		401		{object}	problem.Error	"invalid_client"
+//	@Security		IntrospectionClient
+//	@Router			/v1/auth/introspect [post]
+func introspect(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		c.Response().Header().Set("Pragma", "no-cache")
+		if !introspectionClient(d, c.Request()) {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
+			return problem.Unauthorized("invalid_client", "Introspection needs the credentials of a configured client (HTTP Basic).")
+		}
+		tok, err := introspectedToken(c)
+		if err != nil {
+			return err
+		}
+		out, err := inspect(c, d, tok)
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			return c.JSON(http.StatusOK, inactiveToken{Active: false})
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}
+
+// introspectionClient checks HTTP Basic credentials against INTROSPECTION_CLIENTS.
+// Secrets are compared as SHA-256 digests in constant time, and an unknown id
+// costs the same comparison, so timing reveals neither the secret nor which ids exist.
+func introspectionClient(d Deps, r *http.Request) bool {
+	id, given, ok := r.BasicAuth()
+	want, known := d.Config.IntrospectionClients[id]
+	if !known || want == "" {
+		want = "\x00no such client"
+	}
+	w := sha256.Sum256([]byte(want))
+	match := digestEqual(w, given)
+	// RFC 6749 §2.3.1: Basic credentials are form-encoded first; clients that do so
+	// must pass as well as those that send the secret as is.
+	if unescaped, err := url.QueryUnescape(given); err == nil && unescaped != given {
+		match = digestEqual(w, unescaped) || match
+	}
+	return ok && known && match
+}
+
+func digestEqual(want [sha256.Size]byte, given string) bool {
+	g := sha256.Sum256([]byte(given))
+	return subtle.ConstantTimeCompare(want[:], g[:]) == 1
+}
+
+// introspectedToken reads the token from a JSON or form-encoded body.
+func introspectedToken(c echo.Context) (string, error) {
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if mt != echo.MIMEApplicationForm {
+		req, err := decode[IntrospectRequest](c)
+		return req.Token, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return "", problem.New(http.StatusRequestEntityTooLarge, "body_too_large", "The request body exceeds 1 MiB.")
+	}
+	form, perr := url.ParseQuery(string(body))
+	if err != nil || perr != nil {
+		return "", problem.BadRequest("malformed_form", "The form body could not be read.")
+	}
+	tok := form.Get("token")
+	switch {
+	case tok == "":
+		return "", problem.Invalid(problem.FieldError{Field: "token", Message: "is required"})
+	case len(tok) > 8192:
+		return "", problem.Invalid(problem.FieldError{Field: "token", Message: "must be at most 8192 characters"})
+	}
+	return tok, nil
+}
+
+// inspect returns the description of an active token, or nil for any other.
+// Like middleware.Authenticate, it checks the session in the database, so a
+// logged-out or revoked session's token is inactive at once.
+func inspect(c echo.Context, d Deps, tok string) (*IntrospectionResponse, error) {
+	claims, err := d.Verifier.Verify(tok)
+	if err != nil {
+		return nil, nil
+	}
+	sid, err1 := uuid.Parse(claims.SessionID)
+	sub, err2 := uuid.Parse(claims.Subject)
+	if err1 != nil || err2 != nil {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	sess, err := d.Store.SessionByID(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dbFailure(err)
+	}
+	if sess.UserID != sub || sess.RevokedAt != nil || !d.Now().Before(sess.ExpiresAt) {
+		return nil, nil
+	}
+	acct, err := d.Store.UserByID(ctx, sub)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dbFailure(err)
+	}
+	if acct.Status != models.StatusActive {
+		return nil, nil
+	}
+	return &IntrospectionResponse{
+		Active: true, Sub: claims.Subject, Sid: claims.SessionID,
+		Exp: unix(claims.ExpiresAt), Iat: unix(claims.IssuedAt), Nbf: unix(claims.NotBefore),
+		Iss: claims.Issuer, Aud: claims.Audience, Jti: claims.ID, TokenType: "Bearer",
+		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
+		Username: acct.Username, Email: acct.Email,
+	}, nil
+}
+
+func unix(t *jwt.NumericDate) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Unix()
+}
