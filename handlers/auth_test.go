@@ -379,6 +379,15 @@ func TestKeyRotation(t *testing.T) {
 		if !strings.Contains(r.Header.Get("Cache-Control"), "max-age") {
 			t.Fatalf("JWKS Cache-Control = %q", r.Header.Get("Cache-Control"))
 		}
+		var events struct {
+			Events []struct {
+				Details map[string]any `json:"details"`
+			} `json:"events"`
+		}
+		e.As(e.AdminLogin().AccessToken, "GET", "/v1/audit?type=key_rotated", nil).Expect(200).Decode(&events)
+		if len(events.Events) != 1 || events.Events[0].Details["kid"] != cur.KID || events.Events[0].Details["previous_kid"] != oldKID {
+			t.Fatalf("key_rotated events = %+v", events.Events)
+		}
 	})
 }
 
