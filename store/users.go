@@ -140,21 +140,11 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*Account, error)
 }
 
 func (s *Store) withGrants(ctx context.Context, u models.User) (*Account, error) {
-	a := &Account{User: u, Roles: []string{}, Permissions: []string{}, Resources: []string{}}
-	if err := s.conn(ctx).Model(&models.UserRole{}).Where("user_id = ?", u.ID).
-		Order("role_name").Pluck("role_name", &a.Roles).Error; err != nil {
+	accts, err := s.withGrantsOf(ctx, []models.User{u})
+	if err != nil {
 		return nil, err
 	}
-	if err := s.conn(ctx).Raw(`SELECT DISTINCT rp.permission FROM user_roles ur
-		JOIN role_permissions rp ON rp.role_name = ur.role_name
-		WHERE ur.user_id = ? ORDER BY rp.permission`, u.ID).Scan(&a.Permissions).Error; err != nil {
-		return nil, err
-	}
-	if err := s.conn(ctx).Model(&models.UserResource{}).Where("user_id = ?", u.ID).
-		Order("resource").Pluck("resource", &a.Resources).Error; err != nil {
-		return nil, err
-	}
-	return a, nil
+	return accts[0], nil
 }
 
 // UpdateUser writes the given columns of the user (and updated_at).
