@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/smtptest"
 	"github.com/authsvc/authsvc/mail"
 )
 
@@ -30,7 +31,7 @@ func testReset() mail.Message {
 }
 
 // checkResetMail checks one received reset mail: recipient, both parts, the link.
-func checkResetMail(t *testing.T, got receivedMail) {
+func checkResetMail(t *testing.T, got smtptest.Mail) {
 	t.Helper()
 	if len(got.To) != 1 || got.To[0] != "ann@example.com" {
 		t.Errorf("RCPT TO = %q; want ann@example.com", got.To)
@@ -38,7 +39,7 @@ func checkResetMail(t *testing.T, got receivedMail) {
 	if got.From != "noreply@example.com" {
 		t.Errorf("MAIL FROM = %q", got.From)
 	}
-	p := parseMail(t, got.Data)
+	p := smtptest.Parse(t, got.Data)
 	if to := p.Header.Get("To"); !strings.Contains(to, "ann@example.com") {
 		t.Errorf("To header %q", to)
 	}
@@ -53,15 +54,15 @@ func checkResetMail(t *testing.T, got receivedMail) {
 }
 
 func TestSMTPSenderDeliversResetMessage(t *testing.T) {
-	srv := startSMTP(t, smtpConfig{})
-	s, err := mail.NewSMTPSender(srv.url("", ""), testFrom)
+	srv := smtptest.Start(t, smtptest.Config{})
+	s, err := mail.NewSMTPSender(srv.URL("", ""), testFrom)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(context.Background(), testReset()); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.received()
+	got := srv.Received()
 	if len(got) != 1 {
 		t.Fatalf("server received %d mails; want 1", len(got))
 	}
@@ -72,23 +73,23 @@ func TestSMTPSenderDeliversResetMessage(t *testing.T) {
 }
 
 func TestSMTPSenderAuthPlain(t *testing.T) {
-	srv := startSMTP(t, smtpConfig{User: "mailer", Pass: "s3cr3t p@ss/word"})
-	s, err := mail.NewSMTPSender(srv.url("mailer", "s3cr3t p@ss/word"), testFrom)
+	srv := smtptest.Start(t, smtptest.Config{User: "mailer", Pass: "s3cr3t p@ss/word"})
+	s, err := mail.NewSMTPSender(srv.URL("mailer", "s3cr3t p@ss/word"), testFrom)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(context.Background(), testReset()); err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.received(); len(got) != 1 {
+	if got := srv.Received(); len(got) != 1 {
 		t.Fatalf("server received %d mails; want 1", len(got))
 	}
-	if auth := srv.authenticated(); len(auth) != 1 || auth[0] != "mailer" {
+	if auth := srv.Authenticated(); len(auth) != 1 || auth[0] != "mailer" {
 		t.Errorf("authenticated as %q; want mailer once", auth)
 	}
 
 	t.Run("wrong password", func(t *testing.T) {
-		s, err := mail.NewSMTPSender(srv.url("mailer", "wrong-Pa55word"), testFrom)
+		s, err := mail.NewSMTPSender(srv.URL("mailer", "wrong-Pa55word"), testFrom)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +102,7 @@ func TestSMTPSenderAuthPlain(t *testing.T) {
 		}
 	})
 	t.Run("no credentials", func(t *testing.T) {
-		s, err := mail.NewSMTPSender(srv.url("", ""), testFrom)
+		s, err := mail.NewSMTPSender(srv.URL("", ""), testFrom)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +110,7 @@ func TestSMTPSenderAuthPlain(t *testing.T) {
 			t.Fatal("sent without authenticating to a server that requires it")
 		}
 	})
-	if got := srv.received(); len(got) != 1 {
+	if got := srv.Received(); len(got) != 1 {
 		t.Errorf("server received %d mails; want still 1", len(got))
 	}
 }
@@ -192,15 +193,15 @@ func TestSMTPSenderTLS(t *testing.T) {
 			name = "smtps"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv := startSMTP(t, smtpConfig{User: "mailer", Pass: "pw", TLS: serverTLS, ImplicitTLS: implicit})
-			s, err := mail.NewSMTPSenderTLS(srv.url("mailer", "pw"), testFrom, clientTLS)
+			srv := smtptest.Start(t, smtptest.Config{User: "mailer", Pass: "pw", TLS: serverTLS, ImplicitTLS: implicit})
+			s, err := mail.NewSMTPSenderTLS(srv.URL("mailer", "pw"), testFrom, clientTLS)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Send(context.Background(), testReset()); err != nil {
 				t.Fatal(err)
 			}
-			got := srv.received()
+			got := srv.Received()
 			if len(got) != 1 || !got[0].TLS {
 				t.Fatalf("received %d mails (TLS: %v); want 1 over TLS", len(got), len(got) == 1 && got[0].TLS)
 			}
@@ -210,15 +211,15 @@ func TestSMTPSenderTLS(t *testing.T) {
 
 	t.Run("untrusted certificate", func(t *testing.T) {
 		// Opportunistic TLS must not fall back to plain text when the handshake fails.
-		srv := startSMTP(t, smtpConfig{TLS: serverTLS})
-		s, err := mail.NewSMTPSender(srv.url("", ""), testFrom)
+		srv := smtptest.Start(t, smtptest.Config{TLS: serverTLS})
+		s, err := mail.NewSMTPSender(srv.URL("", ""), testFrom)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Send(context.Background(), testReset()); err == nil {
 			t.Fatal("sent despite an untrusted certificate")
 		}
-		if got := srv.received(); len(got) != 0 {
+		if got := srv.Received(); len(got) != 0 {
 			t.Fatalf("server received %d mails; want none", len(got))
 		}
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/authsvc/authsvc/internal/smtptest"
 	"github.com/authsvc/authsvc/internal/testdb"
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
@@ -110,9 +111,9 @@ func newTestLog(t *testing.T, secrets ...string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newSender(t *testing.T, srv *testSMTP) mail.Sender {
+func newSender(t *testing.T, srv *smtptest.Server) mail.Sender {
 	t.Helper()
-	s, err := mail.NewSMTPSender(srv.url(srv.cfg.User, srv.cfg.Pass), testFrom)
+	s, err := mail.NewSMTPSender(srv.URL(srv.Config().User, srv.Config().Pass), testFrom)
 	testdb.Must(t, err)
 	return s
 }
@@ -120,7 +121,7 @@ func newSender(t *testing.T, srv *testSMTP) mail.Sender {
 func TestWorkerSendsOnce(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		srv := startSMTP(t, smtpConfig{User: "mailer", Pass: "smtp-Pa55word"})
+		srv := smtptest.Start(t, smtptest.Config{User: "mailer", Pass: "smtp-Pa55word"})
 		st := openStore(t, url)
 		clock := testdb.NewClock(t0)
 		log := newTestLog(t, testToken, "smtp-Pa55word")
@@ -141,7 +142,7 @@ func TestWorkerSendsOnce(t *testing.T) {
 		if sent, err := w.RunOnce(ctx); sent != 0 || err != nil {
 			t.Errorf("second RunOnce = %d, %v; want 0, nil", sent, err)
 		}
-		got := srv.received()
+		got := srv.Received()
 		if len(got) != 1 {
 			t.Fatalf("server received %d mails; want 1", len(got))
 		}
@@ -155,8 +156,8 @@ func TestWorkerSendsOnce(t *testing.T) {
 func TestWorkerRetriesWithBackoffAndSurvivesRestart(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		srv := startSMTP(t, smtpConfig{})
-		srv.stop() // the SMTP server is down
+		srv := smtptest.Start(t, smtptest.Config{})
+		srv.Stop() // the SMTP server is down
 		clock := testdb.NewClock(t0)
 		key := testKey(t, 1)
 		log := newTestLog(t, testToken)
@@ -198,7 +199,7 @@ func TestWorkerRetriesWithBackoffAndSurvivesRestart(t *testing.T) {
 
 		// The process restarts and the SMTP server comes back.
 		testdb.Must(t, st1.Close())
-		srv.start()
+		srv.Restart()
 		st2 := openStore(t, url)
 		w2 := mail.NewWorker(st2, newSender(t, srv), key, clock.Now, log)
 		if sent, err := w2.RunOnce(ctx); sent != 1 || err != nil {
@@ -208,7 +209,7 @@ func TestWorkerRetriesWithBackoffAndSurvivesRestart(t *testing.T) {
 		if sent, err := w2.RunOnce(ctx); sent != 0 || err != nil {
 			t.Fatalf("then: RunOnce = %d, %v; want 0, nil", sent, err)
 		}
-		if got := srv.received(); len(got) != 1 {
+		if got := srv.Received(); len(got) != 1 {
 			t.Fatalf("server received %d mails; want exactly 1", len(got))
 		}
 		if row := outboxRow(t, st2, id); row.SentAt == nil || row.Attempts != 3 || len(row.PayloadSealed) != 0 {
@@ -220,7 +221,7 @@ func TestWorkerRetriesWithBackoffAndSurvivesRestart(t *testing.T) {
 func TestWorkersNeverSendTwice(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		srv := startSMTP(t, smtpConfig{})
+		srv := smtptest.Start(t, smtptest.Config{})
 		clock := testdb.NewClock(t0)
 		key := testKey(t, 1)
 		log := newTestLog(t, testToken)
@@ -263,16 +264,16 @@ func TestWorkersNeverSendTwice(t *testing.T) {
 		wg.Wait()
 
 		perSubject := map[string]int{}
-		for _, r := range srv.received() {
-			perSubject[parseMail(t, r.Data).Header.Get("Subject")]++
+		for _, r := range srv.Received() {
+			perSubject[smtptest.Parse(t, r.Data).Header.Get("Subject")]++
 		}
 		for i := range total {
 			if n := perSubject[fmt.Sprintf("mail %d", i)]; n != 1 {
 				t.Errorf("mail %d received %d times; want once", i, n)
 			}
 		}
-		if len(srv.received()) != total || sentBy[0]+sentBy[1] != total {
-			t.Errorf("server received %d, workers sent %v; want %d in all", len(srv.received()), sentBy, total)
+		if len(srv.Received()) != total || sentBy[0]+sentBy[1] != total {
+			t.Errorf("server received %d, workers sent %v; want %d in all", len(srv.Received()), sentBy, total)
 		}
 		if n, err := seed.PendingMailCount(ctx); n != 0 || err != nil {
 			t.Errorf("PendingMailCount = %d, %v; want 0", n, err)
@@ -284,7 +285,7 @@ func TestWorkersNeverSendTwice(t *testing.T) {
 func TestWorkerUnsealableMail(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		srv := startSMTP(t, smtpConfig{})
+		srv := smtptest.Start(t, smtptest.Config{})
 		st := openStore(t, url)
 		clock := testdb.NewClock(t0)
 		log := newTestLog(t, testToken)
@@ -312,7 +313,7 @@ func TestWorkerUnsealableMail(t *testing.T) {
 		if row := outboxRow(t, st, id); row.Attempts != 1 {
 			t.Errorf("attempts = %d after an hour; want still 1", row.Attempts)
 		}
-		if len(srv.received()) != 0 {
+		if len(srv.Received()) != 0 {
 			t.Error("something was sent")
 		}
 	})
@@ -340,7 +341,7 @@ func (o notifyingOutbox) ClaimMail(ctx context.Context, now time.Time, limit int
 
 func TestWorkerRunWake(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, url string) {
-		srv := startSMTP(t, smtpConfig{})
+		srv := smtptest.Start(t, smtptest.Config{})
 		st := openStore(t, url)
 		clock := testdb.NewClock(t0)
 		ob := notifyingOutbox{Outbox: st, claimed: make(chan int, 10), sent: make(chan uuid.UUID, 10)}
@@ -383,7 +384,7 @@ func TestWorkerRunWake(t *testing.T) {
 		}
 		cancel()
 		<-done
-		if got := srv.received(); len(got) != 1 {
+		if got := srv.Received(); len(got) != 1 {
 			t.Fatalf("server received %d mails; want 1", len(got))
 		}
 	})

@@ -1,4 +1,7 @@
-package mail_test
+// Package smtptest is an in-process SMTP server for tests. It records what it
+// receives, can require AUTH PLAIN and TLS, and can be stopped and started
+// again on the same port (or made to hang) to play an outage.
+package smtptest
 
 import (
 	"bytes"
@@ -20,45 +23,55 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// testSMTP is an in-process SMTP server on 127.0.0.1 that records what it
-// receives. It can be stopped and started again on the same port, to play an
-// outage.
-type testSMTP struct {
-	t    *testing.T
-	cfg  smtpConfig
-	addr string
-
-	mu   sync.Mutex
-	srv  *smtp.Server
-	lis  net.Listener
-	got  []receivedMail
-	auth []string // user names that authenticated
-}
-
-type smtpConfig struct {
+// Config says what the server demands of its clients.
+type Config struct {
 	User, Pass  string      // when set, AUTH PLAIN is required before MAIL
 	TLS         *tls.Config // when set, STARTTLS is offered…
 	ImplicitTLS bool        // …or, with this, required from the first byte
 }
 
-type receivedMail struct {
+// Mail is one received mail as it came over the wire.
+type Mail struct {
 	From string
 	To   []string
 	Data []byte
 	TLS  bool
 }
 
-func startSMTP(t *testing.T, cfg smtpConfig) *testSMTP {
+// Server is an SMTP server on 127.0.0.1.
+type Server struct {
+	t    testing.TB
+	cfg  Config
+	addr string
+
+	mu      sync.Mutex
+	srv     *smtp.Server
+	lis     net.Listener
+	hanging []net.Conn // connections held open without a word while hanging
+	got     []Mail
+	auth    []string // user names that authenticated
+}
+
+// Start runs a server on a free port until the test ends.
+func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
-	s := &testSMTP{t: t, cfg: cfg, addr: "127.0.0.1:0"}
-	s.start()
-	t.Cleanup(s.stop)
+	s := &Server{t: t, cfg: cfg, addr: "127.0.0.1:0"}
+	s.Restart()
+	t.Cleanup(s.Stop)
 	return s
 }
 
-// start listens on the server's address (a free port the first time).
-func (s *testSMTP) start() {
+// Config is what the server was started with.
+func (s *Server) Config() Config { return s.cfg }
+
+// Addr is host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Restart serves SMTP again on the server's address (a free port the first
+// time), after Stop or Hang.
+func (s *Server) Restart() {
 	s.t.Helper()
+	s.Stop()
 	var l net.Listener
 	var err error
 	if s.cfg.ImplicitTLS {
@@ -71,10 +84,10 @@ func (s *testSMTP) start() {
 	}
 	s.addr = l.Addr().String()
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{s: s, conn: c}, nil
+		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true // AUTH PLAIN without TLS, as the brief's test server does
+	srv.AllowInsecureAuth = true // AUTH PLAIN without TLS, for the tests that need no certificate
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	if !s.cfg.ImplicitTLS {
 		srv.TLSConfig = s.cfg.TLS
@@ -85,21 +98,51 @@ func (s *testSMTP) start() {
 	go srv.Serve(l)
 }
 
-// stop closes the listener and every connection. It closes the listener
-// itself: Server.Close misses one that Serve has not registered yet.
-func (s *testSMTP) stop() {
+// Stop closes the listener and every connection: clients are refused.
+func (s *Server) Stop() {
 	s.mu.Lock()
-	srv, l := s.srv, s.lis
-	s.srv, s.lis = nil, nil
+	srv, l, hanging := s.srv, s.lis, s.hanging
+	s.srv, s.lis, s.hanging = nil, nil, nil
 	s.mu.Unlock()
-	if srv != nil {
+	// Close the listener itself: Server.Close misses one that Serve has not registered yet.
+	if l != nil {
 		l.Close()
+	}
+	if srv != nil {
 		srv.Close()
+	}
+	for _, c := range hanging {
+		c.Close()
 	}
 }
 
-// url is the smtp:// (or smtps://) URL of the server, with the given credentials.
-func (s *testSMTP) url(user, pass string) string {
+// Hang replaces the server by one that accepts connections and never says a
+// word, as a wedged mail server does: a client waits until its own timeout.
+func (s *Server) Hang() {
+	s.t.Helper()
+	s.Stop()
+	l, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.t.Fatalf("smtp listen: %v", err)
+	}
+	s.mu.Lock()
+	s.lis = l
+	s.mu.Unlock()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.hanging = append(s.hanging, c)
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// URL is the smtp:// (or smtps://) URL of the server, with the given credentials.
+func (s *Server) URL(user, pass string) string {
 	u := url.URL{Scheme: "smtp", Host: s.addr}
 	if s.cfg.ImplicitTLS {
 		u.Scheme = "smtps"
@@ -110,33 +153,35 @@ func (s *testSMTP) url(user, pass string) string {
 	return u.String()
 }
 
-func (s *testSMTP) received() []receivedMail {
+// Received returns the mails received so far.
+func (s *Server) Received() []Mail {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]receivedMail(nil), s.got...)
+	return append([]Mail(nil), s.got...)
 }
 
-func (s *testSMTP) authenticated() []string {
+// Authenticated returns the user names that authenticated, once per session.
+func (s *Server) Authenticated() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.auth...)
 }
 
-type smtpSession struct {
-	s      *testSMTP
+type session struct {
+	s      *Server
 	conn   *smtp.Conn
 	authed bool
-	mail   receivedMail
+	mail   Mail
 }
 
-func (ss *smtpSession) AuthMechanisms() []string {
+func (ss *session) AuthMechanisms() []string {
 	if ss.s.cfg.User == "" {
 		return nil
 	}
 	return []string{sasl.Plain}
 }
 
-func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
+func (ss *session) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(identity, user, pass string) error {
 		if user != ss.s.cfg.User || pass != ss.s.cfg.Pass {
 			return smtp.ErrAuthFailed
@@ -149,20 +194,20 @@ func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.s.cfg.User != "" && !ss.authed {
 		return smtp.ErrAuthRequired
 	}
-	ss.mail = receivedMail{From: from}
+	ss.mail = Mail{From: from}
 	return nil
 }
 
-func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.mail.To = append(ss.mail.To, to)
 	return nil
 }
 
-func (ss *smtpSession) Data(r io.Reader) error {
+func (ss *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -175,29 +220,30 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *smtpSession) Reset()        { ss.mail = receivedMail{} }
-func (ss *smtpSession) Logout() error { return nil }
+func (ss *session) Reset()        { ss.mail = Mail{} }
+func (ss *session) Logout() error { return nil }
 
-// parsedMail is a received mail's headers and its decoded text parts by media type.
-type parsedMail struct {
+// Parsed is a received mail's headers and its decoded text parts by media type.
+type Parsed struct {
 	Header netmail.Header
 	Parts  map[string]string
 }
 
-func parseMail(t *testing.T, data []byte) parsedMail {
+// Parse decodes a received mail, failing the test if it is malformed.
+func Parse(t testing.TB, data []byte) Parsed {
 	t.Helper()
 	msg, err := netmail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("received mail does not parse: %v\n%s", err, data)
 	}
-	p := parsedMail{Header: msg.Header, Parts: map[string]string{}}
+	p := Parsed{Header: msg.Header, Parts: map[string]string{}}
 	collectParts(t, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, p.Parts)
 	return p
 }
 
 // collectParts walks a MIME tree; multipart.Reader already undoes
 // quoted-printable in parts, the rest is decoded here.
-func collectParts(t *testing.T, contentType, encoding string, body io.Reader, into map[string]string) {
+func collectParts(t testing.TB, contentType, encoding string, body io.Reader, into map[string]string) {
 	t.Helper()
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
