@@ -181,7 +181,9 @@ func login(d Deps) echo.HandlerFunc {
 			return err
 		}
 		ctx, client := c.Request().Context(), clientOf(c)
-		acct, err := d.Store.UserByLogin(ctx, req.Login)
+		// One query, known user or not: the grants are loaded only after the
+		// password is verified, so a wrong password and an unknown user take as long.
+		u, err := d.Store.UserRowByLogin(ctx, req.Login)
 		if errors.Is(err, store.ErrNotFound) {
 			// Spend the same hashing work as a wrong password, so timing reveals nothing.
 			d.Hasher.VerifyDummy(req.Password)
@@ -194,48 +196,52 @@ func login(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return dbFailure(err)
 		}
-		ok, rehash, err := d.Hasher.Verify(acct.PasswordHash, req.Password)
+		ok, rehash, err := d.Hasher.Verify(u.PasswordHash, req.Password)
 		if err != nil {
-			d.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", acct.ID, "error", err)
+			d.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", err)
 		}
 		if !ok {
-			if err := d.Store.AddAudit(ctx, audit.Event(audit.LoginFailed, d.Now(), uuid.Nil, acct.ID, client,
+			if err := d.Store.AddAudit(ctx, audit.Event(audit.LoginFailed, d.Now(), uuid.Nil, u.ID, client,
 				audit.Details{"reason": "invalid_credentials"})); err != nil {
 				return dbFailure(err)
 			}
 			return errInvalidCredentials
 		}
 		// The account's state is only revealed to someone who knows its password.
-		switch acct.Status {
+		switch u.Status {
 		case models.StatusPending:
 			return errAccountPending
 		case models.StatusDisabled:
 			return errAccountDisabled
 		}
 		now := d.Now()
+		var acct *store.Account
 		var sess *models.Session
 		var refreshToken string
 		err = d.Store.InTx(ctx, func(tx *store.Store) error {
 			if rehash { // parameters changed since this hash was made: upgrade it now that we know the password
 				if h, err := d.Hasher.Hash(req.Password); err == nil {
-					if err := tx.UpdateUser(ctx, acct.ID, now, map[string]any{"password_hash": h}); err != nil {
+					if err := tx.UpdateUser(ctx, u.ID, now, map[string]any{"password_hash": h}); err != nil {
 						return err
 					}
 				}
 			}
-			if err := tx.RecordLogin(ctx, acct.ID, now); err != nil {
+			if err := tx.RecordLogin(ctx, u.ID, now); err != nil {
 				return err
 			}
-			if sess, refreshToken, err = d.Sessions.Start(ctx, tx, acct.ID, req.Remember, client); err != nil {
+			if sess, refreshToken, err = d.Sessions.Start(ctx, tx, u.ID, req.Remember, client); err != nil {
 				return err
 			}
-			return tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, acct.ID, acct.ID, client,
-				audit.Details{"session_id": sess.ID, "remember": req.Remember}))
+			if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, u.ID, u.ID, client,
+				audit.Details{"session_id": sess.ID, "remember": req.Remember})); err != nil {
+				return err
+			}
+			acct, err = tx.UserByID(ctx, u.ID)
+			return err
 		})
 		if err != nil {
 			return storeError(err)
 		}
-		acct.LastLoginAt = &now
 		return tokenResponse(c, d, acct, sess, refreshToken)
 	}
 }

@@ -63,7 +63,7 @@ func forgotPassword(d Deps) echo.HandlerFunc {
 			return err
 		}
 		ctx := c.Request().Context()
-		u, err := d.Store.ResetCandidate(ctx, req.Email)
+		u, err := d.Store.UserRowByLogin(ctx, req.Email)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return dbFailure(err)
 		}

@@ -9,17 +9,6 @@ import (
 	"github.com/authsvc/authsvc/models"
 )
 
-// ResetCandidate finds the user a password-reset request names, by email,
-// case-insensitively. It is one query whether or not the user exists (no
-// grants are loaded), so its timing says little about existence.
-func (s *Store) ResetCandidate(ctx context.Context, email string) (*models.User, error) {
-	var u models.User
-	if err := s.conn(ctx).Take(&u, "lower(email) = lower(?)", email).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &u, nil
-}
-
 // SupersedeResetTokens deletes every earlier reset token of the user (so a new
 // request invalidates the older ones) and, for housekeeping, every token of
 // anyone that expired before now. With uuid.Nil it only does the latter, which

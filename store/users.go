@@ -116,9 +116,20 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*Account, error) {
 	return s.withGrants(ctx, u)
 }
 
-// UserByLogin finds an account by email or username, case-insensitively. An
-// identifier with "@" is an email: usernames cannot contain one.
+// UserByLogin finds an account by email or username, case-insensitively.
 func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error) {
+	u, err := s.UserRowByLogin(ctx, login)
+	if err != nil {
+		return nil, err
+	}
+	return s.withGrants(ctx, *u)
+}
+
+// UserRowByLogin is UserByLogin without the grants: one query whether or not
+// the user exists, so that code answering for unknown and known users alike
+// (login, password reset) spends the same time on it. An identifier with "@" is
+// an email: usernames cannot contain one.
+func (s *Store) UserRowByLogin(ctx context.Context, login string) (*models.User, error) {
 	col := "username"
 	if strings.Contains(login, "@") {
 		col = "email"
@@ -127,7 +138,7 @@ func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error)
 	if err := s.conn(ctx).Take(&u, "lower("+col+") = lower(?)", login).Error; err != nil {
 		return nil, translate(err)
 	}
-	return s.withGrants(ctx, u)
+	return &u, nil
 }
 
 // UserByEmail finds an account by email, case-insensitively.
