@@ -4,6 +4,7 @@ package audit
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,12 +46,17 @@ type Client struct {
 // maxUserAgent bounds what a client can make us store.
 const maxUserAgent = 512
 
-// NewClient describes a caller, trimming an oversized user agent.
+// NewClient describes a caller. The user agent is whatever the client sent, so
+// it is cut to size and made storable: valid UTF-8 without NUL bytes.
 func NewClient(ip, userAgent string) Client {
 	if len(userAgent) > maxUserAgent {
 		userAgent = userAgent[:maxUserAgent]
 	}
-	return Client{IP: ip, UserAgent: userAgent}
+	return Client{IP: storable(ip), UserAgent: storable(userAgent)}
+}
+
+func storable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 // Details are extra facts about an event. Never put a secret in them.

@@ -72,7 +72,58 @@ func decodeInto(c echo.Context, v any, optional bool) error {
 	if n, ok := v.(normalizer); ok {
 		n.normalize()
 	}
+	if field := fieldWithNUL(reflect.ValueOf(v), ""); field != "" {
+		// PostgreSQL text cannot hold NUL, and no field of ours needs one.
+		return problem.Invalid(problem.FieldError{Field: field, Message: "must not contain NUL characters"})
+	}
 	return c.Validate(v)
+}
+
+// fieldWithNUL returns the JSON path of the first string in v holding a NUL
+// byte, or "". JSON decoding already replaced invalid UTF-8, so NUL is the one
+// thing left that a database cannot store.
+func fieldWithNUL(v reflect.Value, path string) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return ""
+		}
+		return fieldWithNUL(v.Elem(), path)
+	case reflect.String:
+		if strings.IndexByte(v.String(), 0) >= 0 {
+			return path
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if f := fieldWithNUL(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); f != "" {
+				return f
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if f := fieldWithNUL(it.Value(), path+"."+fmt.Sprint(it.Key())); f != "" {
+				return f
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name == "" {
+				name = t.Field(i).Name
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			if f := fieldWithNUL(v.Field(i), name); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }
 
 // normalizer is implemented by requests that tidy their input (trim spaces,

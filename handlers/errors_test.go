@@ -39,3 +39,49 @@ func TestDatabaseDown(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileStrings: NUL bytes and invalid UTF-8, which PostgreSQL refuses to
+// store or compare, get a 4xx wherever a client can send them, never a 500.
+func TestHostileStrings(t *testing.T) {
+	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+		adm := e.AdminLogin()
+		tk := e.SignupLogin("probe")
+		cases := []struct {
+			name, method, path string
+			body               any
+			token              string
+			status             int
+			code               string
+		}{
+			{"NUL in a signup field", "POST", "/v1/auth/signup", map[string]any{"email": "n@example.com", "username": "nully", "password": apitest.StrongPassword, "first_name": "a\x00b"}, "", 400, "validation_failed"},
+			{"NUL in a login", "POST", "/v1/auth/login", map[string]any{"login": "a\x00b@x.com", "password": "x"}, "", 400, "validation_failed"},
+			{"NUL in forgot", "POST", "/v1/auth/password/forgot", map[string]any{"email": "a\x00b@example.com"}, "", 400, "validation_failed"},
+			{"NUL in a refresh token", "POST", "/v1/auth/refresh", map[string]any{"refresh_token": "a\x00b"}, "", 400, "validation_failed"},
+			{"NUL in a profile", "PATCH", "/v1/me", map[string]any{"first_name": "x\x00"}, tk.AccessToken, 400, "validation_failed"},
+			{"NUL in a role description", "POST", "/v1/roles", map[string]any{"name": "ops", "description": "d\x00"}, adm.AccessToken, 400, "validation_failed"},
+			{"NUL in a resource grant", "POST", "/v1/users", map[string]any{"email": "c@example.com", "username": "cc1", "password": apitest.StrongPassword, "resources": []string{"r\x00"}}, adm.AccessToken, 400, "validation_failed"},
+			{"NUL in a query", "GET", "/v1/users?q=%00", nil, adm.AccessToken, 400, "malformed_request"},
+			{"invalid UTF-8 in a query", "GET", "/v1/users?q=%FF", nil, adm.AccessToken, 400, "malformed_request"},
+			{"invalid UTF-8 in a filter", "GET", "/v1/audit?type=%FF", nil, adm.AccessToken, 400, "malformed_request"},
+			{"NUL in a path", "PATCH", "/v1/roles/%00", map[string]any{"description": "d"}, adm.AccessToken, 400, "malformed_request"},
+			{"invalid UTF-8 in a path", "DELETE", "/v1/roles/%FF", nil, adm.AccessToken, 400, "malformed_request"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				e := e.WithT(t)
+				var r *apitest.Response
+				if tc.token != "" {
+					r = e.As(tc.token, tc.method, tc.path, tc.body)
+				} else {
+					r = e.Request(tc.method, tc.path, tc.body)
+				}
+				r.ExpectProblem(tc.status, tc.code)
+			})
+		}
+		// Invalid UTF-8 inside a JSON string is replaced by the decoder: stored, not refused.
+		e.Request("POST", "/v1/auth/signup", `{"email":"u8@example.com","username":"utf8","password":"`+apitest.StrongPassword+"\",\"first_name\":\"\xff\xfe\"}").Expect(201)
+		// A user agent is stored with sessions and audit events: made storable, not refused.
+		e.Request("POST", "/v1/auth/login", map[string]any{"login": "probe", "password": apitest.StrongPassword}, "User-Agent", "agent\x00\xff").Expect(200)
+		e.Request("POST", "/v1/auth/login", map[string]any{"login": "probe", "password": "wrong"}, "User-Agent", "agent\xff").ExpectProblem(401, "invalid_credentials")
+	})
+}

@@ -75,6 +75,7 @@ func NewServer(d Deps) *echo.Echo {
 		}))
 	}
 	e.Use(echomw.BodyLimit("1M"))
+	e.Use(middleware.RejectMalformedURL)
 
 	auth := middleware.RequireAuth(d.Verifier, d.Store, d.Now)
 	registerDiscovery(e, d)
