@@ -1605,7 +1605,8 @@ const docTemplate = `{
                     "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
                 },
                 "created_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "details": {
                     "description": "Details are facts about the event (a JSON object); never a secret.",
@@ -2174,13 +2175,15 @@ const docTemplate = `{
             "type": "object",
             "properties": {
                 "created_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "current": {
                     "type": "boolean"
                 },
                 "expires_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "id": {
                     "type": "string"
@@ -2190,7 +2193,8 @@ const docTemplate = `{
                     "example": "203.0.113.7"
                 },
                 "last_used_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "user_agent": {
                     "type": "string",
@@ -2421,7 +2425,8 @@ const docTemplate = `{
             "type": "object",
             "properties": {
                 "created_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "email": {
                     "type": "string",
@@ -2436,7 +2441,8 @@ const docTemplate = `{
                     "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
                 },
                 "last_login_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "last_name": {
                     "type": "string",
@@ -2480,7 +2486,8 @@ const docTemplate = `{
                     "example": "active"
                 },
                 "updated_at": {
-                    "type": "string"
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
                 },
                 "username": {
                     "type": "string",

@@ -28,7 +28,7 @@ type AuditEvent struct {
 	UserID    *string   `json:"user_id" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
 	IP        string    `json:"ip" example:"203.0.113.7"`
 	UserAgent string    `json:"user_agent" example:"Mozilla/5.0"`
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at" example:"2026-01-02T15:04:05Z"`
 	// Details are facts about the event (a JSON object); never a secret.
 	Details json.RawMessage `json:"details" swaggertype:"object"`
 } // @name AuditEvent

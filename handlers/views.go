@@ -18,9 +18,9 @@ type User struct {
 	Permissions []string   `json:"permissions" example:"users:read"`
 	Resources   []string   `json:"resources" example:"assistant-42"`
 	Status      string     `json:"status" enums:"pending,active,disabled,locked" example:"active"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	LastLoginAt *time.Time `json:"last_login_at"`
+	CreatedAt   time.Time  `json:"created_at" example:"2026-01-02T15:04:05Z"`
+	UpdatedAt   time.Time  `json:"updated_at" example:"2026-01-02T15:04:05Z"`
+	LastLoginAt *time.Time `json:"last_login_at" example:"2026-01-02T15:04:05Z"`
 } // @name User
 
 // PublicUser is what any signed-in user may see of another.
@@ -49,9 +49,9 @@ type TokenResponse struct {
 // Session is one login session as its owner or an admin sees it.
 type Session struct {
 	ID         string    `json:"id"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	CreatedAt  time.Time `json:"created_at" example:"2026-01-02T15:04:05Z"`
+	LastUsedAt time.Time `json:"last_used_at" example:"2026-01-02T15:04:05Z"`
+	ExpiresAt  time.Time `json:"expires_at" example:"2026-01-02T15:04:05Z"`
 	IP         string    `json:"ip" example:"203.0.113.7"`
 	UserAgent  string    `json:"user_agent" example:"Mozilla/5.0"`
 	Current    bool      `json:"current"`
