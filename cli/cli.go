@@ -42,7 +42,8 @@ Usage:
   authsvc migrate up|down|status           apply, roll back one, or list migrations
   authsvc admin create --email E --username U
                                            create an admin; password from stdin or ADMIN_PASSWORD
-  authsvc users list [--q TEXT] [--limit N] list users
+  authsvc users list [--q TEXT] [--limit N] [--status S] [--role R]
+                                           list users
   authsvc users set-role --user ID|EMAIL|USERNAME --role NAME [--remove]
                                            grant or remove a role (revokes the user's sessions)
   authsvc keys rotate|list                 rotate the signing key, or list keys

@@ -221,7 +221,7 @@ func login(d Deps) echo.HandlerFunc {
 		err = d.Store.InTx(ctx, func(tx *store.Store) error {
 			if rehash { // parameters changed since this hash was made: upgrade it now that we know the password
 				if h, err := d.Hasher.Hash(req.Password); err == nil {
-					if err := tx.UpdateUser(ctx, u.ID, now, map[string]any{"password_hash": h}); err != nil {
+					if err := tx.UpgradePasswordHash(ctx, u.ID, h); err != nil {
 						return err
 					}
 				}

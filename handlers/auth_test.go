@@ -414,3 +414,32 @@ func TestDiscoveryAndHealth(t *testing.T) {
 		e.Request("GET", "/healthz", nil).Expect(200)
 	})
 }
+
+// TestLoginUpgradesPasswordHash: after the hashing cost is raised, the next
+// successful login rehashes the password under the new parameters.
+func TestLoginUpgradesPasswordHash(t *testing.T) {
+	for _, d := range testdb.Dialects {
+		t.Run("db="+d, func(t *testing.T) {
+			e := apitest.New(t, d, nil)
+			id, _ := uuid.Parse(e.Signup("upgrade")["id"].(string))
+			before, err := e.App.Store.UserByID(t.Context(), id)
+			testdb.Must(t, err)
+
+			raised := apitest.NewOn(t, e.URL, apitest.Vars{"PASSWORD_HASH_ITERATIONS": "2"})
+			raised.Request("POST", "/v1/auth/login", map[string]any{"login": "upgrade", "password": "wrong-password"}).ExpectProblem(401, "invalid_credentials")
+			if u, _ := raised.App.Store.UserByID(t.Context(), id); u.PasswordHash != before.PasswordHash {
+				t.Fatal("a failed login changed the stored hash")
+			}
+			raised.Login("upgrade", apitest.StrongPassword)
+			after, err := raised.App.Store.UserByID(t.Context(), id)
+			testdb.Must(t, err)
+			if !strings.Contains(after.PasswordHash, ",t=2,") || !strings.Contains(before.PasswordHash, ",t=1,") {
+				t.Fatalf("hash not upgraded: %s -> %s", before.PasswordHash, after.PasswordHash)
+			}
+			if !after.UpdatedAt.Equal(before.UpdatedAt) {
+				t.Fatalf("updated_at moved from %v to %v on a login", before.UpdatedAt, after.UpdatedAt)
+			}
+			raised.Login("upgrade", apitest.StrongPassword)
+		})
+	}
+}

@@ -171,6 +171,12 @@ func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fie
 	return nil
 }
 
+// UpgradePasswordHash stores a rehash of the same password under new
+// parameters; the user did not change, so updated_at stays.
+func (s *Store) UpgradePasswordHash(ctx context.Context, id uuid.UUID, hash string) error {
+	return s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumn("password_hash", hash).Error
+}
+
 // RecordLogin marks a successful login: last_login_at, and the lockout counters reset.
 func (s *Store) RecordLogin(ctx context.Context, id uuid.UUID, now time.Time) error {
 	// UpdateColumns: a login is not a change of the user, so updated_at stays.
