@@ -15,6 +15,7 @@ import (
 
 	"github.com/authsvc/authsvc/app"
 	"github.com/authsvc/authsvc/config"
+	"github.com/authsvc/authsvc/logging"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -141,12 +142,7 @@ func loadConfig(env Env) (config.Config, *slog.Logger, error) {
 	if err != nil {
 		return config.Config{}, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var h slog.Handler = slog.NewJSONHandler(env.Stderr, opts)
-	if cfg.LogFormat == "text" {
-		h = slog.NewTextHandler(env.Stderr, opts)
-	}
-	return cfg, slog.New(h), nil
+	return cfg, logging.New(env.Stderr, cfg.LogLevel, cfg.LogFormat), nil
 }
 
 // openStore loads the configuration and opens the migrated database.

@@ -1,6 +1,9 @@
 package handlers_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -13,13 +16,27 @@ import (
 // TestPanicRecovered: a handler that panics answers 500 problem JSON with no
 // stack trace or panic text, and the server keeps serving.
 func TestPanicRecovered(t *testing.T) {
-	e := apitest.New(t, store.SQLite, nil)
+	var logs bytes.Buffer
+	e := apitest.New(t, store.SQLite, nil, apitest.LogTo(&logs))
 	e.App.Server.GET("/test/panic", func(echo.Context) error { panic("secret internal detail") })
 	r := e.Request("GET", "/test/panic", nil).ExpectProblem(500, "internal")
 	if body := string(r.Body); strings.Contains(body, "secret internal detail") || strings.Contains(body, "goroutine") {
 		t.Fatalf("the response leaks the panic: %s", body)
 	}
 	e.Request("GET", "/healthz", nil).Expect(200)
+
+	// The log keeps what the response hides, tagged with the request's id.
+	rid := r.Header.Get("X-Request-Id")
+	found := false
+	for _, line := range bytes.Split(logs.Bytes(), []byte("\n")) {
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) == nil && rec["msg"] == "panic recovered" {
+			found = rec["request_id"] == rid && strings.Contains(fmt.Sprint(rec["error"]), "secret internal detail")
+		}
+	}
+	if rid == "" || !found {
+		t.Fatalf("no panic log line with request_id %q:\n%s", rid, logs.String())
+	}
 }
 
 // TestDatabaseDown: with the database gone, endpoints answer 503 problem JSON

@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/config"
 	_ "github.com/authsvc/authsvc/docs" // the generated OpenAPI document, served at /apidocs
 	"github.com/authsvc/authsvc/keys"
+	"github.com/authsvc/authsvc/logging"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/problem"
@@ -52,13 +53,17 @@ func NewServer(d Deps) *echo.Echo {
 	e.Validator = newValidator()
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 
-	e.Use(echomw.RequestID())
+	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{
+		// Into the context too, so every log line of the request names it.
+		RequestIDHandler: func(c echo.Context, id string) {
+			c.SetRequest(c.Request().WithContext(logging.WithRequestID(c.Request().Context(), id)))
+		},
+	}))
 	e.Use(middleware.AccessLog(d.Log))
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Log.Error("panic recovered", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-				"error", err.Error(), "stack", string(stack))
+			d.Log.ErrorContext(c.Request().Context(), "panic recovered", "error", err.Error(), "stack", string(stack))
 			return problem.Internal(err)
 		},
 	}))

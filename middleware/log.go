@@ -23,7 +23,6 @@ func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
 				level = slog.LevelError
 			}
 			log.LogAttrs(req.Context(), level, "request",
-				slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 				slog.String("method", req.Method),
 				slog.String("path", req.URL.Path),
 				slog.String("route", c.Path()),

@@ -22,10 +22,9 @@ func Handler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := From(err)
 		req := c.Request()
-		rid := c.Response().Header().Get(echo.HeaderXRequestID)
 		if p.Status >= 500 {
 			log.ErrorContext(req.Context(), "request failed",
-				"request_id", rid, "method", req.Method, "path", req.URL.Path,
+				"method", req.Method, "path", req.URL.Path,
 				"status", p.Status, "code", p.Code, "error", errText(p.Err))
 		}
 		out := *p

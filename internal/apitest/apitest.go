@@ -17,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/app"
 	"github.com/authsvc/authsvc/config"
 	"github.com/authsvc/authsvc/internal/testdb"
+	"github.com/authsvc/authsvc/logging"
 )
 
 // TestSecretKey is SECRET_KEY in tests.
@@ -114,11 +115,10 @@ func (e *Env) WithT(t testing.TB) *Env {
 
 // newLogger logs through t.Log, and as JSON to logs too when it is set.
 func newLogger(t testing.TB, level slog.Level, logs io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
 	if logs == nil {
-		return slog.New(slog.NewTextHandler(testWriter{t}, opts))
+		return logging.New(testWriter{t}, level, "text")
 	}
-	return slog.New(slog.NewJSONHandler(io.MultiWriter(testWriter{t}, logs), opts))
+	return logging.New(io.MultiWriter(testWriter{t}, logs), level, "json")
 }
 
 type testWriter struct{ t testing.TB }
