@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/store"
@@ -148,26 +149,15 @@ func introspectedToken(c echo.Context) (string, error) {
 // Like middleware.Authenticate, it checks the session in the database, so a
 // logged-out or revoked session's token is inactive at once.
 func inspect(c echo.Context, d Deps, tok string) (*IntrospectionResponse, error) {
-	claims, err := d.Verifier.Verify(tok)
-	if err != nil {
-		return nil, nil
-	}
-	sid, err1 := uuid.Parse(claims.SessionID)
-	sub, err2 := uuid.Parse(claims.Subject)
-	if err1 != nil || err2 != nil {
-		return nil, nil
-	}
 	ctx := c.Request().Context()
-	sess, err := d.Store.SessionByID(ctx, sid)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+	claims, err := middleware.VerifyLive(ctx, tok, d.Verifier, d.Store, d.Now)
+	if p, ok := problem.As(err); ok && p.Status >= 500 {
+		return nil, err
 	}
 	if err != nil {
-		return nil, dbFailure(err)
+		return nil, nil // every other failure is simply "not active"
 	}
-	if sess.UserID != sub || sess.RevokedAt != nil || !d.Now().Before(sess.ExpiresAt) {
-		return nil, nil
-	}
+	sub, _ := uuid.Parse(claims.Subject) // VerifyLive checked it
 	acct, err := d.Store.UserByID(ctx, sub)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil

@@ -3,6 +3,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -35,13 +36,19 @@ func BearerToken(c echo.Context) string {
 	return ""
 }
 
-// Authenticate verifies the access token and its session, or fails with 401.
-// A revoked or expired session refuses its access tokens at once, whatever their exp.
+// Authenticate verifies the bearer token and its session, or fails with 401.
 func Authenticate(c echo.Context, v Verifier, st *store.Store, now func() time.Time) (*token.Claims, error) {
 	raw := BearerToken(c)
 	if raw == "" {
 		return nil, problem.ErrMissingToken
 	}
+	return VerifyLive(c.Request().Context(), raw, v, st, now)
+}
+
+// VerifyLive checks an access token: signature and claims, then its session in
+// the database. A revoked or expired session refuses its access tokens at once,
+// whatever their exp. Errors are problems: 401 for the token, 5xx for the database.
+func VerifyLive(ctx context.Context, raw string, v Verifier, st *store.Store, now func() time.Time) (*token.Claims, error) {
 	claims, err := v.Verify(raw)
 	if errors.Is(err, token.ErrExpired) {
 		return nil, problem.ErrExpiredToken
@@ -54,7 +61,7 @@ func Authenticate(c echo.Context, v Verifier, st *store.Store, now func() time.T
 	if err1 != nil || err2 != nil {
 		return nil, problem.ErrInvalidToken
 	}
-	sess, err := st.SessionByID(c.Request().Context(), sid)
+	sess, err := st.SessionByID(ctx, sid)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, problem.ErrRevoked
 	}
