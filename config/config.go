@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +154,7 @@ func Load(getenv Getenv) (Config, error) {
 }
 
 func (c Config) validate() error {
-	if !contains(Algs, c.JWTAlg) {
+	if !slices.Contains(Algs, c.JWTAlg) {
 		return fmt.Errorf("JWT_ALG: %q is not supported (use %s)", c.JWTAlg, strings.Join(Algs, ", "))
 	}
 	dialect, err := databaseScheme(c.DatabaseURL)
@@ -236,15 +237,6 @@ func checkURL(s string) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // reader parses variables and keeps the first error, naming its variable.
 type reader struct {
 	getenv Getenv
@@ -302,7 +294,7 @@ func (r *reader) boolean(name string, def bool) bool {
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {
 	v := strings.ToLower(r.str(name, def))
-	if !contains(allowed, v) {
+	if !slices.Contains(allowed, v) {
 		r.fail(name, "%q must be one of %s", v, strings.Join(allowed, ", "))
 	}
 	return v

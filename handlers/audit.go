@@ -15,7 +15,7 @@ import (
 )
 
 func registerAudit(e *echo.Echo, d Deps, auth echo.MiddlewareFunc) {
-	e.GET("/v1/audit", listAudit(d), auth, middleware.RequirePermission(d.Store, permAuditRead))
+	e.GET("/v1/audit", listAudit(d), auth, middleware.RequirePermission(d.Store, models.PermAuditRead))
 }
 
 // AuditEvent is one security event.

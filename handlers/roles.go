@@ -17,18 +17,9 @@ import (
 	"github.com/authsvc/authsvc/store"
 )
 
-// Permissions the administrative endpoints require.
-const (
-	permUsersRead  = "users:read"
-	permUsersWrite = "users:write"
-	permRolesRead  = "roles:read"
-	permRolesWrite = "roles:write"
-	permAuditRead  = "audit:read"
-)
-
 func registerRoles(e *echo.Echo, d Deps, auth echo.MiddlewareFunc) {
-	read := middleware.RequirePermission(d.Store, permRolesRead)
-	write := middleware.RequirePermission(d.Store, permRolesWrite)
+	read := middleware.RequirePermission(d.Store, models.PermRolesRead)
+	write := middleware.RequirePermission(d.Store, models.PermRolesWrite)
 	e.GET("/v1/roles", listRoles(d), auth, read)
 	e.POST("/v1/roles", createRole(d), auth, write)
 	e.PATCH("/v1/roles/:name", updateRole(d), auth, write)

@@ -20,8 +20,8 @@ import (
 )
 
 func registerUsers(e *echo.Echo, d Deps, auth echo.MiddlewareFunc) {
-	read := middleware.RequirePermission(d.Store, permUsersRead)
-	write := middleware.RequirePermission(d.Store, permUsersWrite)
+	read := middleware.RequirePermission(d.Store, models.PermUsersRead)
+	write := middleware.RequirePermission(d.Store, models.PermUsersWrite)
 	e.GET("/v1/users", listUsers(d), auth) // users:read, or USER_DIRECTORY_PUBLIC: decided inside
 	e.GET("/v1/users/count", countUsers(d), auth)
 	e.POST("/v1/users", createUser(d), auth, write)
@@ -88,7 +88,7 @@ func listUsers(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		full := caller.Can(permUsersRead)
+		full := caller.Can(models.PermUsersRead)
 		if !full && !d.Config.UserDirectoryPublic {
 			return problem.ErrForbidden
 		}
@@ -209,7 +209,7 @@ func getUser(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return userError(err)
 		}
-		if !caller.Can(permUsersRead) {
+		if !caller.Can(models.PermUsersRead) {
 			return c.JSON(http.StatusOK, PublicUserResponse{User: publicUserView(&target.User)})
 		}
 		return c.JSON(http.StatusOK, UserResponse{User: userView(target, d.Now())})

@@ -24,11 +24,21 @@ const (
 
 // Permissions are data held by roles; these are every one the service knows.
 // The built-in admin role holds all of them, the built-in user role none.
+const (
+	PermUsersRead     = "users:read"
+	PermUsersWrite    = "users:write"
+	PermRolesRead     = "roles:read"
+	PermRolesWrite    = "roles:write"
+	PermSessionsRead  = "sessions:read"
+	PermSessionsWrite = "sessions:write"
+	PermAuditRead     = "audit:read"
+)
+
 var Permissions = []string{
-	"users:read", "users:write",
-	"roles:read", "roles:write",
-	"sessions:read", "sessions:write",
-	"audit:read",
+	PermUsersRead, PermUsersWrite,
+	PermRolesRead, PermRolesWrite,
+	PermSessionsRead, PermSessionsWrite,
+	PermAuditRead,
 }
 
 type User struct {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -219,7 +220,7 @@ func (s *Store) UnknownRoles(ctx context.Context, names []string) ([]string, err
 	}
 	var unknown []string
 	for _, n := range names {
-		if !containsString(known, n) {
+		if !slices.Contains(known, n) {
 			unknown = append(unknown, n)
 		}
 	}

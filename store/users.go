@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"errors"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,19 +22,10 @@ type Account struct {
 }
 
 // HasRole reports whether the account holds the role.
-func (a *Account) HasRole(name string) bool { return containsString(a.Roles, name) }
+func (a *Account) HasRole(name string) bool { return slices.Contains(a.Roles, name) }
 
 // Can reports whether the account holds the permission through one of its roles.
-func (a *Account) Can(permission string) bool { return containsString(a.Permissions, permission) }
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (a *Account) Can(permission string) bool { return slices.Contains(a.Permissions, permission) }
 
 // CreateUser inserts the user with its roles and resources. Unknown roles give
 // ErrNotFound; a taken email or username gives a *ConflictError.
@@ -95,16 +86,9 @@ func (s *Store) setResources(ctx context.Context, userID uuid.UUID, resources []
 }
 
 func uniqueSorted(in []string) []string {
-	out := make([]string, 0, len(in))
-	seen := make(map[string]bool, len(in))
-	for _, v := range in {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	sort.Strings(out)
-	return out
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // UserByID loads an account with its grants.
