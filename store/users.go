@@ -125,15 +125,6 @@ func (s *Store) UserRowByLogin(ctx context.Context, login string) (*models.User,
 	return &u, nil
 }
 
-// UserByEmail finds an account by email, case-insensitively.
-func (s *Store) UserByEmail(ctx context.Context, email string) (*Account, error) {
-	var u models.User
-	if err := s.conn(ctx).Take(&u, "lower(email) = lower(?)", email).Error; err != nil {
-		return nil, translate(err)
-	}
-	return s.withGrants(ctx, u)
-}
-
 func (s *Store) withGrants(ctx context.Context, u models.User) (*Account, error) {
 	accts, err := s.withGrantsOf(ctx, []models.User{u})
 	if err != nil {
