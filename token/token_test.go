@@ -3,11 +3,17 @@ package token_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"maps"
+	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +25,7 @@ import (
 	"github.com/authsvc/authsvc/token"
 )
 
-var algs = []string{token.ES256, token.EdDSA, token.RS256}
+var algs = token.Algorithms
 
 var cfg = token.Config{Issuer: "https://auth.example.com", Audience: "authsvc", TTL: 15 * time.Minute}
 
@@ -370,6 +376,121 @@ func TestThumbprintRFC7638(t *testing.T) {
 	testdb.Must(t, err)
 	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; got != want {
 		t.Fatalf("thumbprint = %s; want %s", got, want)
+	}
+}
+
+// RFC 8037 appendix A.3: the thumbprint of an Ed25519 key.
+func TestThumbprintRFC8037(t *testing.T) {
+	x, err := base64.RawURLEncoding.DecodeString("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+	testdb.Must(t, err)
+	got, err := token.Thumbprint(ed25519.PublicKey(x))
+	testdb.Must(t, err)
+	if want := "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"; got != want {
+		t.Fatalf("thumbprint = %s; want %s", got, want)
+	}
+}
+
+// Kids in existing databases were computed by hand from the RFC 7638 canonical
+// form; the thumbprint must stay byte for byte what that gave, including EC
+// coordinates with leading zero bytes (padded to 32 bytes) and RSA moduli and
+// exponents (minimal big-endian).
+func TestThumbprintMatchesCanonicalForm(t *testing.T) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	canonical := func(pub crypto.PublicKey) string {
+		switch k := pub.(type) {
+		case *ecdsa.PublicKey:
+			raw, err := k.Bytes()
+			testdb.Must(t, err)
+			return `{"crv":"P-256","kty":"EC","x":"` + b64(raw[1:33]) + `","y":"` + b64(raw[33:]) + `"}`
+		case ed25519.PublicKey:
+			return `{"crv":"Ed25519","kty":"OKP","x":"` + b64(k) + `"}`
+		case *rsa.PublicKey:
+			return `{"e":"` + b64(big.NewInt(int64(k.E)).Bytes()) + `","kty":"RSA","n":"` + b64(k.N.Bytes()) + `"}`
+		}
+		t.Fatalf("unexpected key type %T", pub)
+		return ""
+	}
+	keys := []crypto.PublicKey{}
+	for _, alg := range algs {
+		for range 3 {
+			keys = append(keys, newKey(t, alg).Public)
+		}
+	}
+	// An EC key whose x starts with a zero byte: big.Int would drop it, RFC 7518 keeps it.
+	for {
+		k := newKey(t, token.ES256).Public.(*ecdsa.PublicKey)
+		raw, err := k.Bytes()
+		testdb.Must(t, err)
+		if raw[1] == 0 {
+			keys = append(keys, k)
+			break
+		}
+	}
+	for _, pub := range keys {
+		sum := sha256.Sum256([]byte(canonical(pub)))
+		want := b64(sum[:])
+		got, err := token.Thumbprint(pub)
+		testdb.Must(t, err)
+		if got != want {
+			t.Fatalf("%T: thumbprint %s; want %s (%s)", pub, got, want, canonical(pub))
+		}
+	}
+}
+
+// JWKs stored before jwx wrote them (members in struct order) must still load.
+func TestParseStoredJWK(t *testing.T) {
+	for _, tc := range []struct{ alg, jwk, kid string }{
+		{token.ES256, `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"K","alg":"ES256","use":"sig"}`, "K"},
+		{token.EdDSA, `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k","alg":"EdDSA","use":"sig"}`, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"},
+	} {
+		pub, kid, alg, err := token.ParsePublicJWK([]byte(tc.jwk))
+		testdb.Must(t, err)
+		if kid != tc.kid || alg != tc.alg || pub == nil {
+			t.Fatalf("%s: kid %q alg %q", tc.alg, kid, alg)
+		}
+		j, err := token.PublicJWK(pub, kid, alg)
+		testdb.Must(t, err)
+		var a, b map[string]any
+		testdb.Must(t, json.Unmarshal([]byte(tc.jwk), &a))
+		testdb.Must(t, json.Unmarshal(j, &b))
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s: written again as %s; want the members of %s", tc.alg, j, tc.jwk)
+		}
+	}
+}
+
+func TestParsePublicJWKRefuses(t *testing.T) {
+	ec := newKey(t, token.ES256)
+	priv := ec.Private.(*ecdsa.PrivateKey)
+	pubJWK, err := token.PublicJWK(ec.Public, ec.KID, ec.Alg)
+	testdb.Must(t, err)
+	var m map[string]any
+	testdb.Must(t, json.Unmarshal(pubJWK, &m))
+	d, err := priv.Bytes()
+	testdb.Must(t, err)
+	withD := maps.Clone(m)
+	withD["d"] = base64.RawURLEncoding.EncodeToString(d)
+	noAlg := maps.Clone(m)
+	delete(noAlg, "alg")
+	otherAlg := maps.Clone(m)
+	otherAlg["alg"] = token.RS256
+	p384 := maps.Clone(m)
+	p384["crv"] = "P-384"
+	cases := map[string]any{
+		"private key":     withD,
+		"no alg":          noAlg,
+		"alg of another":  otherAlg,
+		"other curve":     p384,
+		"symmetric":       map[string]any{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"},
+		"unknown kty":     map[string]any{"kty": "XYZ", "alg": token.ES256},
+		"not JSON object": []any{m},
+	}
+	for name, v := range cases {
+		b, err := json.Marshal(v)
+		testdb.Must(t, err)
+		if _, _, _, err := token.ParsePublicJWK(b); err == nil {
+			t.Errorf("%s accepted: %s", name, b)
+		}
 	}
 }
 
