@@ -17,6 +17,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/token"
 )
 
 type Config struct {
@@ -75,9 +76,6 @@ type Rate struct {
 
 func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Count, r.Period) }
 
-// Supported values of JWT_ALG.
-var Algs = []string{"ES256", "EdDSA", "RS256"}
-
 // Getenv looks a variable up; os.Getenv in production, a map in tests.
 type Getenv func(string) string
 
@@ -109,7 +107,7 @@ func Load(getenv Getenv) (Config, error) {
 		RedisURL:         r.str("REDIS_URL", ""),
 		PublicURL:        strings.TrimRight(r.str("PUBLIC_URL", "http://localhost:8080"), "/"),
 		JWTAudience:      r.str("JWT_AUDIENCE", "authsvc"),
-		JWTAlg:           r.str("JWT_ALG", "ES256"),
+		JWTAlg:           r.str("JWT_ALG", token.ES256),
 
 		AccessTokenTTL:      r.duration("ACCESS_TOKEN_TTL", 15*time.Minute, true),
 		SessionTTL:          r.duration("SESSION_TTL", 168*time.Hour, true),
@@ -154,8 +152,8 @@ func Load(getenv Getenv) (Config, error) {
 }
 
 func (c Config) validate() error {
-	if !slices.Contains(Algs, c.JWTAlg) {
-		return fmt.Errorf("JWT_ALG: %q is not supported (use %s)", c.JWTAlg, strings.Join(Algs, ", "))
+	if !slices.Contains(token.Algorithms, c.JWTAlg) {
+		return fmt.Errorf("JWT_ALG: %q is not supported (use %s)", c.JWTAlg, strings.Join(token.Algorithms, ", "))
 	}
 	dialect, err := databaseScheme(c.DatabaseURL)
 	if err != nil {
