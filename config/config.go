@@ -17,6 +17,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
 )
 
@@ -155,11 +156,11 @@ func (c Config) validate() error {
 	if !slices.Contains(token.Algorithms, c.JWTAlg) {
 		return fmt.Errorf("JWT_ALG: %q is not supported (use %s)", c.JWTAlg, strings.Join(token.Algorithms, ", "))
 	}
-	dialect, err := databaseScheme(c.DatabaseURL)
+	dialect, err := store.Dialect(c.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	if c.SecretKey == "" && dialect == "postgres" {
+	if c.SecretKey == "" && dialect == store.Postgres {
 		return errors.New("SECRET_KEY: required with PostgreSQL (64+ hex characters or base64 of 32+ bytes), so every instance shares it")
 	}
 	if c.SecretKey != "" {
@@ -205,26 +206,6 @@ func SecretKeyFile(sqlitePath string) string {
 		}
 	}
 	return strings.TrimRight(dir, "/") + "/authsvc.secret"
-}
-
-func databaseScheme(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", errors.New("cannot be parsed as a URL (use sqlite://PATH or postgres://…)")
-	}
-	switch u.Scheme {
-	case "sqlite":
-		if strings.TrimPrefix(s, "sqlite://") == "" {
-			return "", errors.New("sqlite:// needs a file path, e.g. sqlite://authsvc.db")
-		}
-		return "sqlite", nil
-	case "postgres", "postgresql":
-		if u.Host == "" {
-			return "", errors.New("postgres:// needs a host")
-		}
-		return "postgres", nil
-	}
-	return "", fmt.Errorf("scheme %q is not supported (use sqlite://PATH or postgres://…)", u.Scheme)
 }
 
 func checkURL(s string) error {

@@ -50,23 +50,40 @@ type Options struct {
 
 // Dialect reports the dialect a DATABASE_URL names, or an error for anything else.
 func Dialect(databaseURL string) (string, error) {
+	dialect, _, err := parseURL(databaseURL)
+	return dialect, err
+}
+
+// SQLitePath is the file a sqlite:// URL names ("sqlite://authsvc.db" → "authsvc.db",
+// "sqlite:///var/lib/a.db" → "/var/lib/a.db"), or "" for any other URL.
+func SQLitePath(databaseURL string) string {
+	_, path, _ := parseURL(databaseURL)
+	return path
+}
+
+// parseURL is the one reader of DATABASE_URL: its dialect and, for SQLite, the
+// file's path. Errors never quote the URL, which may hold a password.
+func parseURL(databaseURL string) (dialect, sqlitePath string, err error) {
 	u, err := url.Parse(databaseURL)
 	if err != nil {
-		return "", fmt.Errorf("cannot parse: %v", redactURLError(err))
+		return "", "", fmt.Errorf("cannot be parsed as a URL (use sqlite://PATH or postgres://…): %v", redactURLError(err))
 	}
 	switch u.Scheme {
 	case "sqlite":
-		if sqlitePath(databaseURL) == "" {
-			return "", errors.New("sqlite:// needs a file path, e.g. sqlite://authsvc.db")
+		// The path is the text after sqlite://, so relative paths work
+		// (url.Parse would read their first segment as a host).
+		path, _, _ := strings.Cut(strings.TrimPrefix(databaseURL, "sqlite://"), "?")
+		if path == "" {
+			return "", "", errors.New("sqlite:// needs a file path, e.g. sqlite://authsvc.db")
 		}
-		return SQLite, nil
+		return SQLite, path, nil
 	case "postgres", "postgresql":
 		if u.Host == "" {
-			return "", errors.New("postgres:// needs a host")
+			return "", "", errors.New("postgres:// needs a host")
 		}
-		return Postgres, nil
+		return Postgres, "", nil
 	}
-	return "", fmt.Errorf("unsupported scheme %q (use sqlite:// or postgres://)", u.Scheme)
+	return "", "", fmt.Errorf("scheme %q is not supported (use sqlite://PATH or postgres://…)", u.Scheme)
 }
 
 // redactURLError drops the URL (and so any password) from a url.Error.
@@ -78,21 +95,9 @@ func redactURLError(err error) error {
 	return err
 }
 
-// SQLitePath is the file a sqlite:// URL names ("sqlite://authsvc.db" → "authsvc.db",
-// "sqlite:///var/lib/a.db" → "/var/lib/a.db").
-func SQLitePath(databaseURL string) string { return sqlitePath(databaseURL) }
-
-func sqlitePath(databaseURL string) string {
-	p := strings.TrimPrefix(databaseURL, "sqlite://")
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	return p
-}
-
 // Open connects and checks the connection. It does not migrate.
 func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
-	dialect, err := Dialect(databaseURL)
+	dialect, path, err := parseURL(databaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +110,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		// with "database is locked" when one upgrades from reading to writing.
 		// (No _time_format here: this driver stops reading options after it, and
 		// would silently ignore _txlock. Its default format is the one we want.)
-		dsn := "file:" + sqlitePath(databaseURL) +
+		dsn := "file:" + path +
 			"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 			"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		dial = sqlite.Open(dsn)
