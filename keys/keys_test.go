@@ -120,7 +120,6 @@ func header(t *testing.T, tok string) map[string]any {
 func TestEnsure(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx := context.Background()
 		e := newEnv(t, url)
 		m := e.manager(keys.Config{})
@@ -165,7 +164,6 @@ func TestEnsure(t *testing.T) {
 func TestEnsureConcurrent(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx := context.Background()
 		e := newEnv(t, url)
 		const n = 6
@@ -204,7 +202,6 @@ func TestEnsureConcurrent(t *testing.T) {
 func TestRotate(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx := context.Background()
 		e := newEnv(t, url)
 		cfg := keys.Config{AccessTTL: tokCfg.TTL, ReloadInterval: 30 * time.Second}
@@ -308,7 +305,6 @@ func TestRotate(t *testing.T) {
 func TestRotateWithoutKeys(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		e := newEnv(t, url)
 		if _, err := e.manager(keys.Config{}).Rotate(context.Background()); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Rotate on an empty table: err = %v; want ErrNotFound", err)
@@ -320,7 +316,6 @@ func TestRotateWithoutKeys(t *testing.T) {
 func TestRotateIfDueConcurrent(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx := context.Background()
 		e := newEnv(t, url)
 		cfg := keys.Config{RotationInterval: 24 * time.Hour}
@@ -391,7 +386,6 @@ func TestRotateIfDueConcurrent(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		e := newEnv(t, url)
 		m := e.manager(keys.Config{RotationInterval: time.Hour, ReloadInterval: 10 * time.Millisecond})
@@ -418,7 +412,6 @@ func TestRun(t *testing.T) {
 func TestReloadSoon(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		e := newEnv(t, url)
@@ -450,7 +443,6 @@ func TestReloadSoon(t *testing.T) {
 func TestPrivateKeysAreSealed(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx := context.Background()
 		e := newEnv(t, url)
 		for _, alg := range []string{token.ES256, token.EdDSA, token.RS256} {
@@ -506,7 +498,6 @@ func TestPrivateKeysAreSealed(t *testing.T) {
 func TestAlgChangeAppliesToNewKeys(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, url string) {
-		t.Parallel()
 		ctx := context.Background()
 		e := newEnv(t, url)
 		testdb.Must(t, e.manager(keys.Config{Alg: token.ES256}).Ensure(ctx))

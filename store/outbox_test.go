@@ -75,104 +75,100 @@ func sameIDs(got []models.OutboxMail, want ...uuid.UUID) bool {
 }
 
 func TestOutboxLifecycle(t *testing.T) {
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			ctx := context.Background()
-			st := testdb.Open(t, d)
-			// Queued in another zone: SQLite compares times as text, so the
-			// store must write UTC for "due" to mean the same instant.
-			east := time.FixedZone("east", 5*3600)
-			a := queueMail(t, st, outboxT0.In(east))
-			b := queueMail(t, st, outboxT0.Add(time.Second))
-			c := queueMail(t, st, outboxT0.Add(time.Hour))
+	testdb.EachDialect(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		st := testdb.Open(t, d)
+		// Queued in another zone: SQLite compares times as text, so the
+		// store must write UTC for "due" to mean the same instant.
+		east := time.FixedZone("east", 5*3600)
+		a := queueMail(t, st, outboxT0.In(east))
+		b := queueMail(t, st, outboxT0.Add(time.Second))
+		c := queueMail(t, st, outboxT0.Add(time.Hour))
 
-			if got, err := st.ClaimMail(ctx, outboxT0.Add(-time.Second), 10, time.Minute); err != nil || len(got) != 0 {
-				t.Fatalf("claim before anything is due = %v, %v; want none", ids(got), err)
-			}
-			if got, err := st.ClaimMail(ctx, outboxT0, 10, time.Minute); err != nil || !sameIDs(got, a) {
-				t.Fatalf("claim at t0 = %v, %v; want [a]", ids(got), err)
-			}
-			now := outboxT0.Add(time.Second).In(east)
-			got, err := st.ClaimMail(ctx, now, 10, time.Minute)
-			if err != nil || !sameIDs(got, b) {
-				t.Fatalf("claim at t0+1s = %v, %v; want [b] (a is leased)", ids(got), err)
-			}
-			if cu := got[0].ClaimedUntil; cu == nil || !cu.Equal(now.Add(time.Minute)) {
-				t.Errorf("returned claimed_until = %v; want now+lease", cu)
-			}
-			if cu := readMail(t, st, b).ClaimedUntil; cu == nil || !cu.Equal(now.Add(time.Minute)) {
-				t.Errorf("stored claimed_until = %v; want now+lease", cu)
-			}
+		if got, err := st.ClaimMail(ctx, outboxT0.Add(-time.Second), 10, time.Minute); err != nil || len(got) != 0 {
+			t.Fatalf("claim before anything is due = %v, %v; want none", ids(got), err)
+		}
+		if got, err := st.ClaimMail(ctx, outboxT0, 10, time.Minute); err != nil || !sameIDs(got, a) {
+			t.Fatalf("claim at t0 = %v, %v; want [a]", ids(got), err)
+		}
+		now := outboxT0.Add(time.Second).In(east)
+		got, err := st.ClaimMail(ctx, now, 10, time.Minute)
+		if err != nil || !sameIDs(got, b) {
+			t.Fatalf("claim at t0+1s = %v, %v; want [b] (a is leased)", ids(got), err)
+		}
+		if cu := got[0].ClaimedUntil; cu == nil || !cu.Equal(now.Add(time.Minute)) {
+			t.Errorf("returned claimed_until = %v; want now+lease", cu)
+		}
+		if cu := readMail(t, st, b).ClaimedUntil; cu == nil || !cu.Equal(now.Add(time.Minute)) {
+			t.Errorf("stored claimed_until = %v; want now+lease", cu)
+		}
 
-			// Leases run out: both come back, oldest due first, within the limit.
-			later := outboxT0.Add(2 * time.Minute)
-			if got, err := st.ClaimMail(ctx, later, 1, time.Minute); err != nil || !sameIDs(got, a) {
-				t.Fatalf("claim after the leases, limit 1 = %v, %v; want [a]", ids(got), err)
-			}
-			if got, err := st.ClaimMail(ctx, later, 10, time.Minute); err != nil || !sameIDs(got, b) {
-				t.Fatalf("claim after the leases = %v, %v; want [b]", ids(got), err)
-			}
+		// Leases run out: both come back, oldest due first, within the limit.
+		later := outboxT0.Add(2 * time.Minute)
+		if got, err := st.ClaimMail(ctx, later, 1, time.Minute); err != nil || !sameIDs(got, a) {
+			t.Fatalf("claim after the leases, limit 1 = %v, %v; want [a]", ids(got), err)
+		}
+		if got, err := st.ClaimMail(ctx, later, 10, time.Minute); err != nil || !sameIDs(got, b) {
+			t.Fatalf("claim after the leases = %v, %v; want [b]", ids(got), err)
+		}
 
-			// A failure ends the lease and reschedules.
-			retry := later.Add(10 * time.Minute)
-			testdb.Must(t, st.MarkMailFailed(ctx, a, 1, retry, "421 try later"))
-			row := readMail(t, st, a)
-			if row.Attempts != 1 || !row.NextAttemptAt.Equal(retry) || row.LastError != "421 try later" || row.ClaimedUntil != nil {
-				t.Errorf("after MarkMailFailed: %+v", row)
-			}
-			if got, err := st.ClaimMail(ctx, retry.Add(-time.Second), 10, time.Minute); err != nil || !sameIDs(got, b) {
-				t.Fatalf("claim before a's retry = %v, %v; want [b] (its lease ran out)", ids(got), err)
-			}
+		// A failure ends the lease and reschedules.
+		retry := later.Add(10 * time.Minute)
+		testdb.Must(t, st.MarkMailFailed(ctx, a, 1, retry, "421 try later"))
+		row := readMail(t, st, a)
+		if row.Attempts != 1 || !row.NextAttemptAt.Equal(retry) || row.LastError != "421 try later" || row.ClaimedUntil != nil {
+			t.Errorf("after MarkMailFailed: %+v", row)
+		}
+		if got, err := st.ClaimMail(ctx, retry.Add(-time.Second), 10, time.Minute); err != nil || !sameIDs(got, b) {
+			t.Fatalf("claim before a's retry = %v, %v; want [b] (its lease ran out)", ids(got), err)
+		}
 
-			// Sending wipes the payload; a sent mail is never claimed again.
-			testdb.Must(t, st.MarkMailSent(ctx, b, later))
-			row = readMail(t, st, b)
-			if row.SentAt == nil || !row.SentAt.Equal(later) || len(row.PayloadSealed) != 0 || row.ClaimedUntil != nil {
-				t.Errorf("after MarkMailSent: sent_at %v, payload %q, claimed_until %v", row.SentAt, row.PayloadSealed, row.ClaimedUntil)
-			}
-			if n, err := st.PendingMailCount(ctx); n != 2 || err != nil {
-				t.Errorf("PendingMailCount = %d, %v; want 2 (a, c)", n, err)
-			}
-			if got, err := st.ClaimMail(ctx, outboxT0.Add(24*time.Hour), 10, time.Minute); err != nil || !sameIDs(got, a, c) {
-				t.Fatalf("claim a day later = %v, %v; want [a c]", ids(got), err)
-			}
+		// Sending wipes the payload; a sent mail is never claimed again.
+		testdb.Must(t, st.MarkMailSent(ctx, b, later))
+		row = readMail(t, st, b)
+		if row.SentAt == nil || !row.SentAt.Equal(later) || len(row.PayloadSealed) != 0 || row.ClaimedUntil != nil {
+			t.Errorf("after MarkMailSent: sent_at %v, payload %q, claimed_until %v", row.SentAt, row.PayloadSealed, row.ClaimedUntil)
+		}
+		if n, err := st.PendingMailCount(ctx); n != 2 || err != nil {
+			t.Errorf("PendingMailCount = %d, %v; want 2 (a, c)", n, err)
+		}
+		if got, err := st.ClaimMail(ctx, outboxT0.Add(24*time.Hour), 10, time.Minute); err != nil || !sameIDs(got, a, c) {
+			t.Fatalf("claim a day later = %v, %v; want [a c]", ids(got), err)
+		}
 
-			for name, err := range map[string]error{
-				"MarkMailSent twice":        st.MarkMailSent(ctx, b, later),
-				"MarkMailFailed after sent": st.MarkMailFailed(ctx, b, 2, later, "x"),
-				"MarkMailSent unknown":      st.MarkMailSent(ctx, uuid.New(), later),
-			} {
-				if !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("%s: err = %v; want ErrNotFound", name, err)
-				}
+		for name, err := range map[string]error{
+			"MarkMailSent twice":        st.MarkMailSent(ctx, b, later),
+			"MarkMailFailed after sent": st.MarkMailFailed(ctx, b, 2, later, "x"),
+			"MarkMailSent unknown":      st.MarkMailSent(ctx, uuid.New(), later),
+		} {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: err = %v; want ErrNotFound", name, err)
 			}
-		})
-	}
+		}
+	})
 }
 
 func TestEnqueueMailInTx(t *testing.T) {
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			ctx := context.Background()
-			st := testdb.Open(t, d)
-			m := models.OutboxMail{ID: uuid.New(), PayloadSealed: []byte("x"), NextAttemptAt: outboxT0}
-			boom := errors.New("boom")
-			err := st.InTx(ctx, func(tx *store.Store) error {
-				testdb.Must(t, tx.EnqueueMail(ctx, m))
-				return boom
-			})
-			if !errors.Is(err, boom) {
-				t.Fatalf("InTx = %v", err)
-			}
-			if n, _ := st.PendingMailCount(ctx); n != 0 {
-				t.Fatalf("rolled-back mail is queued (%d pending)", n)
-			}
-			testdb.Must(t, st.InTx(ctx, func(tx *store.Store) error { return tx.EnqueueMail(ctx, m) }))
-			if n, _ := st.PendingMailCount(ctx); n != 1 {
-				t.Fatalf("committed mail not queued (%d pending)", n)
-			}
+	testdb.EachDialect(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		st := testdb.Open(t, d)
+		m := models.OutboxMail{ID: uuid.New(), PayloadSealed: []byte("x"), NextAttemptAt: outboxT0}
+		boom := errors.New("boom")
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			testdb.Must(t, tx.EnqueueMail(ctx, m))
+			return boom
 		})
-	}
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx = %v", err)
+		}
+		if n, _ := st.PendingMailCount(ctx); n != 0 {
+			t.Fatalf("rolled-back mail is queued (%d pending)", n)
+		}
+		testdb.Must(t, st.InTx(ctx, func(tx *store.Store) error { return tx.EnqueueMail(ctx, m) }))
+		if n, _ := st.PendingMailCount(ctx); n != 1 {
+			t.Fatalf("committed mail not queued (%d pending)", n)
+		}
+	})
 }
 
 // Claimers on separate handles (separate instances) never share a mail.

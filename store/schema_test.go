@@ -19,23 +19,21 @@ func TestModelsMatchMigrations(t *testing.T) {
 		&models.Session{}, &models.RefreshToken{}, &models.Revocation{}, &models.SigningKey{},
 		&models.PasswordResetToken{}, &models.AuditEvent{}, &models.OutboxMail{},
 	}
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			st := testdb.Open(t, d)
-			db := st.GORM()
-			for _, m := range all {
-				s, err := schema.Parse(m, &sync.Map{}, db.NamingStrategy)
-				testdb.Must(t, err)
-				if !db.Migrator().HasTable(s.Table) {
-					t.Errorf("%s: no table %s", s.Name, s.Table)
-					continue
-				}
-				for _, f := range s.Fields {
-					if f.DBName != "" && !db.Migrator().HasColumn(m, f.DBName) {
-						t.Errorf("%s.%s: no column %s.%s", s.Name, f.Name, s.Table, f.DBName)
-					}
+	testdb.EachDialect(t, func(t *testing.T, d string) {
+		st := testdb.Open(t, d)
+		db := st.GORM()
+		for _, m := range all {
+			s, err := schema.Parse(m, &sync.Map{}, db.NamingStrategy)
+			testdb.Must(t, err)
+			if !db.Migrator().HasTable(s.Table) {
+				t.Errorf("%s: no table %s", s.Name, s.Table)
+				continue
+			}
+			for _, f := range s.Fields {
+				if f.DBName != "" && !db.Migrator().HasColumn(m, f.DBName) {
+					t.Errorf("%s.%s: no column %s.%s", s.Name, f.Name, s.Table, f.DBName)
 				}
 			}
-		})
-	}
+		}
+	})
 }

@@ -73,6 +73,15 @@ func New(t testing.TB, dialect string, vars Vars, opts ...Option) *Env {
 	return NewOn(t, testdb.URL(t, dialect), vars, opts...)
 }
 
+// Each runs fn against a fresh service on every database (testdb.EachDialect:
+// parallel subtests named "db=<dialect>"); vars override BaseVars.
+func Each(t *testing.T, vars Vars, fn func(t *testing.T, e *Env), opts ...Option) {
+	t.Helper()
+	testdb.EachDialect(t, func(t *testing.T, dialect string) {
+		fn(t, New(t, dialect, vars, opts...))
+	})
+}
+
 // NewOn starts a service on an existing database URL (a restart, a second instance).
 func NewOn(t testing.TB, databaseURL string, vars Vars, opts ...Option) *Env {
 	t.Helper()
@@ -161,6 +170,13 @@ func (e *Env) Request(method, path string, body any, headers ...string) *Respons
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return e.Do(req)
+}
+
+// Do sends a request built by the caller through the router: for what Request
+// does not set, such as RemoteAddr (httptest's default is 192.0.2.1:1234).
+func (e *Env) Do(req *http.Request) *Response {
+	e.T.Helper()
 	rec := httptest.NewRecorder()
 	e.App.Server.ServeHTTP(rec, req)
 	return &Response{t: e.T, Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}

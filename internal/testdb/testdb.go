@@ -31,17 +31,34 @@ func AdminURL() string {
 // Dialects lists the dialects every storage test runs on.
 var Dialects = []string{store.SQLite, store.Postgres}
 
-// Each runs fn once per dialect as a subtest named "db=<dialect>", with a fresh database URL.
-func Each(t *testing.T, fn func(t *testing.T, databaseURL string)) {
+// EachDialect runs fn once per dialect in Dialects, as a parallel subtest named
+// "db=<dialect>". It is the one loop over the databases: tests that need a
+// database per dialect call it (or Each, or apitest.Each), never range over
+// Dialects themselves, so every storage test covers both.
+//
+// The subtests run in parallel with each other, so fn must not use t.Setenv or
+// t.Chdir and must not share mutable state between dialects. Where PostgreSQL
+// is unreachable its subtest is skipped, or fails under CI=true (see URL).
+func EachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	t.Helper()
 	for _, d := range Dialects {
 		t.Run("db="+d, func(t *testing.T) {
-			fn(t, URL(t, d))
+			t.Parallel()
+			fn(t, d)
 		})
 	}
 }
 
+// Each is EachDialect with a fresh, empty database URL of the dialect.
+func Each(t *testing.T, fn func(t *testing.T, databaseURL string)) {
+	t.Helper()
+	EachDialect(t, func(t *testing.T, dialect string) {
+		fn(t, URL(t, dialect))
+	})
+}
+
 // URL returns the URL of a fresh, empty database of the dialect, removed when t ends.
+// An unreachable PostgreSQL skips the test, or fails it when CI=true.
 func URL(t testing.TB, dialect string) string {
 	t.Helper()
 	switch dialect {
@@ -78,6 +95,9 @@ func postgresURL(t testing.TB) string {
 		cancel()
 	}
 	if err != nil {
+		if admin != nil {
+			admin.Close()
+		}
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL is required under CI but unreachable at %s: %v", AdminURL(), err)
 		}
