@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 
+	sqlite "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // uniqueFields maps unique constraints and indexes to the field a client sees.
@@ -70,6 +72,14 @@ func IsUnavailable(err error) bool {
 		// Class 08: connection exceptions; 57P0x: server shutting down or unavailable.
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "sql: database is closed")
+	// database/sql does not export this error, so its text is all there is.
+	return sqliteBusy(err) || strings.Contains(err.Error(), "sql: database is closed")
+}
+
+// sqliteBusy reports SQLITE_BUSY ("database is locked": busy_timeout ran out
+// waiting for another connection's lock), extended codes included: the primary
+// result code is the low byte.
+func sqliteBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
