@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -105,6 +106,9 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	maxOpen := opts.MaxOpenConns
 	switch dialect {
 	case SQLite:
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
 		// WAL lets readers run beside the writer; immediate transactions take the
 		// write lock at BEGIN so two writers queue on busy_timeout instead of failing
 		// with "database is locked" when one upgrades from reading to writing.
@@ -147,6 +151,24 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("connect to database: %w", scrub(err, databaseURL))
 	}
 	return s, nil
+}
+
+// createPrivate creates the SQLite file with mode 0600, whatever the umask, if it
+// does not exist yet. SQLite would create it 0644 less the umask; it gives the
+// -wal and -shm files the mode of the database file, so all three stay private.
+// An existing file keeps the mode its owner gave it.
+func createPrivate(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // another process created it first
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Chmod(0o600), f.Close())
 }
 
 // scrub removes a password that a driver may have echoed from the URL.
