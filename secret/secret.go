@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -109,8 +110,15 @@ func (k *Key) MAC(purpose string, data []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Equal compares MACs in constant time.
-func Equal(a, b []byte) bool { return hmac.Equal(a, b) }
+// Equal reports whether given is the configured secret (an admin signup key,
+// an introspection client's secret). Both are hashed with SHA-256 first and the
+// digests compared in constant time, so the time taken reveals neither the
+// secret nor its length. An empty configured secret matches nothing, and costs
+// the same comparison, so callers may pass "" for an unknown client.
+func Equal(configured, given string) bool {
+	c, g := sha256.Sum256([]byte(configured)), sha256.Sum256([]byte(given))
+	return subtle.ConstantTimeCompare(c[:], g[:]) == 1 && configured != ""
+}
 
 // Token returns a new random opaque token: 32 bytes (256 bits), base64url.
 func Token() string {
