@@ -13,10 +13,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/config"
 	"github.com/authsvc/authsvc/handlers"
 	"github.com/authsvc/authsvc/keys"
 	"github.com/authsvc/authsvc/mail"
+	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
@@ -31,9 +33,7 @@ type App struct {
 	Store    *store.Store
 	Secret   *secret.Key
 	Keys     *keys.Manager
-	Hasher   *password.Hasher
-	Policy   password.Policy
-	Sessions *sessions.Service
+	Accounts *accounts.Service
 	Mail     *mail.Worker
 	Server   *echo.Echo
 	Now      func() time.Time
@@ -86,6 +86,30 @@ func NewHasher(cfg config.Config) (*password.Hasher, error) {
 	})
 }
 
+// NewSessions builds the session service for cfg.
+func NewSessions(st *store.Store, key *secret.Key, cfg config.Config, now func() time.Time) *sessions.Service {
+	return sessions.New(st, key, sessions.Config{
+		SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberSessionTTL,
+		AccessTTL: cfg.AccessTokenTTL, Grace: cfg.RefreshReuseGrace,
+	}, now)
+}
+
+// NewAccounts builds the account service (and what it works with) for cfg;
+// mail may be nil where no mail is sent (the command line).
+func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secret.Key, mail accounts.MailQueue, now func() time.Time) (*accounts.Service, error) {
+	hasher, err := NewHasher(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
+	}
+	return accounts.New(accounts.Deps{
+		Store: st, Hasher: hasher, Policy: password.Policy{MinScore: cfg.PasswordMinScore},
+		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Log: log, Now: now,
+	}, accounts.Config{
+		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
+		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
+	}), nil
+}
+
 // New builds every part on an open, migrated store. now is the clock (time.Now in production).
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Store, now func() time.Time) (*App, error) {
 	key, err := SecretKey(cfg)
@@ -99,10 +123,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	if err := km.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	hasher, err := NewHasher(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
-	}
 	var sender mail.Sender = mail.LogSender{Log: log}
 	if cfg.SMTPURL != "" {
 		if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom); err != nil {
@@ -111,24 +131,48 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	} else {
 		log.Warn("SMTP_URL is not set: mails are written to this log instead of being sent (development only)")
 	}
-	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
-	a := &App{
-		Config: cfg, Log: log, Store: st, Secret: key, Keys: km, Hasher: hasher,
-		Policy: password.Policy{MinScore: cfg.PasswordMinScore},
-		Sessions: sessions.New(st, key, sessions.Config{
-			SessionTTL: cfg.SessionTTL, RememberTTL: cfg.RememberSessionTTL,
-			AccessTTL: cfg.AccessTokenTTL, Grace: cfg.RefreshReuseGrace,
-		}, now),
-		Mail: mail.NewWorker(st, sender, key, now, log),
-		Now:  now,
+	worker := mail.NewWorker(st, sender, key, now, log)
+	accts, err := NewAccounts(cfg, log, st, key, worker, now)
+	if err != nil {
+		return nil, err
 	}
-	a.Server = handlers.NewServer(handlers.Deps{
-		Config: cfg, Log: log, Store: st, Keys: km,
-		Issuer:   token.NewIssuer(km.KeySet, tokenCfg, now),
-		Verifier: token.NewVerifier(km.KeySet, tokenCfg, now, km.ReloadSoon),
-		Secret:   key, Hasher: hasher, Policy: a.Policy, Sessions: a.Sessions, Mail: a.Mail, Now: now,
-	})
+	a := &App{
+		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
+		Accounts: accts, Mail: worker, Now: now,
+	}
+	a.Server = newServer(a)
 	return a, nil
+}
+
+// newServer builds the HTTP API: each resource's handler value, and the router.
+func newServer(a *App) *echo.Echo {
+	cfg, st, now := a.Config, a.Store, a.Now
+	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
+	verifier := token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon)
+	return handlers.NewServer(handlers.Server{
+		Log: a.Log, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
+		Auth: middleware.RequireAuth(verifier, st, now),
+		Permission: func(p string) echo.MiddlewareFunc {
+			return middleware.RequirePermission(st, p)
+		},
+	}, handlers.Handlers{
+		Discovery: &handlers.Discovery{
+			KeySet: func() []byte { return a.Keys.KeySet().JWKS() }, Ping: st.Ping,
+			PublicURL: cfg.PublicURL, Issuer: cfg.JWTIssuer,
+		},
+		Auth: &handlers.Auth{
+			Accounts: a.Accounts, Store: st, Issuer: token.NewIssuer(a.Keys.KeySet, tokenCfg, now),
+			Verifier: verifier, AccessTTL: cfg.AccessTokenTTL, Now: now,
+		},
+		Me: &handlers.Me{Accounts: a.Accounts, Store: st, Now: now},
+		Users: &handlers.Users{
+			Accounts: a.Accounts, Store: st, Cursors: handlers.NewCursors(a.Secret, "users"),
+			DirectoryPublic: cfg.UserDirectoryPublic, Now: now,
+		},
+		Roles:   &handlers.Roles{Accounts: a.Accounts, Store: st},
+		Audit:   &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
+		Gateway: &handlers.Gateway{Clients: cfg.IntrospectionClients, Verifier: verifier, Store: st, Now: now},
+	})
 }
 
 // Serve listens on ln until ctx ends, then stops accepting, lets in-flight
@@ -160,6 +204,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
+	a.Accounts.Wait() // work started after answering (reset requests) finishes too
 	if err2 := <-errc; !errors.Is(err2, http.ErrServerClosed) && err == nil {
 		err = err2
 	}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/authsvc/authsvc/app"
+	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -28,7 +28,7 @@ func admin(ctx context.Context, args []string, env Env) error {
 	if *email == "" || *username == "" {
 		return fmt.Errorf("%w: --email and --username are required", errUsage)
 	}
-	cfg, _, st, err := openStore(ctx, env)
+	cfg, accts, st, err := openAccounts(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -40,14 +40,7 @@ func admin(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
-	if err := st.EnsureBuiltinRoles(ctx, env.Now()); err != nil {
-		return err
-	}
-	hasher, err := app.NewHasher(cfg)
-	if err != nil {
-		return err
-	}
-	acct, err := app.CreateAdmin(ctx, st, hasher, policyFor(cfg), app.AdminSpec{Email: *email, Username: *username, Password: pw}, env.Now)
+	acct, err := accts.CreateAdmin(ctx, accounts.Profile{Email: *email, Username: *username}, pw)
 	var conflict *store.ConflictError
 	if errors.As(err, &conflict) {
 		return fmt.Errorf("a user with that %s already exists", conflict.Field)

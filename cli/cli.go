@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/app"
 	"github.com/authsvc/authsvc/config"
 	"github.com/authsvc/authsvc/logging"
@@ -153,6 +154,30 @@ func openStore(ctx context.Context, env Env) (config.Config, *slog.Logger, *stor
 	}
 	st, err := app.OpenStore(ctx, cfg)
 	return cfg, log, st, err
+}
+
+// openAccounts opens the database and the account service the commands that
+// change accounts go through, as the API does.
+func openAccounts(ctx context.Context, env Env) (config.Config, *accounts.Service, *store.Store, error) {
+	cfg, log, st, err := openStore(ctx, env)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	accts, err := func() (*accounts.Service, error) {
+		if err := st.EnsureBuiltinRoles(ctx, env.Now()); err != nil {
+			return nil, err
+		}
+		key, err := app.SecretKey(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return app.NewAccounts(cfg, log, st, key, nil, env.Now)
+	}()
+	if err != nil {
+		st.Close()
+		return cfg, nil, nil, err
+	}
+	return cfg, accts, st, nil
 }
 
 func serve(ctx context.Context, args []string, env Env) error {

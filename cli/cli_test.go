@@ -204,39 +204,36 @@ func states(t *testing.T, out string) []string {
 }
 
 func TestMigrateRoundTrip(t *testing.T) {
-	for _, dialect := range testdb.Dialects {
-		t.Run("db="+dialect, func(t *testing.T) {
-			t.Parallel()
-			n := migrationCount(t, dialect)
-			p := newProgram(t, map[string]string{"DATABASE_URL": testdb.URL(t, dialect), "SECRET_KEY": apitest.TestSecretKey})
-			status := func() string {
-				t.Helper()
-				return strings.Join(states(t, p.run("migrate", "status").expect(t, 0).stdout), " ")
-			}
-			all := func(state string) []string { return strings.Fields(strings.Repeat(state+" ", n)) }
-			pending, applied := strings.Join(all("pending"), " "), strings.Join(all("applied"), " ")
-			lastRolledBack := strings.Join(append(all("applied")[1:], "pending"), " ")
+	testdb.EachDialect(t, func(t *testing.T, dialect string) {
+		n := migrationCount(t, dialect)
+		p := newProgram(t, map[string]string{"DATABASE_URL": testdb.URL(t, dialect), "SECRET_KEY": apitest.TestSecretKey})
+		status := func() string {
+			t.Helper()
+			return strings.Join(states(t, p.run("migrate", "status").expect(t, 0).stdout), " ")
+		}
+		all := func(state string) []string { return strings.Fields(strings.Repeat(state+" ", n)) }
+		pending, applied := strings.Join(all("pending"), " "), strings.Join(all("applied"), " ")
+		lastRolledBack := strings.Join(append(all("applied")[1:], "pending"), " ")
 
-			if got := status(); got != pending {
-				t.Fatalf("fresh database: %s, want %s", got, pending)
-			}
-			p.run("migrate", "up").expect(t, 0)
-			if got := status(); got != applied {
-				t.Fatalf("after up: %s, want %s", got, applied)
-			}
-			p.run("migrate", "up").expect(t, 0) // nothing left to do is not an error
-			p.run("migrate", "down").expect(t, 0)
-			if got := status(); got != lastRolledBack {
-				t.Fatalf("after down: %s, want %s", got, lastRolledBack)
-			}
-			p.run("migrate", "up").expect(t, 0)
-			if got := status(); got != applied {
-				t.Fatalf("after up again: %s, want %s", got, applied)
-			}
-			// The schema really is there: the service starts on it.
-			p.run("keys", "list").expect(t, 0)
-		})
-	}
+		if got := status(); got != pending {
+			t.Fatalf("fresh database: %s, want %s", got, pending)
+		}
+		p.run("migrate", "up").expect(t, 0)
+		if got := status(); got != applied {
+			t.Fatalf("after up: %s, want %s", got, applied)
+		}
+		p.run("migrate", "up").expect(t, 0) // nothing left to do is not an error
+		p.run("migrate", "down").expect(t, 0)
+		if got := status(); got != lastRolledBack {
+			t.Fatalf("after down: %s, want %s", got, lastRolledBack)
+		}
+		p.run("migrate", "up").expect(t, 0)
+		if got := status(); got != applied {
+			t.Fatalf("after up again: %s, want %s", got, applied)
+		}
+		// The schema really is there: the service starts on it.
+		p.run("keys", "list").expect(t, 0)
+	})
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -308,62 +305,59 @@ func TestAdminCreateErrors(t *testing.T) {
 // TestServeShutsDownOnCancel runs `authsvc serve` in-process on a listener the
 // test owns: the service answers on it, and cancelling ctx ends it with status 0.
 func TestServeShutsDownOnCancel(t *testing.T) {
-	for _, dialect := range testdb.Dialects {
-		t.Run("db="+dialect, func(t *testing.T) {
-			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			testdb.Must(t, err)
-			p := newProgram(t, map[string]string{
-				"DATABASE_URL": testdb.URL(t, dialect), "SECRET_KEY": apitest.TestSecretKey,
-				"HTTP_ADDR": "127.0.0.1:0", "ADMIN_USERNAME": "root", "ADMIN_PASSWORD": apitest.AdminPassword,
-				"LOG_LEVEL": "info",
-			})
-			var asked string
-			p.listen = func(addr string) (net.Listener, error) { asked = addr; return ln, nil }
-
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var stdout, stderr lockedBuffer
-			done := make(chan int, 1)
-			go func() { done <- cli.Run(ctx, nil, p.env(&stdout, &stderr)) }()
-
-			// The listener is open already, so the first request waits for the server.
-			base := "http://" + ln.Addr().String()
-			client := &http.Client{Timeout: 20 * time.Second}
-			res, err := client.Post(base+"/v1/auth/login", "application/json",
-				strings.NewReader(`{"login":"root","password":"`+apitest.AdminPassword+`"}`))
-			if err != nil {
-				t.Fatalf("login: %v\nstderr: %s", err, stderr.String())
-			}
-			var tk apitest.Tokens
-			testdb.Must(t, json.NewDecoder(res.Body).Decode(&tk))
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK || tk.AccessToken == "" {
-				t.Fatalf("bootstrap admin login: %d %+v", res.StatusCode, tk)
-			}
-
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("serve returned %d after cancel\nstderr: %s", code, stderr.String())
-				}
-			case <-time.After(25 * time.Second):
-				t.Fatal("serve did not return within 25 s of cancel")
-			}
-			if asked != "127.0.0.1:0" {
-				t.Errorf("Listen got %q, want HTTP_ADDR", asked)
-			}
-			if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-				t.Error("the listener still accepts connections after shutdown")
-			}
-			for _, msg := range []string{`"msg":"listening"`, `"msg":"shutting down: finishing in-flight requests"`} {
-				if !strings.Contains(stderr.String(), msg) {
-					t.Errorf("log lacks %s:\n%s", msg, stderr.String())
-				}
-			}
+	testdb.EachDialect(t, func(t *testing.T, dialect string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		testdb.Must(t, err)
+		p := newProgram(t, map[string]string{
+			"DATABASE_URL": testdb.URL(t, dialect), "SECRET_KEY": apitest.TestSecretKey,
+			"HTTP_ADDR": "127.0.0.1:0", "ADMIN_USERNAME": "root", "ADMIN_PASSWORD": apitest.AdminPassword,
+			"LOG_LEVEL": "info",
 		})
-	}
+		var asked string
+		p.listen = func(addr string) (net.Listener, error) { asked = addr; return ln, nil }
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stdout, stderr lockedBuffer
+		done := make(chan int, 1)
+		go func() { done <- cli.Run(ctx, nil, p.env(&stdout, &stderr)) }()
+
+		// The listener is open already, so the first request waits for the server.
+		base := "http://" + ln.Addr().String()
+		client := &http.Client{Timeout: 20 * time.Second}
+		res, err := client.Post(base+"/v1/auth/login", "application/json",
+			strings.NewReader(`{"login":"root","password":"`+apitest.AdminPassword+`"}`))
+		if err != nil {
+			t.Fatalf("login: %v\nstderr: %s", err, stderr.String())
+		}
+		var tk apitest.Tokens
+		testdb.Must(t, json.NewDecoder(res.Body).Decode(&tk))
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || tk.AccessToken == "" {
+			t.Fatalf("bootstrap admin login: %d %+v", res.StatusCode, tk)
+		}
+
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("serve returned %d after cancel\nstderr: %s", code, stderr.String())
+			}
+		case <-time.After(25 * time.Second):
+			t.Fatal("serve did not return within 25 s of cancel")
+		}
+		if asked != "127.0.0.1:0" {
+			t.Errorf("Listen got %q, want HTTP_ADDR", asked)
+		}
+		if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+			t.Error("the listener still accepts connections after shutdown")
+		}
+		for _, msg := range []string{`"msg":"listening"`, `"msg":"shutting down: finishing in-flight requests"`} {
+			if !strings.Contains(stderr.String(), msg) {
+				t.Errorf("log lacks %s:\n%s", msg, stderr.String())
+			}
+		}
+	})
 }
 
 // The SQLite default keeps its generated SECRET_KEY beside the database.

@@ -7,20 +7,13 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/authsvc/authsvc/audit"
-	"github.com/authsvc/authsvc/config"
+	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/models"
-	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/store"
 )
-
-func policyFor(cfg config.Config) password.Policy {
-	return password.Policy{MinScore: cfg.PasswordMinScore}
-}
 
 const usersUsage = `Usage: authsvc users list|set-role
   list [--q TEXT] [--limit N] [--status S] [--role R]
@@ -58,10 +51,8 @@ func usersList(ctx context.Context, args []string, env Env) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	switch *status {
-	case "", models.StatusPending, models.StatusActive, models.StatusDisabled, models.StatusLocked:
-	default:
-		return fmt.Errorf("%w: --status must be pending, active, disabled or locked", errUsage)
+	if *status != "" && !slices.Contains(models.Statuses, *status) {
+		return fmt.Errorf("%w: --status must be one of %s", errUsage, strings.Join(models.Statuses, ", "))
 	}
 	if *limit < 0 {
 		return fmt.Errorf("%w: --limit must be 0 (all) or more", errUsage)
@@ -110,40 +101,46 @@ func usersSetRole(ctx context.Context, args []string, env Env) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	cfg, _, st, err := openStore(ctx, env)
+	_, accts, st, err := openAccounts(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.EnsureBuiltinRoles(ctx, env.Now()); err != nil {
-		return err
-	}
 	acct, err := findUser(ctx, st, *who)
 	if err != nil {
 		return err
 	}
-	ch := roleChange{userID: acct.ID, role: *role, remove: *remove, now: env.Now(), accessTTL: cfg.AccessTokenTTL}
-	err = st.InTx(ctx, func(tx *store.Store) error {
+	roles := append(slices.Clone(acct.Roles), *role)
+	if *remove {
+		roles = slices.DeleteFunc(slices.Clone(acct.Roles), func(r string) bool { return r == *role })
+	}
+	if slices.Contains(acct.Roles, *role) != *remove {
 		if *remove {
-			return tx.GuardLastAdmin(ctx, func() error { return ch.apply(ctx, tx) })
+			fmt.Fprintf(env.Stdout, "%s does not hold role %s; nothing changed\n", acct.Username, *role)
+		} else {
+			fmt.Fprintf(env.Stdout, "%s already holds role %s; nothing changed\n", acct.Username, *role)
 		}
-		return ch.apply(ctx, tx)
-	})
+		return nil
+	}
+	revoked, err := st.LiveSessions(ctx, acct.ID, env.Now())
+	if err != nil {
+		return err
+	}
+	_, err = accts.Update(ctx, accounts.Operator(), acct.ID, accounts.Changes{Roles: &roles})
+	var unknown *accounts.UnknownRoleError
 	switch {
-	case errors.Is(err, store.ErrLastAdmin):
+	case errors.As(err, &unknown):
+		return fmt.Errorf("there is no role %q", unknown.Name)
+	case errors.Is(err, accounts.ErrLastAdmin):
 		return fmt.Errorf("refused: %s is the last active admin; make another user admin first", acct.Username)
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, accounts.ErrUserNotFound):
 		return fmt.Errorf("user %s was deleted meanwhile", acct.Username)
 	case err != nil:
 		return err
-	case !ch.changed && *remove:
-		fmt.Fprintf(env.Stdout, "%s does not hold role %s; nothing changed\n", acct.Username, *role)
-	case !ch.changed:
-		fmt.Fprintf(env.Stdout, "%s already holds role %s; nothing changed\n", acct.Username, *role)
 	case *remove:
-		fmt.Fprintf(env.Stdout, "removed role %s from %s; %d session(s) revoked\n", *role, acct.Username, ch.revoked)
+		fmt.Fprintf(env.Stdout, "removed role %s from %s; %d session(s) revoked\n", *role, acct.Username, len(revoked))
 	default:
-		fmt.Fprintf(env.Stdout, "granted role %s to %s; %d session(s) revoked\n", *role, acct.Username, ch.revoked)
+		fmt.Fprintf(env.Stdout, "granted role %s to %s; %d session(s) revoked\n", *role, acct.Username, len(revoked))
 	}
 	return nil
 }
@@ -161,56 +158,4 @@ func findUser(ctx context.Context, st *store.Store, who string) (*store.Account,
 		return nil, fmt.Errorf("no user with id, email or username %q", who)
 	}
 	return acct, err
-}
-
-// roleChange grants or removes one role, and records what it did.
-type roleChange struct {
-	userID    uuid.UUID
-	role      string
-	remove    bool
-	now       time.Time
-	accessTTL time.Duration
-
-	changed bool
-	revoked int
-}
-
-// apply changes the roles on tx, revokes the user's sessions (their tokens carry
-// the old roles) and writes role_changed, all in the one transaction.
-func (ch *roleChange) apply(ctx context.Context, tx *store.Store) error {
-	// Role row before user row, the order the API's transactions lock in.
-	unknown, err := tx.UnknownRoles(ctx, []string{ch.role})
-	if err != nil {
-		return err
-	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("there is no role %q", ch.role)
-	}
-	acct, err := tx.LockUser(ctx, ch.userID)
-	if err != nil {
-		return err
-	}
-	has := slices.Contains(acct.Roles, ch.role)
-	if has != ch.remove {
-		return nil
-	}
-	roles := append(slices.Clone(acct.Roles), ch.role)
-	added, removed := []string{ch.role}, []string{}
-	if ch.remove {
-		roles = slices.DeleteFunc(slices.Clone(acct.Roles), func(r string) bool { return r == ch.role })
-		added, removed = removed, added
-	}
-	if err := tx.SetRoles(ctx, acct.ID, roles); err != nil {
-		return err
-	}
-	if err := tx.UpdateUser(ctx, acct.ID, ch.now, map[string]any{}); err != nil {
-		return err
-	}
-	ids, err := tx.RevokeSessions(ctx, store.Revoke{UserIDs: []uuid.UUID{acct.ID}, Reason: "role_changed", Now: ch.now, AccessTTL: ch.accessTTL})
-	if err != nil {
-		return err
-	}
-	ch.changed, ch.revoked = true, len(ids)
-	return tx.AddAudit(ctx, audit.Event(audit.RoleChanged, ch.now, uuid.Nil, acct.ID, audit.Client{IP: "local"},
-		audit.Details{"added": added, "removed": removed, "sessions_revoked": len(ids), "via": "command line"}))
 }

@@ -64,17 +64,8 @@ func (r usersRun) rows(t *testing.T) []string {
 	return out
 }
 
-func eachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			t.Parallel()
-			fn(t, d)
-		})
-	}
-}
-
 func TestUsersList(t *testing.T) {
-	eachDialect(t, func(t *testing.T, d string) {
+	testdb.EachDialect(t, func(t *testing.T, d string) {
 		u := newUsersCLI(t, d)
 		e := u.e
 		admin := e.AdminLogin().AccessToken
@@ -123,7 +114,7 @@ func TestUsersList(t *testing.T) {
 }
 
 func TestUsersSetRole(t *testing.T) {
-	eachDialect(t, func(t *testing.T, d string) {
+	testdb.EachDialect(t, func(t *testing.T, d string) {
 		u := newUsersCLI(t, d)
 		e := u.e
 		alice := e.SignupLogin("alice")

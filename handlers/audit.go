@@ -8,14 +8,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/store"
 )
 
-func registerAudit(e *echo.Echo, d Deps, auth echo.MiddlewareFunc) {
-	e.GET("/v1/audit", listAudit(d), auth, middleware.RequirePermission(d.Store, models.PermAuditRead))
+// Audit serves the audit log.
+type Audit struct {
+	Store   *store.Store
+	Cursors Cursors
 }
 
 // AuditEvent is one security event.
@@ -57,37 +58,35 @@ type AuditEventsResponse struct {
 //	@Failure		403		{object}	problem.Error	"forbidden: audit:read is required"
 //	@Security		BearerAuth
 //	@Router			/v1/audit [get]
-func listAudit(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		f, err := auditFilter(c, d)
-		if err != nil {
-			return err
-		}
-		limit := f.Limit
-		f.Limit++ // one more tells whether another page follows
-		list, err := d.Store.ListAudit(c.Request().Context(), f)
-		if err != nil {
-			return dbFailure(err)
-		}
-		out := AuditEventsResponse{Events: make([]AuditEvent, 0, min(len(list), limit))}
-		if len(list) > limit {
-			list = list[:limit]
-			out.NextCursor = encodeCursor(d, "audit", list[limit-1].ID)
-		}
-		for i := range list {
-			out.Events = append(out.Events, auditView(&list[i]))
-		}
-		return c.JSON(http.StatusOK, out)
+func (h *Audit) listAudit(c echo.Context) error {
+	f, err := h.filter(c)
+	if err != nil {
+		return err
 	}
+	limit := f.Limit
+	f.Limit++ // one more tells whether another page follows
+	list, err := h.Store.ListAudit(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := AuditEventsResponse{Events: make([]AuditEvent, 0, min(len(list), limit))}
+	if len(list) > limit {
+		list = list[:limit]
+		out.NextCursor = h.Cursors.Encode(list[limit-1].ID)
+	}
+	for i := range list {
+		out.Events = append(out.Events, auditView(&list[i]))
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
-// auditFilter reads the query of GET /v1/audit.
-func auditFilter(c echo.Context, d Deps) (store.AuditFilter, error) {
+// filter reads the query of GET /v1/audit.
+func (h *Audit) filter(c echo.Context) (store.AuditFilter, error) {
 	limit, err := pageLimit(c)
 	if err != nil {
 		return store.AuditFilter{}, err
 	}
-	before, err := decodeCursor(d, "audit", c.QueryParam("cursor"))
+	before, err := h.Cursors.Decode(c.QueryParam("cursor"))
 	if err != nil {
 		return store.AuditFilter{}, err
 	}

@@ -46,7 +46,7 @@ func types(events []map[string]any) []string {
 // TestAuditTrailOfAdminActions: each administrative action leaves its event,
 // with actor, subject and details, and no secret.
 func TestAuditTrailOfAdminActions(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		id := f.createUser(t, "eve", nil)
@@ -100,7 +100,7 @@ func TestAuditTrailOfAdminActions(t *testing.T) {
 
 // TestAuditListing: filters, newest-first keyset pages, and bad parameters.
 func TestAuditListing(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		// Below the lockout threshold and the rate limit.

@@ -1,39 +1,29 @@
 package handlers
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/middleware"
-	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
-	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
 )
 
-func registerAuth(e *echo.Echo, d Deps, auth echo.MiddlewareFunc) {
-	e.POST("/v1/auth/signup", signup(d))
-	e.POST("/v1/auth/login", login(d))
-	e.POST("/v1/auth/refresh", refresh(d))
-	e.POST("/v1/auth/logout", logout(d))
-	e.GET("/v1/auth/session", getSession(d), auth)
+// Auth serves signup, login, refresh, logout, the session check and password reset.
+type Auth struct {
+	Accounts  *accounts.Service
+	Store     *store.Store // the caller's session and account
+	Issuer    *token.Issuer
+	Verifier  middleware.Verifier // logout reads a token it does not require
+	AccessTTL time.Duration
+	Now       func() time.Time
 }
-
-var (
-	errInvalidCredentials = problem.Unauthorized("invalid_credentials", "The login or password is wrong.")
-	errAccountPending     = problem.Forbidden("account_pending", "The account awaits approval by an administrator.")
-	errAccountDisabled    = problem.Forbidden("account_disabled", "The account is disabled.")
-	errInvalidRefresh     = problem.Unauthorized("invalid_refresh_token", "The refresh token is unknown, expired or revoked.")
-	errRefreshReused      = problem.Unauthorized("refresh_token_reused", "The refresh token was already used; the session has been revoked.")
-)
 
 // SignupRequest creates an account.
 type SignupRequest struct {
@@ -62,60 +52,19 @@ type SignupRequest struct {
 //	@Failure		413		{object}	problem.Error
 //	@Failure		415		{object}	problem.Error
 //	@Router			/v1/auth/signup [post]
-func signup(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req, err := decode[SignupRequest](c)
-		if err != nil {
-			return err
-		}
-		ctx, now, client := c.Request().Context(), d.Now(), clientOf(c)
-		email := req.Email
-		roles := []string{models.RoleUser}
-		status := models.StatusActive
-		if d.Config.SignupRequiresApproval {
-			status = models.StatusPending
-		}
-		if req.AdminKey != "" {
-			if !adminKeyMatches(d.Config.AdminSignupKey, req.AdminKey) {
-				if err := d.Store.AddAudit(ctx, audit.Event(audit.SignupRejected, now, uuid.Nil, uuid.Nil, client,
-					audit.Details{"reason": "invalid_admin_key"})); err != nil {
-					return dbFailure(err)
-				}
-				return problem.Forbidden("invalid_admin_key", "The admin key is not valid.")
-			}
-			// The key holder is trusted with admin rights, so no approval step either.
-			roles = append(roles, models.RoleAdmin)
-			status = models.StatusActive
-		}
-		if err := checkPassword(d, "password", req.Password, email, req.Username, req.FirstName, req.LastName); err != nil {
-			return err
-		}
-		hash, err := d.Hasher.Hash(req.Password)
-		if err != nil {
-			return problem.Internal(err)
-		}
-		u := &models.User{
-			ID: uuid.Must(uuid.NewV7()), Email: email, Username: req.Username,
-			FirstName: req.FirstName, LastName: req.LastName,
-			PasswordHash: hash, Status: status, CreatedAt: now, UpdatedAt: now,
-		}
-		var acct *store.Account
-		err = d.Store.InTx(ctx, func(tx *store.Store) error {
-			if err := tx.CreateUser(ctx, u, roles, nil); err != nil {
-				return err
-			}
-			if err := tx.AddAudit(ctx, audit.Event(audit.Signup, now, u.ID, u.ID, client,
-				audit.Details{"roles": roles, "status": status})); err != nil {
-				return err
-			}
-			acct, err = tx.UserByID(ctx, u.ID)
-			return err
-		})
-		if err != nil {
-			return storeError(err)
-		}
-		return c.JSON(http.StatusCreated, UserResponse{User: userView(acct, now)})
+func (h *Auth) signup(c echo.Context) error {
+	req, err := decode[SignupRequest](c)
+	if err != nil {
+		return err
 	}
+	acct, err := h.Accounts.Signup(c.Request().Context(), accounts.SignupInput{
+		Profile:  accounts.Profile{Email: req.Email, Username: req.Username, FirstName: req.FirstName, LastName: req.LastName},
+		Password: req.Password, AdminKey: req.AdminKey,
+	}, clientOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, UserResponse{User: userView(acct, h.Now())})
 }
 
 func (r *SignupRequest) normalize() {
@@ -123,15 +72,6 @@ func (r *SignupRequest) normalize() {
 	r.Username = strings.TrimSpace(r.Username)
 	r.FirstName = strings.TrimSpace(r.FirstName)
 	r.LastName = strings.TrimSpace(r.LastName)
-}
-
-// adminKeyMatches compares in constant time; hashing first hides the key's length too.
-func adminKeyMatches(configured, given string) bool {
-	if configured == "" {
-		return false
-	}
-	a, b := sha256.Sum256([]byte(configured)), sha256.Sum256([]byte(given))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 // normalizeEmail trims the address and lower-cases its domain; the local part
@@ -142,14 +82,6 @@ func normalizeEmail(email string) string {
 		return email[:i+1] + strings.ToLower(email[i+1:])
 	}
 	return email
-}
-
-// checkPassword applies the password policy; the 400 names the field and says why.
-func checkPassword(d Deps, field, pw string, userInputs ...string) error {
-	if err := d.Policy.Check(pw, userInputs...); err != nil {
-		return problem.Invalid(problem.FieldError{Field: field, Message: err.Error()})
-	}
-	return nil
 }
 
 // LoginRequest signs in with an email or a username.
@@ -174,101 +106,42 @@ type LoginRequest struct {
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"account_pending, account_disabled"
 //	@Router			/v1/auth/login [post]
-func login(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req, err := decode[LoginRequest](c)
-		if err != nil {
-			return err
-		}
-		ctx, client := c.Request().Context(), clientOf(c)
-		// One query, known user or not: the grants are loaded only after the
-		// password is verified, so a wrong password and an unknown user take as long.
-		u, err := d.Store.UserRowByLogin(ctx, req.Login)
-		if errors.Is(err, store.ErrNotFound) {
-			// Spend the same hashing work as a wrong password, so timing reveals nothing.
-			d.Hasher.VerifyDummy(req.Password)
-			if err := d.Store.AddAudit(ctx, audit.Event(audit.LoginFailed, d.Now(), uuid.Nil, uuid.Nil, client,
-				audit.Details{"reason": "invalid_credentials"})); err != nil {
-				return dbFailure(err)
-			}
-			return errInvalidCredentials
-		}
-		if err != nil {
-			return dbFailure(err)
-		}
-		ok, rehash, err := d.Hasher.Verify(u.PasswordHash, req.Password)
-		if err != nil {
-			d.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", err)
-		}
-		if !ok {
-			if err := d.Store.AddAudit(ctx, audit.Event(audit.LoginFailed, d.Now(), uuid.Nil, u.ID, client,
-				audit.Details{"reason": "invalid_credentials"})); err != nil {
-				return dbFailure(err)
-			}
-			return errInvalidCredentials
-		}
-		// The account's state is only revealed to someone who knows its password.
-		switch u.Status {
-		case models.StatusPending:
-			return errAccountPending
-		case models.StatusDisabled:
-			return errAccountDisabled
-		}
-		now := d.Now()
-		var acct *store.Account
-		var sess *models.Session
-		var refreshToken string
-		err = d.Store.InTx(ctx, func(tx *store.Store) error {
-			if rehash { // parameters changed since this hash was made: upgrade it now that we know the password
-				if h, err := d.Hasher.Hash(req.Password); err == nil {
-					if err := tx.UpgradePasswordHash(ctx, u.ID, h); err != nil {
-						return err
-					}
-				}
-			}
-			if err := tx.RecordLogin(ctx, u.ID, now); err != nil {
-				return err
-			}
-			if sess, refreshToken, err = d.Sessions.Start(ctx, tx, u.ID, req.Remember, client); err != nil {
-				return err
-			}
-			if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, u.ID, u.ID, client,
-				audit.Details{"session_id": sess.ID, "remember": req.Remember})); err != nil {
-				return err
-			}
-			acct, err = tx.UserByID(ctx, u.ID)
-			return err
-		})
-		if err != nil {
-			return storeError(err)
-		}
-		return tokenResponse(c, d, acct, sess, refreshToken)
+func (h *Auth) login(c echo.Context) error {
+	req, err := decode[LoginRequest](c)
+	if err != nil {
+		return err
 	}
+	s, err := h.Accounts.Login(c.Request().Context(),
+		accounts.LoginInput{Login: req.Login, Password: req.Password, Remember: req.Remember}, clientOf(c))
+	if err != nil {
+		return err
+	}
+	return h.tokens(c, s)
 }
 
 func (r *LoginRequest) normalize() { r.Login = strings.TrimSpace(r.Login) }
 
 // tokenResponse issues an access token for the session and answers with both tokens.
-func tokenResponse(c echo.Context, d Deps, acct *store.Account, sess *models.Session, refreshToken string) error {
-	access, _, err := d.Issuer.Issue(token.Subject{
-		UserID: acct.ID, SessionID: sess.ID, Username: acct.Username, Email: acct.Email,
+func (h *Auth) tokens(c echo.Context, s *accounts.Session) error {
+	acct := s.Account
+	access, _, err := h.Issuer.Issue(token.Subject{
+		UserID: acct.ID, SessionID: s.Session.ID, Username: acct.Username, Email: acct.Email,
 		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
 	})
 	if err != nil {
-		return problem.Internal(err)
+		return err
 	}
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return c.JSON(http.StatusOK, TokenResponse{
 		AccessToken: access, TokenType: "Bearer",
-		ExpiresIn:    int(d.Config.AccessTokenTTL.Seconds()),
-		RefreshToken: refreshToken, SessionID: sess.ID.String(),
-		User: userView(acct, d.Now()),
+		ExpiresIn:    int(h.AccessTTL.Seconds()),
+		RefreshToken: s.RefreshToken, SessionID: s.Session.ID.String(),
+		User: userView(acct, h.Now()),
 	})
 }
 
 // RefreshRequest exchanges a refresh token for a new pair.
 type RefreshRequest struct {
-	RefreshToken string `json:"refresh_token" validate:"required,max=256" example:"q3Vb0s8N0m2x…"`
+	RefreshToken string `json:"refresh_token" validate:"required,max=8192" example:"q3Vb0s8N0m2x…"`
 } // @name RefreshRequest
 
 // refresh godoc
@@ -285,34 +158,16 @@ type RefreshRequest struct {
 //	@Failure		401		{object}	problem.Error	"invalid_refresh_token, refresh_token_reused"
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending"
 //	@Router			/v1/auth/refresh [post]
-func refresh(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req, err := decode[RefreshRequest](c)
-		if err != nil {
-			return err
-		}
-		ctx := c.Request().Context()
-		r, err := d.Sessions.Refresh(ctx, req.RefreshToken, clientOf(c))
-		switch {
-		case errors.Is(err, sessions.ErrInvalid):
-			return errInvalidRefresh
-		case errors.Is(err, sessions.ErrReused):
-			return errRefreshReused
-		case err != nil:
-			return dbFailure(err)
-		}
-		acct, err := d.Store.UserByID(ctx, r.Session.UserID)
-		if errors.Is(err, store.ErrNotFound) {
-			return errInvalidRefresh
-		}
-		if err != nil {
-			return dbFailure(err)
-		}
-		if acct.Status != models.StatusActive {
-			return errAccountDisabled
-		}
-		return tokenResponse(c, d, acct, &r.Session, r.RefreshToken)
+func (h *Auth) refresh(c echo.Context) error {
+	req, err := decode[RefreshRequest](c)
+	if err != nil {
+		return err
 	}
+	s, err := h.Accounts.Refresh(c.Request().Context(), req.RefreshToken, clientOf(c))
+	if err != nil {
+		return err
+	}
+	return h.tokens(c, s)
 }
 
 // LogoutRequest chooses what to end; the body is optional.
@@ -334,40 +189,25 @@ type LogoutRequest struct {
 //	@Failure		400		{object}	problem.Error
 //	@Security		BearerAuth
 //	@Router			/v1/auth/logout [post]
-func logout(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req, err := decodeOptional[LogoutRequest](c)
-		if err != nil {
+func (h *Auth) logout(c echo.Context) error {
+	req, err := decodeOptional[LogoutRequest](c)
+	if err != nil {
+		return err
+	}
+	done := MessageResponse{Message: "Logged out."}
+	claims, err := middleware.Authenticate(c, h.Verifier, h.Store, h.Now)
+	if err != nil {
+		if p, ok := problem.As(err); ok && p.Status >= 500 {
 			return err
 		}
-		done := MessageResponse{Message: "Logged out."}
-		claims, err := middleware.Authenticate(c, d.Verifier, d.Store, d.Now)
-		if err != nil {
-			if p, ok := problem.As(err); ok && p.Status >= 500 {
-				return err
-			}
-			return c.JSON(http.StatusOK, done)
-		}
-		ctx, now := c.Request().Context(), d.Now()
-		uid, _ := uuid.Parse(claims.Subject)
-		sid, _ := uuid.Parse(claims.SessionID)
-		r := store.Revoke{SessionID: sid, Reason: "logout"}
-		if req.All {
-			r = store.Revoke{UserIDs: []uuid.UUID{uid}, Reason: "logout_all"}
-		}
-		err = d.Store.InTx(ctx, func(tx *store.Store) error {
-			ids, err := d.Sessions.Revoke(ctx, tx, r)
-			if err != nil {
-				return err
-			}
-			return tx.AddAudit(ctx, audit.Event(audit.Logout, now, uid, uid, clientOf(c),
-				audit.Details{"all": req.All, "sessions": len(ids)}))
-		})
-		if err != nil {
-			return dbFailure(err)
-		}
-		return c.JSON(http.StatusOK, done)
+		return c.JSON(http.StatusOK, done) // nothing to end
 	}
+	uid, _ := uuid.Parse(claims.Subject)
+	sid, _ := uuid.Parse(claims.SessionID)
+	if err := h.Accounts.Logout(c.Request().Context(), uid, sid, req.All, clientOf(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, done)
 }
 
 // SessionInfo describes the session an access token belongs to.
@@ -394,52 +234,20 @@ type SessionResponse struct {
 //	@Failure		401	{object}	problem.Error	"missing_token, invalid_token, token_expired, session_revoked"
 //	@Security		BearerAuth
 //	@Router			/v1/auth/session [get]
-func getSession(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		acct, err := middleware.Account(c, d.Store)
-		if err != nil {
-			return err
-		}
-		sess, err := d.Store.SessionByID(c.Request().Context(), middleware.SessionID(c))
-		if err != nil {
-			return storeError(err)
-		}
-		return c.JSON(http.StatusOK, SessionResponse{
-			Valid: true, User: userView(acct, d.Now()),
-			Session: SessionInfo{ID: sess.ID.String(),
-				CreatedAt: sess.CreatedAt.UTC().Format(timeFormat), ExpiresAt: sess.ExpiresAt.UTC().Format(timeFormat)},
-		})
+func (h *Auth) getSession(c echo.Context) error {
+	acct, err := middleware.Account(c, h.Store)
+	if err != nil {
+		return err
 	}
+	sess, err := h.Store.SessionByID(c.Request().Context(), middleware.SessionID(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, SessionResponse{
+		Valid: true, User: userView(acct, h.Now()),
+		Session: SessionInfo{ID: sess.ID.String(),
+			CreatedAt: sess.CreatedAt.UTC().Format(timeFormat), ExpiresAt: sess.ExpiresAt.UTC().Format(timeFormat)},
+	})
 }
 
 const timeFormat = "2006-01-02T15:04:05.999999999Z07:00"
-
-// storeError maps store sentinels to problems; anything else is the database failing.
-func storeError(err error) error {
-	if p, ok := problem.As(err); ok {
-		return p
-	}
-	var conflict *store.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		switch conflict.Field {
-		case "email":
-			return problem.Conflict("email_taken", "That email address is already registered.")
-		case "username":
-			return problem.Conflict("username_taken", "That username is taken.")
-		}
-		return problem.Conflict("conflict", "That "+conflict.Field+" is already taken.")
-	case errors.Is(err, store.ErrNotFound):
-		return problem.NotFound("not_found", "Not found.")
-	}
-	return dbFailure(err)
-}
-
-// dbFailure is a database error no client caused: 503 when the database is
-// unreachable, 500 otherwise.
-func dbFailure(err error) error {
-	if store.IsUnavailable(err) {
-		return problem.Unavailable(err)
-	}
-	return problem.Internal(err)
-}

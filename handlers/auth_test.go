@@ -17,19 +17,8 @@ import (
 	"github.com/authsvc/authsvc/token"
 )
 
-// eachDB runs a test against a fresh service on every database.
-func eachDB(t *testing.T, vars apitest.Vars, fn func(t *testing.T, e *apitest.Env)) {
-	t.Helper()
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			t.Parallel()
-			fn(t, apitest.New(t, d, vars))
-		})
-	}
-}
-
 func TestSignup(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		r := e.Request("POST", "/v1/auth/signup", map[string]any{
 			"email": "  Ada@Example.COM ", "username": "ada", "password": apitest.StrongPassword,
 			"first_name": "Ada", "last_name": "Lovelace",
@@ -97,7 +86,7 @@ func TestSignup(t *testing.T) {
 }
 
 func TestSignupAdminKeyAndApproval(t *testing.T) {
-	eachDB(t, apitest.Vars{"ADMIN_SIGNUP_KEY": "let-me-in-0123456789", "SIGNUP_REQUIRES_APPROVAL": "true"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"ADMIN_SIGNUP_KEY": "let-me-in-0123456789", "SIGNUP_REQUIRES_APPROVAL": "true"}, func(t *testing.T, e *apitest.Env) {
 		body := func(user, key string) map[string]any {
 			b := map[string]any{"email": user + "@example.com", "username": user, "password": apitest.StrongPassword}
 			if key != "" {
@@ -138,7 +127,7 @@ func toStrings(v any) []string {
 }
 
 func TestLogin(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		e.Signup("grace")
 		for _, login := range []string{"grace", "GRACE", "grace@example.com", "Grace@EXAMPLE.com"} {
 			tk := e.Login(login, apitest.StrongPassword)
@@ -161,7 +150,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestRememberSessionLifetime(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		e.Signup("remy")
 		for _, tc := range []struct {
 			remember bool
@@ -184,7 +173,7 @@ func TestRememberSessionLifetime(t *testing.T) {
 }
 
 func TestMeAndSession(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		tk := e.SignupLogin("hopper")
 		me := e.As(tk.AccessToken, "GET", "/v1/me", nil).Expect(200).JSON()["user"].(map[string]any)
 		for _, k := range []string{"id", "email", "username", "first_name", "last_name", "roles", "permissions", "resources", "status", "created_at", "updated_at", "last_login_at"} {
@@ -207,7 +196,7 @@ func TestMeAndSession(t *testing.T) {
 }
 
 func TestRefreshRotation(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		tk := e.SignupLogin("turing")
 		refresh := func(rt string) *apitest.Response {
 			return e.Request("POST", "/v1/auth/refresh", map[string]any{"refresh_token": rt})
@@ -241,7 +230,7 @@ func TestRefreshRotation(t *testing.T) {
 }
 
 func TestRefreshReuseAfterGraceWindow(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		tk := e.SignupLogin("knuth")
 		var t2 apitest.Tokens
 		e.Request("POST", "/v1/auth/refresh", map[string]any{"refresh_token": tk.RefreshToken}).Expect(200).Decode(&t2)
@@ -255,7 +244,7 @@ func TestRefreshReuseAfterGraceWindow(t *testing.T) {
 // TestRefreshRace: 20 concurrent refreshes of one token all receive the same
 // successor; the same token after the window revokes the session.
 func TestRefreshRace(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		tk := e.SignupLogin("lamport")
 		const n = 20
 		var wg sync.WaitGroup
@@ -287,7 +276,7 @@ func TestRefreshRace(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		a := e.SignupLogin("liskov")
 		b := e.Login("liskov", apitest.StrongPassword)
 		e.As(a.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
@@ -310,7 +299,7 @@ func TestLogout(t *testing.T) {
 
 // TestForgedTokens: only tokens signed by our keys, with our claims, pass.
 func TestForgedTokens(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		tk := e.SignupLogin("mallory")
 		parts := strings.Split(tk.AccessToken, ".")
 		var claims map[string]any
@@ -351,7 +340,7 @@ func TestForgedTokens(t *testing.T) {
 
 // TestKeyRotation: a token signed before a rotation still verifies; new tokens use the new kid.
 func TestKeyRotation(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		before := e.SignupLogin("rivest")
 		oldKID := kidOf(t, before.AccessToken)
 		cur, err := e.App.Keys.Rotate(t.Context())
@@ -400,7 +389,7 @@ func kidOf(t *testing.T, tok string) string {
 }
 
 func TestDiscoveryAndHealth(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		oc := e.Request("GET", "/.well-known/openid-configuration", nil).Expect(200).JSON()
 		if oc["issuer"] != "http://authsvc.test" || oc["jwks_uri"] != "http://authsvc.test/.well-known/jwks.json" {
 			t.Fatalf("openid-configuration = %v", oc)
@@ -418,28 +407,25 @@ func TestDiscoveryAndHealth(t *testing.T) {
 // TestLoginUpgradesPasswordHash: after the hashing cost is raised, the next
 // successful login rehashes the password under the new parameters.
 func TestLoginUpgradesPasswordHash(t *testing.T) {
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			e := apitest.New(t, d, nil)
-			id, _ := uuid.Parse(e.Signup("upgrade")["id"].(string))
-			before, err := e.App.Store.UserByID(t.Context(), id)
-			testdb.Must(t, err)
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
+		id, _ := uuid.Parse(e.Signup("upgrade")["id"].(string))
+		before, err := e.App.Store.UserByID(t.Context(), id)
+		testdb.Must(t, err)
 
-			raised := apitest.NewOn(t, e.URL, apitest.Vars{"PASSWORD_HASH_ITERATIONS": "2"})
-			raised.Request("POST", "/v1/auth/login", map[string]any{"login": "upgrade", "password": "wrong-password"}).ExpectProblem(401, "invalid_credentials")
-			if u, _ := raised.App.Store.UserByID(t.Context(), id); u.PasswordHash != before.PasswordHash {
-				t.Fatal("a failed login changed the stored hash")
-			}
-			raised.Login("upgrade", apitest.StrongPassword)
-			after, err := raised.App.Store.UserByID(t.Context(), id)
-			testdb.Must(t, err)
-			if !strings.Contains(after.PasswordHash, ",t=2,") || !strings.Contains(before.PasswordHash, ",t=1,") {
-				t.Fatalf("hash not upgraded: %s -> %s", before.PasswordHash, after.PasswordHash)
-			}
-			if !after.UpdatedAt.Equal(before.UpdatedAt) {
-				t.Fatalf("updated_at moved from %v to %v on a login", before.UpdatedAt, after.UpdatedAt)
-			}
-			raised.Login("upgrade", apitest.StrongPassword)
-		})
-	}
+		raised := apitest.NewOn(t, e.URL, apitest.Vars{"PASSWORD_HASH_ITERATIONS": "2"})
+		raised.Request("POST", "/v1/auth/login", map[string]any{"login": "upgrade", "password": "wrong-password"}).ExpectProblem(401, "invalid_credentials")
+		if u, _ := raised.App.Store.UserByID(t.Context(), id); u.PasswordHash != before.PasswordHash {
+			t.Fatal("a failed login changed the stored hash")
+		}
+		raised.Login("upgrade", apitest.StrongPassword)
+		after, err := raised.App.Store.UserByID(t.Context(), id)
+		testdb.Must(t, err)
+		if !strings.Contains(after.PasswordHash, ",t=2,") || !strings.Contains(before.PasswordHash, ",t=1,") {
+			t.Fatalf("hash not upgraded: %s -> %s", before.PasswordHash, after.PasswordHash)
+		}
+		if !after.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Fatalf("updated_at moved from %v to %v on a login", before.UpdatedAt, after.UpdatedAt)
+		}
+		raised.Login("upgrade", apitest.StrongPassword)
+	})
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"crypto/hmac"
 	"encoding/base64"
 	"strconv"
 
@@ -23,14 +24,24 @@ const (
 
 var errInvalidCursor = problem.BadRequest("invalid_cursor", "The cursor is malformed or was not issued by this service.")
 
-func encodeCursor(d Deps, list string, last uuid.UUID) string {
-	payload := append([]byte{cursorVersion}, last[:]...)
-	return base64.RawURLEncoding.EncodeToString(append(payload, cursorMAC(d, list, payload)...))
+// Cursors signs and checks the pagination cursors of one list ("users", "audit").
+type Cursors struct {
+	key  *secret.Key
+	list string
 }
 
-// decodeCursor reads the ?cursor= of list: uuid.Nil when absent, 400
-// invalid_cursor when malformed or tampered with.
-func decodeCursor(d Deps, list, s string) (uuid.UUID, error) {
+// NewCursors makes the cursors of the named list, signed with key.
+func NewCursors(key *secret.Key, list string) Cursors { return Cursors{key: key, list: list} }
+
+// Encode makes the cursor of the page that ends at last.
+func (cs Cursors) Encode(last uuid.UUID) string {
+	payload := append([]byte{cursorVersion}, last[:]...)
+	return base64.RawURLEncoding.EncodeToString(append(payload, cs.mac(payload)...))
+}
+
+// Decode reads a ?cursor= of the list: uuid.Nil when absent, 400
+// invalid_cursor when malformed, tampered with, or of another list.
+func (cs Cursors) Decode(s string) (uuid.UUID, error) {
 	if s == "" {
 		return uuid.Nil, nil
 	}
@@ -39,7 +50,7 @@ func decodeCursor(d Deps, list, s string) (uuid.UUID, error) {
 		return uuid.Nil, errInvalidCursor
 	}
 	payload, mac := raw[:1+16], raw[1+16:]
-	if !secret.Equal(mac, cursorMAC(d, list, payload)) {
+	if !hmac.Equal(mac, cs.mac(payload)) {
 		return uuid.Nil, errInvalidCursor
 	}
 	id, err := uuid.FromBytes(payload[1:])
@@ -49,9 +60,9 @@ func decodeCursor(d Deps, list, s string) (uuid.UUID, error) {
 	return id, nil
 }
 
-func cursorMAC(d Deps, list string, payload []byte) []byte {
-	data := append([]byte(list+"\x00"), payload...)
-	return d.Secret.MAC("cursor", data)[:cursorMACLen]
+func (cs Cursors) mac(payload []byte) []byte {
+	data := append([]byte(cs.list+"\x00"), payload...)
+	return cs.key.MAC("cursor", data)[:cursorMACLen]
 }
 
 // Page sizes of the keyset-paginated lists.

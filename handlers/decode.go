@@ -44,13 +44,9 @@ func decodeOptional[T any](c echo.Context) (T, error) {
 
 func decodeInto(c echo.Context, v any, optional bool) error {
 	req := c.Request()
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return problem.New(http.StatusRequestEntityTooLarge, "body_too_large", "The request body exceeds 1 MiB.")
-	}
+	body, err := readBody(c)
 	if err != nil {
-		return problem.BadRequest("malformed_json", "The request body could not be read.")
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
@@ -77,6 +73,20 @@ func decodeInto(c echo.Context, v any, optional bool) error {
 		return problem.Invalid(problem.FieldError{Field: field, Message: "must not contain NUL characters"})
 	}
 	return c.Validate(v)
+}
+
+// readBody reads the whole request body, at most MaxBodyBytes (413 beyond):
+// every body the API reads comes through here.
+func readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, problem.New(http.StatusRequestEntityTooLarge, "body_too_large", "The request body exceeds 1 MiB.")
+	}
+	if err != nil {
+		return nil, problem.BadRequest("malformed_request", "The request body could not be read.")
+	}
+	return body, nil
 }
 
 // fieldWithNUL returns the JSON path of the first string in v holding a NUL
@@ -165,7 +175,7 @@ func jsonKind(t reflect.Type) string {
 }
 
 // pathUUID reads a UUID path parameter; anything else names no resource (404).
-func pathUUID(c echo.Context, name string, notFound *problem.Error) (uuid.UUID, error) {
+func pathUUID(c echo.Context, name string, notFound error) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param(name))
 	if err != nil {
 		return uuid.Nil, notFound

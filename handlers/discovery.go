@@ -8,13 +8,16 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/token"
 )
 
-func registerDiscovery(e *echo.Echo, d Deps) {
-	e.GET("/.well-known/jwks.json", jwks(d))
-	e.GET("/.well-known/openid-configuration", openIDConfiguration(d))
-	e.GET("/healthz", healthz)
-	e.GET("/readyz", readyz(d))
+// Discovery serves what gateways and operators read without signing in: the
+// key set, the discovery document and the health checks.
+type Discovery struct {
+	KeySet    func() []byte // the JWKS document of the keys that may verify a live token
+	Ping      func(context.Context) error
+	PublicURL string
+	Issuer    string
 }
 
 // JWKS is a JSON Web Key Set (RFC 7517).
@@ -31,11 +34,9 @@ type JWKS struct {
 //	@Produce		json
 //	@Success		200	{object}	JWKS
 //	@Router			/.well-known/jwks.json [get]
-func jwks(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=300")
-		return c.Blob(http.StatusOK, "application/jwk-set+json", d.Keys.KeySet().JWKS())
-	}
+func (h *Discovery) jwks(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=300")
+	return c.Blob(http.StatusOK, "application/jwk-set+json", h.KeySet())
 }
 
 // OpenIDConfiguration is the discovery document gateways read.
@@ -59,23 +60,21 @@ type OpenIDConfiguration struct {
 //	@Produce		json
 //	@Success		200	{object}	OpenIDConfiguration
 //	@Router			/.well-known/openid-configuration [get]
-func openIDConfiguration(d Deps) echo.HandlerFunc {
-	base := d.Config.PublicURL
+func (h *Discovery) openIDConfiguration(c echo.Context) error {
+	base := h.PublicURL
 	doc := OpenIDConfiguration{
-		Issuer:                           d.Config.JWTIssuer,
+		Issuer:                           h.Issuer,
 		JWKSURI:                          base + "/.well-known/jwks.json",
 		TokenEndpoint:                    base + "/v1/auth/login",
 		IntrospectionEndpoint:            base + "/v1/auth/introspect",
 		RevocationFeedEndpoint:           base + "/v1/auth/revocations",
-		IDTokenSigningAlgValuesSupported: []string{"ES256", "EdDSA", "RS256"},
+		IDTokenSigningAlgValuesSupported: token.Algorithms,
 		TokenEndpointAuthMethods:         []string{"client_secret_basic"},
 		ResponseTypesSupported:           []string{"token"},
 		SubjectTypesSupported:            []string{"public"},
 	}
-	return func(c echo.Context) error {
-		c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
-		return c.JSON(http.StatusOK, doc)
-	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
+	return c.JSON(http.StatusOK, doc)
 }
 
 // Health is the answer of the health endpoints.
@@ -92,7 +91,7 @@ type Health struct {
 //	@Produce		json
 //	@Success		200	{object}	Health
 //	@Router			/healthz [get]
-func healthz(c echo.Context) error {
+func (h *Discovery) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, Health{Status: "ok"})
 }
 
@@ -106,13 +105,11 @@ func healthz(c echo.Context) error {
 //	@Success		200	{object}	Health
 //	@Failure		503	{object}	problem.Error
 //	@Router			/readyz [get]
-func readyz(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
-		if err := d.Store.Ping(ctx); err != nil {
-			return problem.Unavailable(err)
-		}
-		return c.JSON(http.StatusOK, Health{Status: "ok"})
+func (h *Discovery) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := h.Ping(ctx); err != nil {
+		return problem.Unavailable(err)
 	}
+	return c.JSON(http.StatusOK, Health{Status: "ok"})
 }

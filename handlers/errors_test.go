@@ -60,7 +60,7 @@ func TestDatabaseDown(t *testing.T) {
 // TestHostileStrings: NUL bytes and invalid UTF-8, which PostgreSQL refuses to
 // store or compare, get a 4xx wherever a client can send them, never a 500.
 func TestHostileStrings(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		adm := e.AdminLogin()
 		tk := e.SignupLogin("probe")
 		cases := []struct {

@@ -1,13 +1,11 @@
 package handlers
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -16,11 +14,16 @@ import (
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
 
-func registerGateway(e *echo.Echo, d Deps) {
-	e.POST("/v1/auth/introspect", introspect(d))
+// Gateway serves introspection to the configured clients.
+type Gateway struct {
+	Clients  map[string]string // INTROSPECTION_CLIENTS: id → secret
+	Verifier middleware.Verifier
+	Store    *store.Store
+	Now      func() time.Time
 }
 
 // IntrospectRequest asks about a token (RFC 7662). The form encoding of RFC 7662
@@ -72,51 +75,40 @@ type inactiveToken struct {
 //	@Failure		401		{object}	problem.Error	"invalid_client"
 //	@Security		IntrospectionClient
 //	@Router			/v1/auth/introspect [post]
-func introspect(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-		c.Response().Header().Set("Pragma", "no-cache")
-		if !introspectionClient(d, c.Request()) {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
-			return problem.Unauthorized("invalid_client", "Introspection needs the credentials of a configured client (HTTP Basic).")
-		}
-		tok, err := introspectedToken(c)
-		if err != nil {
-			return err
-		}
-		out, err := inspect(c, d, tok)
-		if err != nil {
-			return err
-		}
-		if out == nil {
-			return c.JSON(http.StatusOK, inactiveToken{Active: false})
-		}
-		return c.JSON(http.StatusOK, out)
+func (h *Gateway) introspect(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	c.Response().Header().Set("Pragma", "no-cache")
+	if !h.client(c.Request()) {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
+		return problem.Unauthorized("invalid_client", "Introspection needs the credentials of a configured client (HTTP Basic).")
 	}
+	tok, err := introspectedToken(c)
+	if err != nil {
+		return err
+	}
+	out, err := h.inspect(c, tok)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return c.JSON(http.StatusOK, inactiveToken{Active: false})
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
-// introspectionClient checks HTTP Basic credentials against INTROSPECTION_CLIENTS.
+// client checks HTTP Basic credentials against INTROSPECTION_CLIENTS.
 // Secrets are compared as SHA-256 digests in constant time, and an unknown id
 // costs the same comparison, so timing reveals neither the secret nor which ids exist.
-func introspectionClient(d Deps, r *http.Request) bool {
+func (h *Gateway) client(r *http.Request) bool {
 	id, given, ok := r.BasicAuth()
-	want, known := d.Config.IntrospectionClients[id]
-	if !known || want == "" {
-		want = "\x00no such client"
-	}
-	w := sha256.Sum256([]byte(want))
-	match := digestEqual(w, given)
+	want := h.Clients[id] // "" for an unknown id: the same comparison, no match
+	match := secret.Equal(want, given)
 	// RFC 6749 §2.3.1: Basic credentials are form-encoded first; clients that do so
 	// must pass as well as those that send the secret as is.
 	if unescaped, err := url.QueryUnescape(given); err == nil && unescaped != given {
-		match = digestEqual(w, unescaped) || match
+		match = secret.Equal(want, unescaped) || match
 	}
-	return ok && known && match
-}
-
-func digestEqual(want [sha256.Size]byte, given string) bool {
-	g := sha256.Sum256([]byte(given))
-	return subtle.ConstantTimeCompare(want[:], g[:]) == 1
+	return ok && match
 }
 
 // introspectedToken reads the token from a JSON or form-encoded body.
@@ -126,13 +118,12 @@ func introspectedToken(c echo.Context) (string, error) {
 		req, err := decode[IntrospectRequest](c)
 		return req.Token, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return "", problem.New(http.StatusRequestEntityTooLarge, "body_too_large", "The request body exceeds 1 MiB.")
+	body, err := readBody(c)
+	if err != nil {
+		return "", err
 	}
-	form, perr := url.ParseQuery(string(body))
-	if err != nil || perr != nil {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
 		return "", problem.BadRequest("malformed_form", "The form body could not be read.")
 	}
 	tok := form.Get("token")
@@ -148,9 +139,9 @@ func introspectedToken(c echo.Context) (string, error) {
 // inspect returns the description of an active token, or nil for any other.
 // Like middleware.Authenticate, it checks the session in the database, so a
 // logged-out or revoked session's token is inactive at once.
-func inspect(c echo.Context, d Deps, tok string) (*IntrospectionResponse, error) {
+func (h *Gateway) inspect(c echo.Context, tok string) (*IntrospectionResponse, error) {
 	ctx := c.Request().Context()
-	claims, err := middleware.VerifyLive(ctx, tok, d.Verifier, d.Store, d.Now)
+	claims, err := middleware.VerifyLive(ctx, tok, h.Verifier, h.Store, h.Now)
 	if p, ok := problem.As(err); ok && p.Status >= 500 {
 		return nil, err
 	}
@@ -158,12 +149,12 @@ func inspect(c echo.Context, d Deps, tok string) (*IntrospectionResponse, error)
 		return nil, nil // every other failure is simply "not active"
 	}
 	sub, _ := uuid.Parse(claims.Subject) // VerifyLive checked it
-	acct, err := d.Store.UserByID(ctx, sub)
+	acct, err := h.Store.UserByID(ctx, sub)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, dbFailure(err)
+		return nil, err
 	}
 	if acct.Status != models.StatusActive {
 		return nil, nil

@@ -37,7 +37,7 @@ func expectInactive(t *testing.T, r *apitest.Response) {
 }
 
 func TestIntrospection(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		e.As(f.admin.AccessToken, "PATCH", "/v1/users/"+f.uID, map[string]any{"resources": []string{"assistant-3"}}).Expect(200)
 		tk := e.Login("ursula", apitest.StrongPassword)
@@ -104,7 +104,7 @@ func TestIntrospection(t *testing.T) {
 }
 
 func TestIntrospectionClientAuth(t *testing.T) {
-	eachDB(t, apitest.Vars{"INTROSPECTION_CLIENTS": "gateway:gateway-secret-0123456789,edge:s3cr3t:with+colon%"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"INTROSPECTION_CLIENTS": "gateway:gateway-secret-0123456789,edge:s3cr3t:with+colon%"}, func(t *testing.T, e *apitest.Env) {
 		tk := e.AdminLogin()
 		basic := func(id, secret string) []string {
 			return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))}
@@ -144,7 +144,7 @@ func TestIntrospectionClientAuth(t *testing.T) {
 }
 
 func TestIntrospectionWithoutClients(t *testing.T) {
-	eachDB(t, apitest.Vars{"INTROSPECTION_CLIENTS": ""}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"INTROSPECTION_CLIENTS": ""}, func(t *testing.T, e *apitest.Env) {
 		tk := e.AdminLogin()
 		introspectJSON(e, tk.AccessToken).ExpectProblem(401, "invalid_client")
 	})

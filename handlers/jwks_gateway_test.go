@@ -84,7 +84,7 @@ func jwsHeader(t *testing.T, tok string) (kid, alg string) {
 func TestGatewayVerifiesAccessTokensWithJWKS(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA", "RS256"} {
 		t.Run("alg="+alg, func(t *testing.T) {
-			eachDB(t, apitest.Vars{"JWT_ALG": alg}, func(t *testing.T, e *apitest.Env) {
+			apitest.Each(t, apitest.Vars{"JWT_ALG": alg}, func(t *testing.T, e *apitest.Env) {
 				tk := e.SignupLogin("gwen")
 				g := discoverJWKS(t, e)
 
@@ -133,7 +133,7 @@ func TestGatewayVerifiesAccessTokensWithJWKS(t *testing.T) {
 }
 
 func TestGatewayAcrossKeyRotation(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		old := e.SignupLogin("rosa")
 		oldKID, _ := jwsHeader(t, old.AccessToken)
 		before := discoverJWKS(t, e)

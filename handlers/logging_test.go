@@ -35,72 +35,69 @@ func (b *logBuffer) String() string {
 // checks that no password or token reaches the log, and that every request is
 // logged once with the request id its response carries.
 func TestLogsCarryNoSecrets(t *testing.T) {
-	for _, d := range testdb.Dialects {
-		t.Run("db="+d, func(t *testing.T) {
-			t.Parallel()
-			logs := &logBuffer{}
-			e := apitest.New(t, d, apitest.Vars{"LOG_LEVEL": "debug"}, apitest.LogTo(logs))
-			const (
-				pw      = "Quiet-lantern-orbit-73!"
-				wrongPw = "Wrong-guess-4471-zebra!"
-				weakPw  = "hunter2hunter2"
-			)
-			var requestIDs []string
-			send := func(method, path string, body any, status int, headers ...string) *apitest.Response {
-				t.Helper()
-				r := e.Request(method, path, body, headers...).Expect(status)
-				requestIDs = append(requestIDs, r.Header.Get("X-Request-Id"))
-				return r
-			}
-			signup := map[string]any{"email": "lin@example.com", "username": "lin", "password": pw}
-			send("POST", "/v1/auth/signup", map[string]any{"email": "weak@example.com", "username": "weak", "password": weakPw}, http.StatusBadRequest)
-			send("POST", "/v1/auth/signup", signup, http.StatusCreated)
-			send("POST", "/v1/auth/signup", signup, http.StatusConflict)
-			send("POST", "/v1/auth/login", map[string]any{"login": "lin", "password": wrongPw}, http.StatusUnauthorized)
-			send("POST", "/v1/auth/login", `{"login": "lin", "password": "`+pw+`"`, http.StatusBadRequest)
-			send("POST", "/v1/auth/login", map[string]any{"login": "lin", "password": pw, "otp": pw}, http.StatusBadRequest)
-			var first, second apitest.Tokens
-			send("POST", "/v1/auth/login", map[string]any{"login": "lin", "password": pw}, http.StatusOK).Decode(&first)
-			send("GET", "/v1/me", nil, http.StatusOK, apitest.Bearer(first.AccessToken)...)
-			send("POST", "/v1/auth/refresh", map[string]any{"refresh_token": first.RefreshToken}, http.StatusOK).Decode(&second)
-			send("POST", "/v1/auth/refresh", map[string]any{"refresh_token": first.RefreshToken}, http.StatusOK) // within the grace
-			send("GET", "/v1/auth/session", nil, http.StatusOK, apitest.Bearer(second.AccessToken)...)
-			send("POST", "/v1/auth/logout", nil, http.StatusOK, apitest.Bearer(second.AccessToken)...)
-			send("POST", "/v1/auth/refresh", map[string]any{"refresh_token": second.RefreshToken}, http.StatusUnauthorized)
-			send("GET", "/v1/me", nil, http.StatusUnauthorized, apitest.Bearer(second.AccessToken)...)
-			if first.RefreshToken == "" || second.RefreshToken == "" || first.RefreshToken == second.RefreshToken {
-				t.Fatalf("refresh did not rotate the token: %q → %q", first.RefreshToken, second.RefreshToken)
-			}
+	testdb.EachDialect(t, func(t *testing.T, d string) {
+		logs := &logBuffer{}
+		e := apitest.New(t, d, apitest.Vars{"LOG_LEVEL": "debug"}, apitest.LogTo(logs))
+		const (
+			pw      = "Quiet-lantern-orbit-73!"
+			wrongPw = "Wrong-guess-4471-zebra!"
+			weakPw  = "hunter2hunter2"
+		)
+		var requestIDs []string
+		send := func(method, path string, body any, status int, headers ...string) *apitest.Response {
+			t.Helper()
+			r := e.Request(method, path, body, headers...).Expect(status)
+			requestIDs = append(requestIDs, r.Header.Get("X-Request-Id"))
+			return r
+		}
+		signup := map[string]any{"email": "lin@example.com", "username": "lin", "password": pw}
+		send("POST", "/v1/auth/signup", map[string]any{"email": "weak@example.com", "username": "weak", "password": weakPw}, http.StatusBadRequest)
+		send("POST", "/v1/auth/signup", signup, http.StatusCreated)
+		send("POST", "/v1/auth/signup", signup, http.StatusConflict)
+		send("POST", "/v1/auth/login", map[string]any{"login": "lin", "password": wrongPw}, http.StatusUnauthorized)
+		send("POST", "/v1/auth/login", `{"login": "lin", "password": "`+pw+`"`, http.StatusBadRequest)
+		send("POST", "/v1/auth/login", map[string]any{"login": "lin", "password": pw, "otp": pw}, http.StatusBadRequest)
+		var first, second apitest.Tokens
+		send("POST", "/v1/auth/login", map[string]any{"login": "lin", "password": pw}, http.StatusOK).Decode(&first)
+		send("GET", "/v1/me", nil, http.StatusOK, apitest.Bearer(first.AccessToken)...)
+		send("POST", "/v1/auth/refresh", map[string]any{"refresh_token": first.RefreshToken}, http.StatusOK).Decode(&second)
+		send("POST", "/v1/auth/refresh", map[string]any{"refresh_token": first.RefreshToken}, http.StatusOK) // within the grace
+		send("GET", "/v1/auth/session", nil, http.StatusOK, apitest.Bearer(second.AccessToken)...)
+		send("POST", "/v1/auth/logout", nil, http.StatusOK, apitest.Bearer(second.AccessToken)...)
+		send("POST", "/v1/auth/refresh", map[string]any{"refresh_token": second.RefreshToken}, http.StatusUnauthorized)
+		send("GET", "/v1/me", nil, http.StatusUnauthorized, apitest.Bearer(second.AccessToken)...)
+		if first.RefreshToken == "" || second.RefreshToken == "" || first.RefreshToken == second.RefreshToken {
+			t.Fatalf("refresh did not rotate the token: %q → %q", first.RefreshToken, second.RefreshToken)
+		}
 
-			out := logs.String()
-			secrets := map[string]string{
-				"password": pw, "wrong password": wrongPw, "weak password": weakPw,
-				"bootstrap admin password": apitest.AdminPassword,
-				"first refresh token":      first.RefreshToken, "second refresh token": second.RefreshToken,
-				"first access token": first.AccessToken, "second access token": second.AccessToken,
-				"first access token's signature":  jwsSignature(first.AccessToken),
-				"second access token's signature": jwsSignature(second.AccessToken),
+		out := logs.String()
+		secrets := map[string]string{
+			"password": pw, "wrong password": wrongPw, "weak password": weakPw,
+			"bootstrap admin password": apitest.AdminPassword,
+			"first refresh token":      first.RefreshToken, "second refresh token": second.RefreshToken,
+			"first access token": first.AccessToken, "second access token": second.AccessToken,
+			"first access token's signature":  jwsSignature(first.AccessToken),
+			"second access token's signature": jwsSignature(second.AccessToken),
+		}
+		for what, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("the log contains the %s", what)
 			}
-			for what, s := range secrets {
-				if strings.Contains(out, s) {
-					t.Errorf("the log contains the %s", what)
-				}
-			}
+		}
 
-			logged := accessLogLines(t, out)
-			if len(logged) != len(requestIDs) {
-				t.Fatalf("%d request lines logged for %d requests:\n%s", len(logged), len(requestIDs), out)
+		logged := accessLogLines(t, out)
+		if len(logged) != len(requestIDs) {
+			t.Fatalf("%d request lines logged for %d requests:\n%s", len(logged), len(requestIDs), out)
+		}
+		for i, id := range requestIDs {
+			if id == "" {
+				t.Fatalf("response %d carries no X-Request-Id", i)
 			}
-			for i, id := range requestIDs {
-				if id == "" {
-					t.Fatalf("response %d carries no X-Request-Id", i)
-				}
-				if logged[id] != 1 {
-					t.Errorf("request id %s of response %d is logged %d times", id, i, logged[id])
-				}
+			if logged[id] != 1 {
+				t.Errorf("request id %s of response %d is logged %d times", id, i, logged[id])
 			}
-		})
-	}
+		}
+	})
 }
 
 // signature is the last segment of a compact JWS.

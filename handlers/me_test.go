@@ -15,7 +15,7 @@ import (
 )
 
 func TestUpdateMe(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		e.Signup("taken")
 		tk := e.SignupLogin("ada")
 		patch := func(body any) *apitest.Response {
@@ -24,7 +24,10 @@ func TestUpdateMe(t *testing.T) {
 		before := e.As(tk.AccessToken, "GET", "/v1/me", nil).Expect(200).JSON()["user"].(map[string]any)
 
 		e.Clock.Advance(time.Minute)
-		u := patch(map[string]any{"first_name": " Augusta ", "last_name": "Lovelace", "email": " Ada.King@Example.ORG "}).
+		// A new email needs the current password.
+		patch(map[string]any{"email": "ada.king@example.org"}).ExpectProblem(401, "invalid_credentials")
+		patch(map[string]any{"email": "ada.king@example.org", "password": "wrong-Password-123"}).ExpectProblem(401, "invalid_credentials")
+		u := patch(map[string]any{"first_name": " Augusta ", "last_name": "Lovelace", "email": " Ada.King@Example.ORG ", "password": apitest.StrongPassword}).
 			Expect(200).JSON()["user"].(map[string]any)
 		if u["first_name"] != "Augusta" || u["last_name"] != "Lovelace" || u["email"] != "Ada.King@example.org" || u["username"] != "ada" {
 			t.Fatalf("after PATCH: %v", u)
@@ -48,7 +51,7 @@ func TestUpdateMe(t *testing.T) {
 		}
 		e.Login("countess", apitest.StrongPassword)
 		// Changing only the case of one's own address is not a conflict with oneself.
-		patch(map[string]any{"email": "ada.king@example.org"}).Expect(200)
+		patch(map[string]any{"email": "ada.king@example.org", "password": apitest.StrongPassword}).Expect(200)
 
 		// One event per real change, naming the fields and never their values.
 		evs := auditRowsOf(t, e, "user_updated")
@@ -81,12 +84,11 @@ func TestUpdateMe(t *testing.T) {
 			status      int
 			code, field string
 		}{
-			{"email taken, other case", map[string]any{"email": "TAKEN@example.com"}, 409, "email_taken", ""},
+			{"email taken, other case", map[string]any{"email": "TAKEN@example.com", "password": apitest.StrongPassword}, 409, "email_taken", ""},
 			{"username taken, other case", map[string]any{"username": "Taken"}, 409, "username_taken", ""},
 			{"roles", map[string]any{"roles": []string{"admin"}}, 400, "validation_failed", "roles"},
 			{"status", map[string]any{"status": "active"}, 400, "validation_failed", "status"},
 			{"resources", map[string]any{"resources": []string{"x"}}, 400, "validation_failed", "resources"},
-			{"password", map[string]any{"password": apitest.StrongPassword}, 400, "validation_failed", "password"},
 			{"valid field beside a smuggled one", map[string]any{"first_name": "Eve", "roles": []string{"admin"}}, 400, "validation_failed", "roles"},
 			{"bad email", map[string]any{"email": "not-an-email"}, 400, "validation_failed", "email"},
 			{"empty email", map[string]any{"email": ""}, 400, "validation_failed", "email"},
@@ -115,7 +117,7 @@ func TestUpdateMe(t *testing.T) {
 }
 
 func TestDeleteMe(t *testing.T) {
-	eachDB(t, apitest.Vars{"ADMIN_SIGNUP_KEY": "second-admin-key-0123456789"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"ADMIN_SIGNUP_KEY": "second-admin-key-0123456789"}, func(t *testing.T, e *apitest.Env) {
 		s1 := e.SignupLogin("leaving")
 		s2 := e.Login("leaving", apitest.StrongPassword)
 		id := idOf(s1.User)
@@ -179,7 +181,7 @@ func TestDeleteMe(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		e.Request("POST", "/v1/auth/signup", map[string]any{
 			"email": "grace@example.com", "username": "grace", "password": apitest.StrongPassword,
 			"first_name": "Grace", "last_name": "Brewster",
@@ -267,7 +269,7 @@ func (l mySessionList) ids() []string {
 func sortedIDs(ids ...string) []string { slices.Sort(ids); return ids }
 
 func TestMySessions(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		e.Signup("multi")
 		loginUA := func(ua string, remember bool) apitest.Tokens {
 			var tk apitest.Tokens

@@ -30,7 +30,7 @@ func listRolesAs(t *testing.T, e *apitest.Env, tok string) map[string]roleJSON {
 }
 
 func TestRoles(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		a := e.AdminLogin().AccessToken
 		roles := listRolesAs(t, e, a)
 		if len(roles) != 2 || !roles["admin"].Builtin || !roles["user"].Builtin ||
@@ -92,7 +92,7 @@ func TestRoles(t *testing.T) {
 // TestRolePermissionChangeRevokesHolders: a holder's permissions follow the
 // role at once, and their tokens (which carry the old claims) are revoked.
 func TestRolePermissionChangeRevokesHolders(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		e.As(f.master.AccessToken, "GET", "/v1/users", nil).Expect(200)
@@ -134,7 +134,7 @@ func TestRolePermissionChangeRevokesHolders(t *testing.T) {
 
 // TestRolesNoEscalation: roles:write cannot mint permissions the caller lacks.
 func TestRolesNoEscalation(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		e.As(a, "POST", "/v1/roles", map[string]any{"name": "rolesmith", "permissions": []string{"roles:read", "roles:write"}}).Expect(201)

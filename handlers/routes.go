@@ -1,69 +1,113 @@
 // Package handlers is authsvc's HTTP API: the route map, request decoding and
-// one file per resource. Handlers return errors; problem.Handler renders them.
+// one handler value per resource. Handlers decode, call the domain, and render;
+// they return errors, which toProblem turns into what the client sees.
 package handlers
 
 import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 	echoSwagger "github.com/swaggo/echo-swagger"
 
 	"github.com/authsvc/authsvc/audit"
-	"github.com/authsvc/authsvc/config"
 	_ "github.com/authsvc/authsvc/docs" // the generated OpenAPI document, served at /apidocs
-	"github.com/authsvc/authsvc/keys"
 	"github.com/authsvc/authsvc/logging"
 	"github.com/authsvc/authsvc/middleware"
-	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
-	"github.com/authsvc/authsvc/secret"
-	"github.com/authsvc/authsvc/sessions"
-	"github.com/authsvc/authsvc/store"
-	"github.com/authsvc/authsvc/token"
 )
 
-// MailQueue is nudged after a mail is queued, so it is sent without waiting for the next poll.
-type MailQueue interface{ Wake() }
-
-// Deps is everything the API needs, built once by main.
-type Deps struct {
-	Config   config.Config
-	Log      *slog.Logger
-	Store    *store.Store
-	Keys     *keys.Manager
-	Issuer   *token.Issuer
-	Verifier *token.Verifier
-	Secret   *secret.Key // signs pagination cursors
-	Hasher   *password.Hasher
-	Policy   password.Policy
-	Sessions *sessions.Service
-	Mail     MailQueue
-	Now      func() time.Time
+// Server is what the router needs besides the handlers.
+type Server struct {
+	Log            *slog.Logger
+	CORSOrigins    []string
+	TrustedProxies []*net.IPNet
+	// Auth admits requests with a live access token; Permission, after it,
+	// callers whose current roles grant the permission.
+	Auth       echo.MiddlewareFunc
+	Permission func(permission string) echo.MiddlewareFunc
 }
 
-// NewServer builds the router: middleware, every route, and the API docs.
-func NewServer(d Deps) *echo.Echo {
+// Handlers are the API's resources.
+type Handlers struct {
+	Discovery *Discovery
+	Auth      *Auth
+	Me        *Me
+	Users     *Users
+	Roles     *Roles
+	Audit     *Audit
+	Gateway   *Gateway
+}
+
+// NewServer builds the router: middleware, then every route of the API.
+func NewServer(s Server, h Handlers) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = problem.Handler(d.Log)
+	e.HTTPErrorHandler = problem.Handler(s.Log, toProblem)
 	e.Validator = newValidator()
-	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.IPExtractor = ipExtractor(s.TrustedProxies)
+	useMiddleware(e, s)
 
+	auth, perm := s.Auth, s.Permission
+	e.GET("/.well-known/jwks.json", h.Discovery.jwks)
+	e.GET("/.well-known/openid-configuration", h.Discovery.openIDConfiguration)
+	e.GET("/healthz", h.Discovery.healthz)
+	e.GET("/readyz", h.Discovery.readyz)
+	e.POST("/v1/auth/introspect", h.Gateway.introspect)
+
+	e.POST("/v1/auth/signup", h.Auth.signup)
+	e.POST("/v1/auth/login", h.Auth.login)
+	e.POST("/v1/auth/refresh", h.Auth.refresh)
+	e.POST("/v1/auth/logout", h.Auth.logout)
+	e.GET("/v1/auth/session", h.Auth.getSession, auth)
+	e.POST("/v1/auth/password/forgot", h.Auth.forgotPassword)
+	e.POST("/v1/auth/password/reset", h.Auth.resetPassword)
+
+	e.GET("/v1/me", h.Me.getMe, auth)
+	e.PATCH("/v1/me", h.Me.updateMe, auth)
+	e.DELETE("/v1/me", h.Me.deleteMe, auth)
+	e.POST("/v1/me/password", h.Me.changePassword, auth)
+	e.GET("/v1/me/sessions", h.Me.listMySessions, auth)
+	e.DELETE("/v1/me/sessions/:id", h.Me.revokeMySession, auth)
+
+	e.GET("/v1/users", h.Users.listUsers, auth) // users:read, or USER_DIRECTORY_PUBLIC: decided inside
+	e.GET("/v1/users/count", h.Users.countUsers, auth)
+	e.POST("/v1/users", h.Users.createUser, auth, perm(models.PermUsersWrite))
+	e.DELETE("/v1/users", h.Users.deleteAllUsers, auth, perm(models.PermUsersWrite))
+	e.GET("/v1/users/:id", h.Users.getUser, auth)
+	e.PATCH("/v1/users/:id", h.Users.updateUser, auth, perm(models.PermUsersWrite))
+	e.DELETE("/v1/users/:id", h.Users.deleteUser, auth, perm(models.PermUsersWrite))
+	e.GET("/v1/users/:id/sessions", h.Users.listUserSessions, auth, perm(models.PermUsersRead))
+	e.DELETE("/v1/users/:id/sessions", h.Users.revokeUserSessions, auth, perm(models.PermUsersWrite))
+
+	e.GET("/v1/roles", h.Roles.listRoles, auth, perm(models.PermRolesRead))
+	e.POST("/v1/roles", h.Roles.createRole, auth, perm(models.PermRolesWrite))
+	e.PATCH("/v1/roles/:name", h.Roles.updateRole, auth, perm(models.PermRolesWrite))
+	e.DELETE("/v1/roles/:name", h.Roles.deleteRole, auth, perm(models.PermRolesWrite))
+
+	e.GET("/v1/audit", h.Audit.listAudit, auth, perm(models.PermAuditRead))
+
+	e.GET("/apidocs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/apidocs/index.html") })
+	e.GET("/apidocs/*", echoSwagger.WrapHandler)
+	return e
+}
+
+// useMiddleware installs what every request passes through, outermost first.
+func useMiddleware(e *echo.Echo, s Server) {
 	e.Use(echomw.RequestIDWithConfig(echomw.RequestIDConfig{
 		// Into the context too, so every log line of the request names it.
 		RequestIDHandler: func(c echo.Context, id string) {
 			c.SetRequest(c.Request().WithContext(logging.WithRequestID(c.Request().Context(), id)))
 		},
 	}))
-	e.Use(middleware.AccessLog(d.Log))
+	e.Use(middleware.AccessLog(s.Log))
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Log.ErrorContext(c.Request().Context(), "panic recovered", "error", err.Error(), "stack", string(stack))
+			s.Log.ErrorContext(c.Request().Context(), "panic recovered", "error", err.Error(), "stack", string(stack))
 			return problem.Internal(err)
 		},
 	}))
@@ -71,29 +115,25 @@ func NewServer(d Deps) *echo.Echo {
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ReferrerPolicy: "no-referrer",
 	}))
-	if len(d.Config.CORSOrigins) > 0 {
+	e.Use(noStore)
+	if len(s.CORSOrigins) > 0 {
 		e.Use(echomw.CORSWithConfig(echomw.CORSConfig{
-			AllowOrigins: d.Config.CORSOrigins,
+			AllowOrigins: s.CORSOrigins,
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
 			AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
 			MaxAge:       600,
 		}))
 	}
-	e.Use(echomw.BodyLimit("1M"))
 	e.Use(middleware.RejectMalformedURL)
+}
 
-	auth := middleware.RequireAuth(d.Verifier, d.Store, d.Now)
-	registerDiscovery(e, d)
-	registerAuth(e, d, auth)
-	registerPasswordReset(e, d)
-	registerMe(e, d, auth)
-	registerUsers(e, d, auth)
-	registerRoles(e, d, auth)
-	registerAudit(e, d, auth)
-	registerGateway(e, d)
-	e.GET("/apidocs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/apidocs/index.html") })
-	e.GET("/apidocs/*", echoSwagger.WrapHandler)
-	return e
+// noStore keeps every answer out of caches (personal data, tokens), unless a
+// handler says otherwise (the public key set and discovery document do).
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
+	}
 }
 
 // ipExtractor believes X-Forwarded-For only from TRUSTED_PROXIES.

@@ -22,7 +22,7 @@ func signupBody(username, pw string, extra ...string) map[string]any {
 
 func TestSignupPasswordLength(t *testing.T) {
 	// Score 0 checks the length only: 8 to 128 characters, counted as characters, not bytes.
-	eachDB(t, apitest.Vars{"PASSWORD_MIN_SCORE": "0"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"PASSWORD_MIN_SCORE": "0"}, func(t *testing.T, e *apitest.Env) {
 		for _, tc := range []struct {
 			name, pw string
 			ok       bool
@@ -55,7 +55,7 @@ func TestSignupPasswordLength(t *testing.T) {
 
 func TestSignupPasswordStrength(t *testing.T) {
 	// The default policy (score 3) with the user's own details as zxcvbn inputs.
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		const fromUser = "it is based on your name, username or email address"
 		for _, tc := range []struct {
 			name string
@@ -92,7 +92,7 @@ func TestSignupPasswordStrength(t *testing.T) {
 }
 
 func TestSignupUsernameAndEmailRules(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		for _, tc := range []struct {
 			username string
 			want     string // the stored username; "" when refused
@@ -143,7 +143,7 @@ func TestSignupUsernameAndEmailRules(t *testing.T) {
 }
 
 func TestSignupApprovalFlow(t *testing.T) {
-	eachDB(t, apitest.Vars{"SIGNUP_REQUIRES_APPROVAL": "true"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"SIGNUP_REQUIRES_APPROVAL": "true"}, func(t *testing.T, e *apitest.Env) {
 		u := e.Request("POST", "/v1/auth/signup", signupBody("newbie", apitest.StrongPassword)).Expect(201).JSON()["user"].(map[string]any)
 		if u["status"] != "pending" || !slices.Equal(toStrings(u["roles"]), []string{"user"}) {
 			t.Fatalf("signup = %v; want pending with role user", u)
@@ -180,7 +180,7 @@ func TestSignupApprovalFlow(t *testing.T) {
 
 func TestSignupAdminKey(t *testing.T) {
 	const key = "admin-signup-key-0123456789abcdef"
-	eachDB(t, apitest.Vars{"ADMIN_SIGNUP_KEY": key}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"ADMIN_SIGNUP_KEY": key}, func(t *testing.T, e *apitest.Env) {
 		for name, wrong := range map[string]string{
 			"one character off": key[:len(key)-1] + "0",
 			"a prefix":          key[:10],

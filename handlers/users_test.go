@@ -68,7 +68,7 @@ func (f *admFixture) token(who string) string {
 
 // TestAdminPermissionMatrix: every administrative endpoint × every kind of caller.
 func TestAdminPermissionMatrix(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		victim := f.createUser(t, "victim", nil)
 		n := 0
@@ -142,7 +142,7 @@ func TestAdminPermissionMatrix(t *testing.T) {
 // TestUserIDOR: a user reaches another user's record only through its public
 // fields, and cannot change, delete or inspect it.
 func TestUserIDOR(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		other := f.createUser(t, "bob", nil)
 		u := f.user.AccessToken
@@ -188,7 +188,7 @@ func TestUserIDOR(t *testing.T) {
 // not by granting admin (or a role with permissions the caller lacks), nor by
 // taking over or demoting a more privileged account.
 func TestNoEscalationThroughUsersWrite(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		m := f.master.AccessToken
 		e.As(f.admin.AccessToken, "POST", "/v1/roles", map[string]any{"name": "auditor", "permissions": []string{"audit:read"}}).Expect(201)
@@ -212,7 +212,7 @@ func TestNoEscalationThroughUsersWrite(t *testing.T) {
 }
 
 func TestCreateUser(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		r := e.As(a, "POST", "/v1/users", map[string]any{
@@ -269,7 +269,7 @@ func TestCreateUser(t *testing.T) {
 }
 
 func TestUpdateUser(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		path := "/v1/users/" + f.uID
@@ -334,7 +334,7 @@ func TestUpdateUser(t *testing.T) {
 
 // TestApproveAndUnlock: status active approves a pending account and clears a lockout.
 func TestApproveAndUnlock(t *testing.T) {
-	eachDB(t, apitest.Vars{"SIGNUP_REQUIRES_APPROVAL": "true"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"SIGNUP_REQUIRES_APPROVAL": "true"}, func(t *testing.T, e *apitest.Env) {
 		a := e.AdminLogin().AccessToken
 		id := e.Signup("paula")["id"].(string)
 		got := e.As(a, "GET", "/v1/users?status=pending", nil).Expect(200).JSON()["users"].([]any)
@@ -371,7 +371,7 @@ func TestApproveAndUnlock(t *testing.T) {
 
 // TestDemotedAdminLosesRightsAtOnce: the old token of a demoted admin is refused at once.
 func TestDemotedAdminLosesRightsAtOnce(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		id := f.createUser(t, "ada", []string{"admin", "user"})
 		ada := e.Login("ada", apitest.StrongPassword)
@@ -386,7 +386,7 @@ func TestDemotedAdminLosesRightsAtOnce(t *testing.T) {
 }
 
 func TestLastAdminProtection(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		self := "/v1/users/" + f.adminID
@@ -416,7 +416,7 @@ func TestLastAdminProtection(t *testing.T) {
 // TestLastAdminRace: 20 concurrent demotions, deactivations and deletions of the
 // last two admins leave at least one active admin, on both databases.
 func TestLastAdminRace(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		// The caller holds every permission through a custom role, so it is no
 		// admin itself and keeps its rights whatever happens to the two admins.
@@ -504,7 +504,7 @@ func TestLastAdminRace(t *testing.T) {
 // TestAdminsDemotingEachOther: the two last admins racing to demote or delete each
 // other: one always remains; the loser's requests fail cleanly, never with 500.
 func TestAdminsDemotingEachOther(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		second := f.createUser(t, "ada", []string{"admin", "user"})
 		tokens := map[string]string{f.adminID: f.admin.AccessToken, second: e.Login("ada", apitest.StrongPassword).AccessToken}
@@ -549,7 +549,7 @@ func TestAdminsDemotingEachOther(t *testing.T) {
 }
 
 func TestDeleteUser(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		id := f.createUser(t, "gone", nil)
 		tk := e.Login("gone", apitest.StrongPassword)
@@ -563,7 +563,7 @@ func TestDeleteUser(t *testing.T) {
 }
 
 func TestUserSessionsAdmin(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		second := e.Login("ursula", apitest.StrongPassword)
 		path := "/v1/users/" + f.uID + "/sessions"
@@ -601,7 +601,7 @@ func TestUserSessionsAdmin(t *testing.T) {
 }
 
 func TestDeleteAllUsers(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		// users:write without the admin role is not enough.
@@ -634,7 +634,7 @@ func TestDeleteAllUsers(t *testing.T) {
 // TestListUsersPagination walks every page while users are being created, and
 // sees each pre-existing user exactly once, in id order.
 func TestListUsersPagination(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		a := e.AdminLogin().AccessToken
 		ctx := context.Background()
 		now := e.Clock.Now()
@@ -726,7 +726,7 @@ func TestListUsersPagination(t *testing.T) {
 }
 
 func TestListUsersFilters(t *testing.T) {
-	eachDB(t, nil, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		e.As(a, "POST", "/v1/users", map[string]any{"email": "grace.hopper@navy.example", "username": "amazing_grace", "password": apitest.StrongPassword,
@@ -813,7 +813,7 @@ func TestListUsersFilters(t *testing.T) {
 // TestUserDirectoryPublic: with USER_DIRECTORY_PUBLIC any signed-in user lists
 // active accounts' public fields, and cannot search or filter by private ones.
 func TestUserDirectoryPublic(t *testing.T) {
-	eachDB(t, apitest.Vars{"USER_DIRECTORY_PUBLIC": "true"}, func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, apitest.Vars{"USER_DIRECTORY_PUBLIC": "true"}, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
 		e.As(f.admin.AccessToken, "POST", "/v1/users", map[string]any{"email": "banned@example.com", "username": "banned", "password": apitest.StrongPassword, "status": "disabled"}).Expect(201)
 		u := f.user.AccessToken

@@ -3,6 +3,7 @@
 package models
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +16,20 @@ const (
 	StatusDisabled = "disabled"
 	StatusLocked   = "locked"
 )
+
+// Statuses are every status a client may see or filter on.
+var Statuses = []string{StatusPending, StatusActive, StatusDisabled, StatusLocked}
+
+// SortedSet returns the strings sorted, without repeats; never nil (it is
+// written to JSON and audit details as a list).
+func SortedSet(in []string) []string {
+	out := slices.Clone(in)
+	if out == nil {
+		out = []string{}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // Built-in role names.
 const (

@@ -13,14 +13,15 @@ import (
 // ContentType is RFC 9457's media type.
 const ContentType = "application/problem+json"
 
-// Handler is Echo's HTTPErrorHandler: the one place errors become responses.
+// Handler is Echo's HTTPErrorHandler: the one place errors become responses,
+// through toProblem, which knows the domain's errors (From when it does not).
 // Server faults are logged with the request id; their causes never reach the client.
-func Handler(log *slog.Logger) echo.HTTPErrorHandler {
+func Handler(log *slog.Logger, toProblem func(error) *Error) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		p := From(err)
+		p := toProblem(err)
 		req := c.Request()
 		if p.Status >= 500 {
 			log.ErrorContext(req.Context(), "request failed",

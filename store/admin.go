@@ -262,7 +262,7 @@ func (s *Store) setRolePermissions(ctx context.Context, name string, permissions
 	if err := s.conn(ctx).Where("role_name = ?", name).Delete(&models.RolePermission{}).Error; err != nil {
 		return err
 	}
-	for _, p := range uniqueSorted(permissions) {
+	for _, p := range models.SortedSet(permissions) {
 		if err := s.conn(ctx).Create(&models.RolePermission{RoleName: name, Permission: p}).Error; err != nil {
 			return translate(err)
 		}

@@ -47,7 +47,7 @@ func (s *Store) SetRoles(ctx context.Context, userID uuid.UUID, roles []string) 
 }
 
 func (s *Store) setRoles(ctx context.Context, userID uuid.UUID, roles []string) error {
-	roles = uniqueSorted(roles)
+	roles = models.SortedSet(roles)
 	if len(roles) > 0 {
 		var n int64
 		if err := s.conn(ctx).Model(&models.Role{}).Where("name IN ?", roles).Count(&n).Error; err != nil {
@@ -77,18 +77,12 @@ func (s *Store) setResources(ctx context.Context, userID uuid.UUID, resources []
 	if err := s.conn(ctx).Where("user_id = ?", userID).Delete(&models.UserResource{}).Error; err != nil {
 		return err
 	}
-	for _, r := range uniqueSorted(resources) {
+	for _, r := range models.SortedSet(resources) {
 		if err := s.conn(ctx).Create(&models.UserResource{UserID: userID, Resource: r}).Error; err != nil {
 			return translate(err)
 		}
 	}
 	return nil
-}
-
-func uniqueSorted(in []string) []string {
-	out := slices.Clone(in)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // UserByID loads an account with its grants.

@@ -1,0 +1,142 @@
+// Package accounts owns every rule about accounts: who may act on whom, what a
+// change revokes, what it records. Each operation takes a context, the acting
+// user and plain inputs, runs in one transaction, and returns the domain errors
+// of errors.go. HTTP handlers and the command line both call it; neither knows
+// the rules.
+package accounts
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/sessions"
+	"github.com/authsvc/authsvc/store"
+)
+
+// MailQueue is nudged after a mail is queued, so it goes out without waiting for the next poll.
+type MailQueue interface{ Wake() }
+
+// Config is the account policy taken from the service configuration.
+type Config struct {
+	SignupRequiresApproval bool
+	AdminSignupKey         string // empty: admin signup is off
+	PublicURL              string // base of the links in mails
+	ResetTokenTTL          time.Duration
+}
+
+// Deps are the parts an account service works with.
+type Deps struct {
+	Store    *store.Store
+	Hasher   *password.Hasher
+	Policy   password.Policy
+	Sessions *sessions.Service
+	Secret   *secret.Key
+	Mail     MailQueue // may be nil
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Service performs account operations.
+type Service struct {
+	Deps
+	cfg Config
+
+	// Work done after answering (password-reset requests), so its duration
+	// cannot tell a client whether an account exists.
+	later sync.WaitGroup
+	slots chan struct{}
+}
+
+// New builds the service.
+func New(d Deps, cfg Config) *Service {
+	return &Service{Deps: d, cfg: cfg, slots: make(chan struct{}, 16)}
+}
+
+// Wait blocks until work started after answering has finished (shutdown, tests).
+func (s *Service) Wait() { s.later.Wait() }
+
+// afterAnswer runs fn in the background, at most cap(slots) at a time; a caller
+// beyond that waits for a slot, whichever path it is on.
+func (s *Service) afterAnswer(ctx context.Context, fn func(ctx context.Context)) {
+	s.slots <- struct{}{}
+	s.later.Add(1)
+	ctx = context.WithoutCancel(ctx) // the request ends before the work does
+	go func() {
+		defer func() { <-s.slots; s.later.Done() }()
+		fn(ctx)
+	}()
+}
+
+// Actor is who performs an operation: a signed-in account, or the operator at
+// the command line (Account nil), who may do anything.
+type Actor struct {
+	Account *store.Account
+	Client  audit.Client
+}
+
+// Operator is the actor of the command line and of start-up.
+func Operator() Actor { return Actor{Client: audit.Client{IP: "local"}} }
+
+// ID is the actor's user id, uuid.Nil for the operator.
+func (a Actor) ID() uuid.UUID {
+	if a.Account == nil {
+		return uuid.Nil
+	}
+	return a.Account.ID
+}
+
+func (a Actor) isAdmin() bool { return a.Account == nil || a.Account.HasRole(models.RoleAdmin) }
+
+// holdsAll reports whether the actor holds every one of the permissions.
+func (a Actor) holdsAll(perms []string) bool {
+	if a.Account == nil {
+		return true
+	}
+	for _, p := range perms {
+		if !a.Account.Can(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// details adds where an operator's change came from to an audit record.
+func (a Actor) details(d audit.Details) audit.Details {
+	if a.Account == nil {
+		d["via"] = "command line"
+	}
+	return d
+}
+
+// revokeUser ends every session of the user on tx and returns how many ended.
+func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.UUID, reason string) (int, error) {
+	ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{userID}, Reason: reason})
+	return len(ids), err
+}
+
+// hash checks pw against the policy, with the user's own details as inputs
+// (field names the request field in the error), and hashes it.
+func (s *Service) hash(field, pw string, u *models.User) (string, error) {
+	if err := s.Policy.Check(pw, u.Email, u.Username, u.FirstName, u.LastName); err != nil {
+		return "", &WeakPasswordError{Field: field, Reason: err.Error()}
+	}
+	return s.Hasher.Hash(pw)
+}
+
+// verify reports whether pw is the account's password. An unreadable stored
+// hash is logged and counts as wrong.
+func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, rehash bool) {
+	ok, rehash, err := s.Hasher.Verify(u.PasswordHash, pw)
+	if err != nil {
+		s.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", err)
+	}
+	return ok, rehash
+}

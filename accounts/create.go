@@ -1,0 +1,135 @@
+package accounts
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/store"
+)
+
+// Profile is who an account is: what a new account is created with.
+type Profile struct {
+	Email, Username, FirstName, LastName string
+}
+
+func (p Profile) user() *models.User {
+	return &models.User{Email: p.Email, Username: p.Username, FirstName: p.FirstName, LastName: p.LastName}
+}
+
+// SignupInput is a self-service signup.
+type SignupInput struct {
+	Profile
+	Password string
+	AdminKey string // grants admin when it matches the configured key
+}
+
+// Signup creates an account for whoever asks: active, or pending when signups
+// need approval. A matching admin key makes it an active admin; a wrong one is
+// refused and recorded.
+func (s *Service) Signup(ctx context.Context, in SignupInput, client audit.Client) (*store.Account, error) {
+	roles, status := []string{models.RoleUser}, models.StatusActive
+	if s.cfg.SignupRequiresApproval {
+		status = models.StatusPending
+	}
+	if in.AdminKey != "" {
+		if !secret.Equal(s.cfg.AdminSignupKey, in.AdminKey) {
+			err := s.Store.AddAudit(ctx, audit.Event(audit.SignupRejected, s.Now(), uuid.Nil, uuid.Nil, client,
+				audit.Details{"reason": "invalid_admin_key"}))
+			if err != nil {
+				return nil, err
+			}
+			return nil, ErrInvalidAdminKey
+		}
+		// The key holder is trusted with admin rights, so no approval step either.
+		roles, status = append(roles, models.RoleAdmin), models.StatusActive
+	}
+	return s.create(ctx, newAccount{
+		Profile: in.Profile, password: in.Password, roles: roles, status: status,
+		event: audit.Signup, self: true, client: client,
+	})
+}
+
+// CreateInput is an account an administrator (or the operator) creates.
+type CreateInput struct {
+	Profile
+	Password  string
+	Roles     []string // nil: the user role
+	Resources []string
+	Status    string // "": active
+}
+
+// Create makes an account on behalf of actor, who may grant only roles within
+// its own permissions (checkGrant).
+func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*store.Account, error) {
+	roles := []string{models.RoleUser}
+	if in.Roles != nil {
+		roles = models.SortedSet(in.Roles)
+	}
+	status := in.Status
+	if status == "" {
+		status = models.StatusActive
+	}
+	return s.create(ctx, newAccount{
+		Profile: in.Profile, password: in.Password, roles: roles, status: status,
+		resources: models.SortedSet(in.Resources), event: audit.UserCreated, actor: actor, client: actor.Client,
+	})
+}
+
+// CreateAdmin makes an active administrator (bootstrap and `admin create`).
+func (s *Service) CreateAdmin(ctx context.Context, p Profile, password string) (*store.Account, error) {
+	return s.Create(ctx, Operator(), CreateInput{
+		Profile: p, Password: password, Roles: []string{models.RoleAdmin, models.RoleUser},
+	})
+}
+
+type newAccount struct {
+	Profile
+	password  string
+	roles     []string
+	resources []string
+	status    string
+	event     string // audit type
+	self      bool   // the new user is its own actor (signup)
+	actor     Actor
+	client    audit.Client
+}
+
+// create is every way an account comes to exist: policy, hash, insert, grants
+// and the audit event in one transaction.
+func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, error) {
+	now := s.Now()
+	u := n.user()
+	hash, err := s.hash("password", n.password, u)
+	if err != nil {
+		return nil, err
+	}
+	u.ID, u.PasswordHash, u.Status, u.CreatedAt, u.UpdatedAt = uuid.Must(uuid.NewV7()), hash, n.status, now, now
+	actorID, details := n.actor.ID(), audit.Details{"roles": n.roles, "status": n.status}
+	if n.self {
+		actorID = u.ID
+	} else {
+		details = n.actor.details(details)
+		details["resources"] = len(n.resources)
+	}
+	var acct *store.Account
+	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+		if !n.self {
+			if err := checkGrant(ctx, tx, n.actor, n.roles); err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateUser(ctx, u, n.roles, n.resources); err != nil {
+			return err
+		}
+		if err := tx.AddAudit(ctx, audit.Event(n.event, now, actorID, u.ID, n.client, details)); err != nil {
+			return err
+		}
+		acct, err = tx.UserByID(ctx, u.ID)
+		return err
+	})
+	return acct, err
+}

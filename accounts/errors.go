@@ -1,0 +1,47 @@
+package accounts
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Domain errors. handlers/errors.go maps each to what a client sees; the
+// command line prints them.
+var (
+	ErrInvalidCredentials = errors.New("accounts: wrong login or password")
+	ErrAccountPending     = errors.New("accounts: account awaits approval")
+	ErrAccountDisabled    = errors.New("accounts: account disabled")
+	ErrInvalidAdminKey    = errors.New("accounts: invalid admin key")
+	ErrUserNotFound       = errors.New("accounts: no such user")
+	ErrCallerGone         = errors.New("accounts: the caller's account no longer exists")
+	ErrBeyondOwnRights    = errors.New("accounts: beyond the actor's own permissions")
+	ErrAdminsOnly         = errors.New("accounts: only administrators may do this")
+	ErrLastAdmin          = errors.New("accounts: no active administrator would remain")
+	ErrCannotDeleteSelf   = errors.New("accounts: use the self-service deletion for your own account")
+	ErrSamePassword       = errors.New("accounts: the new password equals the current one")
+	ErrInvalidResetToken  = errors.New("accounts: reset token unknown, used, expired or superseded")
+	ErrSessionNotFound    = errors.New("accounts: no such session of the user")
+	ErrRoleNotFound       = errors.New("accounts: no such role")
+	ErrRoleExists         = errors.New("accounts: role exists")
+	ErrBuiltinRole        = errors.New("accounts: built-in roles cannot change")
+)
+
+// WeakPasswordError: a new password fails the policy.
+type WeakPasswordError struct {
+	Field  string // the request field that carried it
+	Reason string // written for the user
+}
+
+func (e *WeakPasswordError) Error() string { return e.Field + ": " + e.Reason }
+
+// UnknownRoleError names a role that does not exist.
+type UnknownRoleError struct{ Name string }
+
+func (e *UnknownRoleError) Error() string { return fmt.Sprintf("accounts: unknown role %q", e.Name) }
+
+// UnknownPermissionError names a permission the service does not know.
+type UnknownPermissionError struct{ Name string }
+
+func (e *UnknownPermissionError) Error() string {
+	return fmt.Sprintf("accounts: unknown permission %q", e.Name)
+}

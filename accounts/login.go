@@ -1,0 +1,155 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/sessions"
+	"github.com/authsvc/authsvc/store"
+)
+
+// LoginInput is a password login.
+type LoginInput struct {
+	Login    string // email or username
+	Password string
+	Remember bool // the longer session lifetime
+}
+
+// Session is a login's outcome: the account and its new session.
+type Session struct {
+	Account      *store.Account
+	Session      *models.Session
+	RefreshToken string
+}
+
+// Login decides a password login and starts the session. An unknown login and
+// a wrong password cost the same (a dummy hash) and give the same error; the
+// account's status is only revealed to someone who knows its password.
+func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client) (*Session, error) {
+	// One query, known user or not: the grants load only after the password verifies.
+	u, err := s.Store.UserRowByLogin(ctx, in.Login)
+	if errors.Is(err, store.ErrNotFound) {
+		s.Hasher.VerifyDummy(in.Password)
+		return nil, s.loginFailed(ctx, uuid.Nil, client)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, rehash := s.verify(ctx, u, in.Password)
+	if !ok {
+		return nil, s.loginFailed(ctx, u.ID, client)
+	}
+	if err := loginAllowed(u); err != nil {
+		return nil, err
+	}
+	var upgraded string
+	if rehash { // the cost parameters changed since this hash was made: upgrade it now that we know the password
+		if upgraded, err = s.Hasher.Hash(in.Password); err != nil {
+			s.Log.ErrorContext(ctx, "password hash upgrade failed", "user_id", u.ID, "error", err)
+			upgraded = ""
+		}
+	}
+	now := s.Now()
+	out := &Session{}
+	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+		// The password was checked outside the transaction. Lock the user and check
+		// again that it is still the password just verified and that the account may
+		// still log in: a password change or a disable that committed meanwhile must
+		// not be followed by a session it would have revoked.
+		cur, err := tx.LockUser(ctx, u.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrInvalidCredentials // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if cur.PasswordHash != u.PasswordHash {
+			return ErrInvalidCredentials
+		}
+		if err := loginAllowed(&cur.User); err != nil {
+			return err
+		}
+		if upgraded != "" {
+			if err := tx.UpgradePasswordHash(ctx, u.ID, upgraded); err != nil {
+				return err
+			}
+		}
+		if err := tx.RecordLogin(ctx, u.ID, now); err != nil {
+			return err
+		}
+		if out.Session, out.RefreshToken, err = s.Sessions.Start(ctx, tx, u.ID, in.Remember, client); err != nil {
+			return err
+		}
+		if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, u.ID, u.ID, client,
+			audit.Details{"session_id": out.Session.ID, "remember": in.Remember})); err != nil {
+			return err
+		}
+		out.Account, err = tx.UserByID(ctx, u.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// loginAllowed: pending and disabled accounts may not log in.
+func loginAllowed(u *models.User) error {
+	switch u.Status {
+	case models.StatusPending:
+		return ErrAccountPending
+	case models.StatusDisabled:
+		return ErrAccountDisabled
+	}
+	return nil
+}
+
+// loginFailed records a failed login (userID Nil for an unknown login) and
+// returns the one error both cases give.
+func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, client audit.Client) error {
+	if err := s.Store.AddAudit(ctx, audit.Event(audit.LoginFailed, s.Now(), uuid.Nil, userID, client,
+		audit.Details{"reason": "invalid_credentials"})); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
+}
+
+// Logout ends the session (or, with all, every session of its user).
+func (s *Service) Logout(ctx context.Context, userID, sessionID uuid.UUID, all bool, client audit.Client) error {
+	r := store.Revoke{SessionID: sessionID, Reason: "logout"}
+	if all {
+		r = store.Revoke{UserIDs: []uuid.UUID{userID}, Reason: "logout_all"}
+	}
+	return s.Store.InTx(ctx, func(tx *store.Store) error {
+		ids, err := s.Sessions.Revoke(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.Logout, s.Now(), userID, userID, client,
+			audit.Details{"all": all, "sessions": len(ids)}))
+	})
+}
+
+// Refresh exchanges a refresh token for its successor and returns the account
+// it now stands for; an account that may no longer log in gets no new tokens.
+func (s *Service) Refresh(ctx context.Context, refreshToken string, client audit.Client) (*Session, error) {
+	r, err := s.Sessions.Refresh(ctx, refreshToken, client)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.Store.UserByID(ctx, r.Session.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, sessions.ErrInvalid // the user was deleted
+	}
+	if err != nil {
+		return nil, err
+	}
+	if acct.Status != models.StatusActive {
+		return nil, ErrAccountDisabled
+	}
+	return &Session{Account: acct, Session: &r.Session, RefreshToken: r.RefreshToken}, nil
+}

@@ -1,0 +1,145 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/mail"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/store"
+)
+
+// resetTokenPurpose keys the MAC under which reset tokens are stored.
+const resetTokenPurpose = "reset-token"
+
+// maxResetToken bounds what is worth looking up: ours are 43 characters.
+const maxResetToken = 256
+
+// RequestReset asks for a password-reset mail to the address. It returns at
+// once and does the work after the caller has answered: whether the address
+// belongs to an account then shows neither in the answer nor in its timing.
+// Only a database out of reach is reported (the same check for every address,
+// so the client may retry); later failures are logged.
+func (s *Service) RequestReset(ctx context.Context, email string, client audit.Client) error {
+	if err := s.Store.Ping(ctx); err != nil {
+		return err
+	}
+	s.afterAnswer(ctx, func(ctx context.Context) {
+		if err := s.requestReset(ctx, email, client); err != nil {
+			s.Log.ErrorContext(ctx, "password reset request failed", "error", err)
+		}
+	})
+	return nil
+}
+
+func (s *Service) requestReset(ctx context.Context, email string, client audit.Client) error {
+	u, err := s.Store.UserRowByLogin(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.resetNotSent(ctx, uuid.Nil, "unknown_email", client) // nothing is sent to an address nobody registered
+	}
+	if err != nil {
+		return err
+	}
+	if u.Status == models.StatusDisabled {
+		return s.resetNotSent(ctx, u.ID, "account_disabled", client) // nor to a banned account
+	}
+	now := s.Now()
+	plain := secret.Token()
+	tok := models.PasswordResetToken{
+		ID: uuid.Must(uuid.NewV7()), UserID: u.ID,
+		TokenHash: s.Secret.MAC(resetTokenPurpose, []byte(plain)),
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL),
+	}
+	msg, err := mail.NewOutboxMail(s.Secret, mail.ResetMessage(u.Email, s.cfg.PublicURL, plain, s.cfg.ResetTokenTTL), now)
+	if err != nil {
+		s.Log.ErrorContext(ctx, "reset mail cannot be built", "user_id", u.ID, "error", err)
+		return s.resetNotSent(ctx, u.ID, "undeliverable_address", client)
+	}
+	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+		// A new link replaces the older ones.
+		if err := tx.SupersedeResetTokens(ctx, u.ID, now); err != nil {
+			return err
+		}
+		if err := tx.CreateResetToken(ctx, &tok); err != nil {
+			return err
+		}
+		if err := tx.EnqueueMail(ctx, msg); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.PasswordResetRequest, now, uuid.Nil, u.ID, client,
+			audit.Details{"mail": "queued", "expires_at": tok.ExpiresAt}))
+	})
+	if err != nil {
+		return err
+	}
+	if s.Mail != nil {
+		s.Mail.Wake()
+	}
+	return nil
+}
+
+func (s *Service) resetNotSent(ctx context.Context, userID uuid.UUID, reason string, client audit.Client) error {
+	return s.Store.AddAudit(ctx, audit.Event(audit.PasswordResetRequest, s.Now(), uuid.Nil, userID, client,
+		audit.Details{"mail": "not_sent", "reason": reason}))
+}
+
+// ResetPassword sets a new password with a token from a reset mail. The token
+// is used up only when the password is set: a weak password lets the user try
+// another. Every session ends; a login lockout is lifted (the user proved
+// control of the mailbox).
+func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, client audit.Client) error {
+	if token == "" || len(token) > maxResetToken {
+		return ErrInvalidResetToken
+	}
+	now := s.Now()
+	rt, err := s.Store.ResetTokenByHash(ctx, s.Secret.MAC(resetTokenPurpose, []byte(token)))
+	if err != nil {
+		return notFound(err, ErrInvalidResetToken)
+	}
+	if rt.UsedAt != nil || !now.Before(rt.ExpiresAt) {
+		return ErrInvalidResetToken
+	}
+	acct, err := s.Store.UserByID(ctx, rt.UserID)
+	if err != nil {
+		return notFound(err, ErrInvalidResetToken)
+	}
+	if acct.Status == models.StatusDisabled {
+		return ErrAccountDisabled
+	}
+	hash, err := s.hash("new_password", newPassword, &acct.User)
+	if err != nil {
+		return err
+	}
+	return s.Store.InTx(ctx, func(tx *store.Store) error {
+		if _, err := tx.LockUser(ctx, acct.ID); err != nil {
+			return notFound(err, ErrInvalidResetToken)
+		}
+		// Fails when the token was used concurrently, or deleted by a password
+		// or email change since it was read.
+		ok, err := tx.UseResetToken(ctx, rt.ID, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrInvalidResetToken
+		}
+		if err := tx.UpdateUser(ctx, acct.ID, now, map[string]any{
+			"password_hash": hash, "failed_logins": 0, "lock_count": 0, "locked_until": nil,
+		}); err != nil {
+			return err
+		}
+		if err := tx.DeleteResetTokens(ctx, acct.ID, rt.ID); err != nil {
+			return err
+		}
+		n, err := s.revokeUser(ctx, tx, acct.ID, "password_reset")
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.PasswordReset, now, acct.ID, acct.ID, client,
+			audit.Details{"sessions_revoked": n}))
+	})
+}

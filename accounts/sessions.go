@@ -1,0 +1,65 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/store"
+)
+
+// UserSessions lists another user's live sessions; they show where the user
+// is signed in, so the rule for acting on the user applies.
+func (s *Service) UserSessions(ctx context.Context, actor Actor, id uuid.UUID) ([]models.Session, error) {
+	target, err := s.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, notFound(err, ErrUserNotFound)
+	}
+	if !mayManage(actor, target) {
+		return nil, ErrBeyondOwnRights
+	}
+	return s.Store.LiveSessions(ctx, id, s.Now())
+}
+
+// RevokeUserSessions ends every session of another user.
+func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.UUID) error {
+	return s.Store.InTx(ctx, func(tx *store.Store) error {
+		if _, err := lockManaged(ctx, tx, actor, id); err != nil {
+			return err
+		}
+		n, err := s.revokeUser(ctx, tx, id, "admin_revoke")
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.Now(), actor.ID(), id, actor.Client,
+			actor.details(audit.Details{"sessions": n})))
+	})
+}
+
+// RevokeOwnSession ends one of the actor's sessions; current is the session
+// the request came with (recorded, not refused). Another user's session, or
+// one already ended, is ErrSessionNotFound.
+func (s *Service) RevokeOwnSession(ctx context.Context, actor Actor, sid, current uuid.UUID) error {
+	uid := actor.ID()
+	return s.Store.InTx(ctx, func(tx *store.Store) error {
+		sess, err := tx.LockSession(ctx, sid)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != uid) {
+			return ErrSessionNotFound
+		}
+		if err != nil {
+			return err
+		}
+		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{SessionID: sid, Reason: "revoked_by_user"})
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 { // already revoked or expired
+			return ErrSessionNotFound
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.Now(), uid, uid, actor.Client,
+			audit.Details{"session_id": sid, "sessions_revoked": len(ids), "current": sid == current}))
+	})
+}

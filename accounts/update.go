@@ -1,0 +1,297 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/store"
+)
+
+// Changes to an account; nil fields stay as they are.
+type Changes struct {
+	Email, Username, FirstName, LastName *string
+	Password                             *string // set a new password (policy applies)
+	Roles                                *[]string
+	Resources                            *[]string
+	Status                               *string // active approves and unlocks, disabled bans
+}
+
+// change is what an update did, for sessions and the audit trail.
+type change struct {
+	fields         map[string]any
+	changed        []string
+	added, removed []string
+	revokeReason   string // set when the change ends the user's sessions
+}
+
+func (c *change) set(column string, v *string, cur string) {
+	if v != nil && *v != cur {
+		c.fields[column] = *v
+		c.changed = append(c.changed, column)
+	}
+}
+
+func (c *change) revoke(reason string) {
+	if c.revokeReason == "" {
+		c.revokeReason = reason
+	}
+}
+
+// Update changes an account on behalf of actor (an administrator, or the
+// operator). A change of password, roles or status revokes the user's
+// sessions; a new password or email ends the reset links already mailed.
+func (s *Service) Update(ctx context.Context, actor Actor, id uuid.UUID, ch Changes) (*store.Account, error) {
+	var hash string
+	if ch.Password != nil {
+		// Hash before the transaction: it is slow and needs no lock. The policy sees
+		// the user's identity as it will be after the change.
+		cur, err := s.Store.UserByID(ctx, id)
+		if err != nil {
+			return nil, notFound(err, ErrUserNotFound)
+		}
+		if !mayManage(actor, cur) { // checked again under the lock
+			return nil, ErrBeyondOwnRights
+		}
+		after := cur.User
+		pick(&after.Email, ch.Email)
+		pick(&after.Username, ch.Username)
+		pick(&after.FirstName, ch.FirstName)
+		pick(&after.LastName, ch.LastName)
+		if hash, err = s.hash("password", *ch.Password, &after); err != nil {
+			return nil, err
+		}
+	}
+	var out *store.Account
+	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+		apply := func() error {
+			var err error
+			out, err = s.applyUpdate(ctx, tx, actor, id, ch, hash)
+			return err
+		}
+		// Roles and status are how admins stop being active admins.
+		if ch.Roles != nil || ch.Status != nil {
+			return tx.GuardLastAdmin(ctx, apply)
+		}
+		return apply()
+	})
+	return out, lastAdmin(err)
+}
+
+func pick(dst *string, v *string) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor, id uuid.UUID, ch Changes, hash string) (*store.Account, error) {
+	target, err := lockManaged(ctx, tx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &change{fields: map[string]any{}}
+	c.set("email", ch.Email, target.Email)
+	c.set("username", ch.Username, target.Username)
+	c.set("first_name", ch.FirstName, target.FirstName)
+	c.set("last_name", ch.LastName, target.LastName)
+	if hash != "" {
+		c.fields["password_hash"] = hash
+		c.changed = append(c.changed, "password")
+		c.revoke("password_changed")
+	}
+	if ch.Status != nil {
+		applyStatus(*ch.Status, target, c)
+	}
+	if ch.Roles != nil {
+		if err := applyRoles(ctx, tx, actor, target, *ch.Roles, c); err != nil {
+			return nil, err
+		}
+	}
+	if ch.Resources != nil {
+		res := models.SortedSet(*ch.Resources)
+		if !slices.Equal(res, target.Resources) {
+			if err := tx.SetResources(ctx, id, res); err != nil {
+				return nil, err
+			}
+			c.changed = append(c.changed, "resources")
+		}
+	}
+	if len(c.changed) == 0 {
+		return target, nil
+	}
+	if err := tx.UpdateUser(ctx, id, s.Now(), c.fields); err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, tx, actor, id, c); err != nil {
+		return nil, err
+	}
+	return tx.UserByID(ctx, id)
+}
+
+// applyStatus: active approves and unlocks (the lockout counters restart),
+// disabled bans. A change of stored status revokes the sessions.
+func applyStatus(status string, target *store.Account, c *change) {
+	if status != target.Status {
+		c.fields["status"] = status
+		c.changed = append(c.changed, "status")
+		c.revoke("status_changed")
+	}
+	if status == models.StatusActive && (target.LockedUntil != nil || target.FailedLogins > 0 || target.LockCount > 0) {
+		c.fields["failed_logins"], c.fields["lock_count"], c.fields["locked_until"] = 0, 0, nil
+		c.changed = append(c.changed, "unlocked")
+	}
+}
+
+// applyRoles replaces the target's roles when they differ, after checking the
+// actor may grant the added ones (the removed ones are within the actor's
+// rights already: mayManage).
+func applyRoles(ctx context.Context, tx *store.Store, actor Actor, target *store.Account, roles []string, c *change) error {
+	roles = models.SortedSet(roles)
+	c.added, c.removed = Diff(target.Roles, roles)
+	if len(c.added) == 0 && len(c.removed) == 0 {
+		return nil
+	}
+	if err := checkGrant(ctx, tx, actor, c.added); err != nil {
+		return err
+	}
+	if err := tx.SetRoles(ctx, target.ID, roles); err != nil {
+		return err
+	}
+	c.changed = append(c.changed, "roles")
+	c.revokeReason = "role_changed"
+	return nil
+}
+
+// record finishes an update on tx: a new password or email voids the reset
+// links already mailed, sessions end when the change calls for it, and
+// user_updated (and role_changed) are written.
+func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id uuid.UUID, c *change) error {
+	if slices.Contains(c.changed, "password") || slices.Contains(c.changed, "email") {
+		if err := tx.DeleteResetTokens(ctx, id, uuid.Nil); err != nil {
+			return err
+		}
+	}
+	revoked := 0
+	if c.revokeReason != "" {
+		var err error
+		if revoked, err = s.revokeUser(ctx, tx, id, c.revokeReason); err != nil {
+			return err
+		}
+	}
+	now := s.Now()
+	// Field names only: the values are personal data.
+	if err := tx.AddAudit(ctx, audit.Event(audit.UserUpdated, now, actor.ID(), id, actor.Client,
+		actor.details(audit.Details{"changed": c.changed, "sessions_revoked": revoked}))); err != nil {
+		return err
+	}
+	if c.added == nil && c.removed == nil {
+		return nil
+	}
+	return tx.AddAudit(ctx, audit.Event(audit.RoleChanged, now, actor.ID(), id, actor.Client,
+		actor.details(audit.Details{"added": c.added, "removed": c.removed, "sessions_revoked": revoked})))
+}
+
+// ProfileChanges are what users may change of their own account.
+type ProfileChanges struct {
+	Email, Username, FirstName, LastName *string
+	// Password is the current password, required to change the email: a stolen
+	// access token alone must not redirect the account's reset mails.
+	Password string
+}
+
+// UpdateProfile changes the actor's own profile.
+func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChanges) (*store.Account, error) {
+	me := actor.Account
+	if ch.Email != nil && *ch.Email != me.Email {
+		if ok, _ := s.verify(ctx, &me.User, ch.Password); !ok {
+			return nil, ErrInvalidCredentials
+		}
+	}
+	var out *store.Account
+	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+		cur, err := tx.LockUser(ctx, me.ID)
+		if err != nil {
+			return err
+		}
+		c := &change{fields: map[string]any{}}
+		c.set("email", ch.Email, cur.Email)
+		c.set("username", ch.Username, cur.Username)
+		c.set("first_name", ch.FirstName, cur.FirstName)
+		c.set("last_name", ch.LastName, cur.LastName)
+		if len(c.changed) == 0 {
+			out = cur
+			return nil
+		}
+		if err := tx.UpdateUser(ctx, me.ID, s.Now(), c.fields); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, actor, me.ID, c); err != nil {
+			return err
+		}
+		out, err = tx.UserByID(ctx, me.ID)
+		return err
+	})
+	return out, selfGone(err)
+}
+
+// selfGone: the actor's own account vanished after its token was checked.
+func selfGone(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrCallerGone
+	}
+	return err
+}
+
+// ChangePassword replaces the actor's password after checking the current one;
+// every session ends and the reset links already mailed stop working.
+func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new string) error {
+	me := actor.Account
+	if ok, _ := s.verify(ctx, &me.User, old); !ok {
+		return ErrInvalidCredentials
+	}
+	if new == old {
+		return ErrSamePassword
+	}
+	hash, err := s.hash("new_password", new, &me.User)
+	if err != nil {
+		return err
+	}
+	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+		if _, err := tx.LockUser(ctx, me.ID); err != nil {
+			return err
+		}
+		if err := tx.UpdateUser(ctx, me.ID, s.Now(), map[string]any{"password_hash": hash}); err != nil {
+			return err
+		}
+		if err := tx.DeleteResetTokens(ctx, me.ID, uuid.Nil); err != nil {
+			return err
+		}
+		n, err := s.revokeUser(ctx, tx, me.ID, "password_changed")
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.PasswordChanged, s.Now(), me.ID, me.ID, actor.Client,
+			audit.Details{"sessions_revoked": n}))
+	})
+	return selfGone(err)
+}
+
+// Diff returns what is in next but not in prev, and what is in prev but not in next; never nil.
+func Diff(prev, next []string) (added, removed []string) {
+	added, removed = []string{}, []string{}
+	for _, s := range next {
+		if !slices.Contains(prev, s) {
+			added = append(added, s)
+		}
+	}
+	for _, s := range prev {
+		if !slices.Contains(next, s) {
+			removed = append(removed, s)
+		}
+	}
+	return added, removed
+}

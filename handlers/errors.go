@@ -1,0 +1,83 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/sessions"
+	"github.com/authsvc/authsvc/store"
+)
+
+// Problems of the domain errors: what a client sees for each. Handlers return
+// errors as they come; the renderer looks them up here (toProblem), so no
+// handler maps errors to statuses by itself.
+var problems = []struct {
+	err error
+	p   *problem.Error
+}{
+	{accounts.ErrInvalidCredentials, problem.Unauthorized("invalid_credentials", "The login or password is wrong.")},
+	{accounts.ErrAccountPending, problem.Forbidden("account_pending", "The account awaits approval by an administrator.")},
+	{accounts.ErrAccountDisabled, problem.Forbidden("account_disabled", "The account is disabled.")},
+	{accounts.ErrInvalidAdminKey, problem.Forbidden("invalid_admin_key", "The admin key is not valid.")},
+	{accounts.ErrUserNotFound, problem.ErrUserNotFound},
+	{accounts.ErrCallerGone, problem.ErrRevoked},
+	// Roles and users:write alone must not lead to admin rights.
+	{accounts.ErrBeyondOwnRights, problem.Forbidden("forbidden", "You cannot grant, change or act on permissions you do not hold yourself, nor act on an administrator unless you are one.")},
+	{accounts.ErrAdminsOnly, problem.Forbidden("forbidden", "Only administrators can do this.")},
+	{accounts.ErrLastAdmin, problem.Conflict("last_admin", "This would leave no active administrator; make another one first.")},
+	{accounts.ErrCannotDeleteSelf, problem.Conflict("cannot_delete_self", "You cannot delete your own account here; use DELETE /v1/me.")},
+	{accounts.ErrSamePassword, problem.Invalid(problem.FieldError{Field: "new_password", Message: "must differ from the current password"})},
+	{accounts.ErrInvalidResetToken, problem.BadRequest("invalid_token", "The reset link is unknown, already used, expired or replaced by a newer one; ask for a new link.")},
+	{accounts.ErrSessionNotFound, problem.NotFound("session_not_found", "No such session.")},
+	{accounts.ErrRoleNotFound, problem.NotFound("role_not_found", "No such role.")},
+	{accounts.ErrRoleExists, problem.Conflict("role_exists", "A role with this name already exists.")},
+	{accounts.ErrBuiltinRole, problem.Conflict("builtin_role", "Built-in roles cannot be deleted and their permissions cannot change.")},
+	{sessions.ErrInvalid, problem.Unauthorized("invalid_refresh_token", "The refresh token is unknown, expired or revoked.")},
+	{sessions.ErrReused, problem.Unauthorized("refresh_token_reused", "The refresh token was already used; the session has been revoked.")},
+	{store.ErrNotFound, problem.NotFound("not_found", "Not found.")},
+}
+
+// toProblem is what the client sees of err: a problem as it is, a domain error
+// by the table above, and anything else is the service failing: 503 when the
+// database is out of reach (the client may retry), 500 otherwise.
+func toProblem(err error) *problem.Error {
+	if p, ok := problem.As(err); ok {
+		return p
+	}
+	for _, row := range problems {
+		if errors.Is(err, row.err) {
+			return row.p
+		}
+	}
+	var weak *accounts.WeakPasswordError
+	var unknownRole *accounts.UnknownRoleError
+	var unknownPerm *accounts.UnknownPermissionError
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &weak):
+		return problem.Invalid(problem.FieldError{Field: weak.Field, Message: weak.Reason})
+	case errors.As(err, &unknownRole):
+		p := problem.BadRequest("unknown_role", fmt.Sprintf("There is no role named %q.", unknownRole.Name))
+		p.Errors = []problem.FieldError{{Field: "roles", Message: fmt.Sprintf("unknown role %q", unknownRole.Name)}}
+		return p
+	case errors.As(err, &unknownPerm):
+		p := problem.BadRequest("unknown_permission", fmt.Sprintf("Unknown permission %q; known: %s.", unknownPerm.Name, strings.Join(models.Permissions, ", ")))
+		p.Errors = []problem.FieldError{{Field: "permissions", Message: fmt.Sprintf("unknown permission %q", unknownPerm.Name)}}
+		return p
+	case errors.As(err, &conflict):
+		switch conflict.Field {
+		case "email":
+			return problem.Conflict("email_taken", "That email address is already registered.")
+		case "username":
+			return problem.Conflict("username_taken", "That username is taken.")
+		}
+		return problem.Conflict("conflict", "That "+conflict.Field+" is already taken.")
+	case store.IsUnavailable(err):
+		return problem.Unavailable(err)
+	}
+	return problem.From(err) // Echo's own errors by status, anything else 500
+}
