@@ -16,6 +16,7 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
@@ -69,13 +70,9 @@ type Config struct {
 	LogFormat string
 }
 
-// Rate is a count per period, written "10/m", "100/h", "5/s".
-type Rate struct {
-	Count  int
-	Period time.Duration
-}
-
-func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Count, r.Period) }
+// Rate is a count per period, written "10/m", "100/h", "5/s", or "0" for none.
+// It is ratelimit's type, so a configured limit is passed to a limiter as is.
+type Rate = ratelimit.Limit
 
 // Getenv looks a variable up; os.Getenv in production, a map in tests.
 type Getenv func(string) string
@@ -117,7 +114,7 @@ func Load(getenv Getenv) (Config, error) {
 		RefreshReuseGrace:   r.duration("REFRESH_REUSE_GRACE", 10*time.Second, false),
 		KeyRotationInterval: r.duration("KEY_ROTATION_INTERVAL", 720*time.Hour, false),
 
-		LoginRateLimit:   r.rate("LOGIN_RATE_LIMIT", Rate{10, time.Minute}),
+		LoginRateLimit:   r.rate("LOGIN_RATE_LIMIT", Rate{Count: 10, Period: time.Minute}),
 		PasswordMinScore: r.intIn("PASSWORD_MIN_SCORE", 3, 0, 4),
 		LockoutThreshold: r.intIn("LOCKOUT_THRESHOLD", 5, 0, 1000),
 
@@ -302,14 +299,11 @@ func (r *reader) rate(name string, def Rate) Rate {
 	if v == "" {
 		return def
 	}
-	count, unit, ok := strings.Cut(v, "/")
-	n, err := strconv.Atoi(count)
-	periods := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}
-	p, known := periods[unit]
-	if !ok || err != nil || n < 1 || !known {
-		r.fail(name, "%q must be N/s, N/m or N/h with N ≥ 1", v)
+	rate, err := ratelimit.ParseLimit(v)
+	if err != nil {
+		r.fail(name, "%v", err)
 	}
-	return Rate{Count: n, Period: p}
+	return rate
 }
 
 func (r *reader) clients(name string) map[string]string {
