@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/secret"
@@ -36,6 +37,7 @@ type Config struct {
 type Deps struct {
 	Store    *store.Store
 	Hasher   *password.Hasher
+	Hashing  *hashpool.Pool // bounds concurrent hashing: memory stays flat under a flood
 	Policy   password.Policy
 	Sessions *sessions.Service
 	Secret   *secret.Key
@@ -122,21 +124,52 @@ func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.U
 	return len(ids), err
 }
 
+// Every password hash goes through the hashing pool (Hashing): at most a few
+// run at once, a few more wait, and the rest are refused at once with
+// hashpool.ErrOverloaded (503), so a flood costs neither memory nor latency.
+
 // hash checks pw against the policy, with the user's own details as inputs
 // (field names the request field in the error), and hashes it.
-func (s *Service) hash(field, pw string, u *models.User) (string, error) {
+func (s *Service) hash(ctx context.Context, field, pw string, u *models.User) (string, error) {
 	if err := s.Policy.Check(pw, u.Email, u.Username, u.FirstName, u.LastName); err != nil {
 		return "", &WeakPasswordError{Field: field, Reason: err.Error()}
 	}
-	return s.Hasher.Hash(pw)
+	var hash string
+	var err error
+	if perr := s.Hashing.Do(ctx, func() { hash, err = s.Hasher.Hash(pw) }); perr != nil {
+		return "", perr
+	}
+	return hash, err
 }
 
 // verify reports whether pw is the account's password. An unreadable stored
 // hash is logged and counts as wrong.
-func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, rehash bool) {
-	ok, rehash, err := s.Hasher.Verify(u.PasswordHash, pw)
-	if err != nil {
-		s.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", err)
+func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, rehash bool, err error) {
+	var herr error
+	if err := s.Hashing.Do(ctx, func() { ok, rehash, herr = s.Hasher.Verify(u.PasswordHash, pw) }); err != nil {
+		return false, false, err
 	}
-	return ok, rehash
+	if herr != nil {
+		s.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", herr)
+	}
+	return ok, rehash, nil
+}
+
+// verifyDummy spends the work of a verification on no account, so an unknown
+// login takes as long as a wrong password.
+func (s *Service) verifyDummy(ctx context.Context, pw string) error {
+	return s.Hashing.Do(ctx, func() { s.Hasher.VerifyDummy(pw) })
+}
+
+// checkPassword is verify for operations that need the caller's password:
+// ErrInvalidCredentials when it is wrong.
+func (s *Service) checkPassword(ctx context.Context, u *models.User, pw string) error {
+	ok, _, err := s.verify(ctx, u, pw)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrInvalidCredentials
+	}
+	return nil
 }

@@ -103,7 +103,7 @@ type newAccount struct {
 func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, error) {
 	now := s.Now()
 	u := n.user()
-	hash, err := s.hash("password", n.password, u)
+	hash, err := s.hash(ctx, "password", n.password, u)
 	if err != nil {
 		return nil, err
 	}

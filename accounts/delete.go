@@ -29,8 +29,8 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id uuid.UUID) error {
 // DeleteSelf removes the actor's own account after checking its password.
 func (s *Service) DeleteSelf(ctx context.Context, actor Actor, password string) error {
 	me := actor.Account
-	if ok, _ := s.verify(ctx, &me.User, password); !ok {
-		return ErrInvalidCredentials
+	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+		return err
 	}
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
 		return tx.GuardLastAdmin(ctx, func() error {
@@ -65,8 +65,8 @@ func (s *Service) Wipe(ctx context.Context, actor Actor, password string) error 
 	if !actor.isAdmin() {
 		return ErrAdminsOnly
 	}
-	if ok, _ := s.verify(ctx, &me.User, password); !ok {
-		return ErrInvalidCredentials
+	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+		return err
 	}
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
 		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{All: true, Reason: "users_wiped"})

@@ -33,13 +33,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	// One query, known user or not: the grants load only after the password verifies.
 	u, err := s.Store.UserRowByLogin(ctx, in.Login)
 	if errors.Is(err, store.ErrNotFound) {
-		s.Hasher.VerifyDummy(in.Password)
+		if err := s.verifyDummy(ctx, in.Password); err != nil {
+			return nil, err
+		}
 		return nil, s.loginFailed(ctx, uuid.Nil, client)
 	}
 	if err != nil {
 		return nil, err
 	}
-	ok, rehash := s.verify(ctx, u, in.Password)
+	ok, rehash, err := s.verify(ctx, u, in.Password)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, s.loginFailed(ctx, u.ID, client)
 	}
@@ -48,9 +53,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	}
 	var upgraded string
 	if rehash { // the cost parameters changed since this hash was made: upgrade it now that we know the password
-		if upgraded, err = s.Hasher.Hash(in.Password); err != nil {
-			s.Log.ErrorContext(ctx, "password hash upgrade failed", "user_id", u.ID, "error", err)
-			upgraded = ""
+		var herr error
+		if err := s.Hashing.Do(ctx, func() { upgraded, herr = s.Hasher.Hash(in.Password) }); err != nil || herr != nil {
+			upgraded = "" // not now; the next login tries again
 		}
 	}
 	now := s.Now()

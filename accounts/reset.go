@@ -110,7 +110,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 	if acct.Status == models.StatusDisabled {
 		return ErrAccountDisabled
 	}
-	hash, err := s.hash("new_password", newPassword, &acct.User)
+	hash, err := s.hash(ctx, "new_password", newPassword, &acct.User)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id uuid.UUID, ch Chan
 		pick(&after.Username, ch.Username)
 		pick(&after.FirstName, ch.FirstName)
 		pick(&after.LastName, ch.LastName)
-		if hash, err = s.hash("password", *ch.Password, &after); err != nil {
+		if hash, err = s.hash(ctx, "password", *ch.Password, &after); err != nil {
 			return nil, err
 		}
 	}
@@ -207,8 +207,8 @@ type ProfileChanges struct {
 func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChanges) (*store.Account, error) {
 	me := actor.Account
 	if ch.Email != nil && *ch.Email != me.Email {
-		if ok, _ := s.verify(ctx, &me.User, ch.Password); !ok {
-			return nil, ErrInvalidCredentials
+		if err := s.checkPassword(ctx, &me.User, ch.Password); err != nil {
+			return nil, err
 		}
 	}
 	var out *store.Account
@@ -250,13 +250,13 @@ func selfGone(err error) error {
 // every session ends and the reset links already mailed stop working.
 func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new string) error {
 	me := actor.Account
-	if ok, _ := s.verify(ctx, &me.User, old); !ok {
-		return ErrInvalidCredentials
+	if err := s.checkPassword(ctx, &me.User, old); err != nil {
+		return err
 	}
 	if new == old {
 		return ErrSamePassword
 	}
-	hash, err := s.hash("new_password", new, &me.User)
+	hash, err := s.hash(ctx, "new_password", new, &me.User)
 	if err != nil {
 		return err
 	}

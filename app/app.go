@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/config"
 	"github.com/authsvc/authsvc/handlers"
+	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/keys"
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/middleware"
@@ -101,8 +102,9 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 	if err != nil {
 		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
 	}
+	workers, queue := hashpool.DefaultSize(cfg.PasswordHashMemoryKiB)
 	return accounts.New(accounts.Deps{
-		Store: st, Hasher: hasher, Policy: password.Policy{MinScore: cfg.PasswordMinScore},
+		Store: st, Hasher: hasher, Hashing: hashpool.New(workers, queue), Policy: password.Policy{MinScore: cfg.PasswordMinScore},
 		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Log: log, Now: now,
 	}, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,

@@ -92,6 +92,7 @@ func TestLoginRacingPasswordChange(t *testing.T) {
 							e.Request("POST", "/v1/auth/refresh", map[string]any{"refresh_token": got.RefreshToken}).
 								ExpectProblem(401, "invalid_refresh_token")
 						case 401, 403:
+						case 503: // turned away by the bounded hashing: no session either
 						default:
 							t.Fatalf("round %d login %d: %d %s", round, i, r.Status, r.Body)
 						}

@@ -3,9 +3,11 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/sessions"
@@ -39,7 +41,15 @@ var problems = []struct {
 	{sessions.ErrInvalid, problem.Unauthorized("invalid_refresh_token", "The refresh token is unknown, expired or revoked.")},
 	{sessions.ErrReused, problem.Unauthorized("refresh_token_reused", "The refresh token was already used; the session has been revoked.")},
 	{store.ErrNotFound, problem.NotFound("not_found", "Not found.")},
+	{hashpool.ErrOverloaded, overloaded},
 }
+
+// overloaded: more password checks are waiting than can finish soon.
+var overloaded = func() *problem.Error {
+	p := problem.New(http.StatusServiceUnavailable, "overloaded", "Too many password checks are in progress; try again shortly.")
+	p.RetryAfter = 2
+	return p
+}()
 
 // toProblem is what the client sees of err: a problem as it is, a domain error
 // by the table above, and anything else is the service failing: 503 when the
