@@ -17,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
@@ -31,6 +32,9 @@ type Config struct {
 	AdminSignupKey         string // empty: admin signup is off
 	PublicURL              string // base of the links in mails
 	ResetTokenTTL          time.Duration
+	// Rate limits (zero: off): login attempts per identifier and per client IP,
+	// signups per client IP, mails per address.
+	LoginLimit, SignupLimit, MailLimit ratelimit.Limit
 }
 
 // Deps are the parts an account service works with.
@@ -41,7 +45,8 @@ type Deps struct {
 	Policy   password.Policy
 	Sessions *sessions.Service
 	Secret   *secret.Key
-	Mail     MailQueue // may be nil
+	Mail     MailQueue         // may be nil
+	Limiter  ratelimit.Limiter // may be nil: no rate limits
 	Log      *slog.Logger
 	Now      func() time.Time
 }

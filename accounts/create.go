@@ -31,6 +31,9 @@ type SignupInput struct {
 // need approval. A matching admin key makes it an active admin; a wrong one is
 // refused and recorded.
 func (s *Service) Signup(ctx context.Context, in SignupInput, client audit.Client) (*store.Account, error) {
+	if err := s.allow(ctx, ScopeSignupIP, client.IP, s.cfg.SignupLimit); err != nil {
+		return nil, err
+	}
 	roles, status := []string{models.RoleUser}, models.StatusActive
 	if s.cfg.SignupRequiresApproval {
 		status = models.StatusPending

@@ -30,6 +30,13 @@ type Session struct {
 // a wrong password cost the same (a dummy hash) and give the same error; the
 // account's status is only revealed to someone who knows its password.
 func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client) (*Session, error) {
+	// Counted before any work, per client and per identifier, known or not.
+	if err := s.allow(ctx, ScopeLoginIP, client.IP, s.cfg.LoginLimit); err != nil {
+		return nil, err
+	}
+	if err := s.allow(ctx, ScopeLoginIdentifier, identifierKey(in.Login), s.cfg.LoginLimit); err != nil {
+		return nil, err
+	}
 	// One query, known user or not: the grants load only after the password verifies.
 	u, err := s.Store.UserRowByLogin(ctx, in.Login)
 	if errors.Is(err, store.ErrNotFound) {

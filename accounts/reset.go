@@ -37,6 +37,11 @@ func (s *Service) RequestReset(ctx context.Context, email string, client audit.C
 }
 
 func (s *Service) requestReset(ctx context.Context, email string, client audit.Client) error {
+	// Silent: the client's answer was the same; the mail is simply not sent.
+	var limited *RateLimitedError
+	if err := s.allow(ctx, ScopeMailAddress, identifierKey(email), s.cfg.MailLimit); errors.As(err, &limited) {
+		return s.resetNotSent(ctx, uuid.Nil, "rate_limited", client)
+	}
 	u, err := s.Store.UserRowByLogin(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.resetNotSent(ctx, uuid.Nil, "unknown_email", client) // nothing is sent to an address nobody registered

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/config"
@@ -21,6 +22,7 @@ import (
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
@@ -97,7 +99,7 @@ func NewSessions(st *store.Store, key *secret.Key, cfg config.Config, now func()
 
 // NewAccounts builds the account service (and what it works with) for cfg;
 // mail may be nil where no mail is sent (the command line).
-func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secret.Key, mail accounts.MailQueue, now func() time.Time) (*accounts.Service, error) {
+func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secret.Key, mail accounts.MailQueue, limiter ratelimit.Limiter, now func() time.Time) (*accounts.Service, error) {
 	hasher, err := NewHasher(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
@@ -105,11 +107,27 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 	workers, queue := hashpool.DefaultSize(cfg.PasswordHashMemoryKiB)
 	return accounts.New(accounts.Deps{
 		Store: st, Hasher: hasher, Hashing: hashpool.New(workers, queue), Policy: password.Policy{MinScore: cfg.PasswordMinScore},
-		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Log: log, Now: now,
+		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Limiter: limiter, Log: log, Now: now,
 	}, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
+		LoginLimit: cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 	}), nil
+}
+
+// NewLimiter counts rate limits in this process, or with REDIS_URL in Redis, so
+// that every instance enforces one limit; while Redis is out of reach, in this
+// process again.
+func NewLimiter(cfg config.Config, log *slog.Logger, now func() time.Time) (ratelimit.Limiter, error) {
+	local := ratelimit.NewMemory(0, now)
+	if cfg.RedisURL == "" {
+		return local, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return ratelimit.NewFallback(ratelimit.NewRedis(redis.NewClient(opts)), local, log, now), nil
 }
 
 // New builds every part on an open, migrated store. now is the clock (time.Now in production).
@@ -134,7 +152,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 		log.Warn("SMTP_URL is not set: mails are written to this log instead of being sent (development only)")
 	}
 	worker := mail.NewWorker(st, sender, key, now, log)
-	accts, err := NewAccounts(cfg, log, st, key, worker, now)
+	limiter, err := NewLimiter(cfg, log, now)
+	if err != nil {
+		return nil, err
+	}
+	accts, err := NewAccounts(cfg, log, st, key, worker, limiter, now)
 	if err != nil {
 		return nil, err
 	}

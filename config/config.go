@@ -40,9 +40,12 @@ type Config struct {
 	RefreshReuseGrace   time.Duration
 	KeyRotationInterval time.Duration
 
-	LoginRateLimit   Rate
-	PasswordMinScore int
-	LockoutThreshold int
+	LoginRateLimit         Rate // per login identifier and per client IP
+	SignupRateLimit        Rate // per client IP
+	MailRateLimit          Rate // reset and verification mails per address
+	IntrospectionRateLimit Rate // introspection and revocation-feed calls per client
+	PasswordMinScore       int
+	LockoutThreshold       int
 
 	// Argon2id cost; production defaults are OWASP's, tests lower them.
 	PasswordHashMemoryKiB   uint32
@@ -114,9 +117,12 @@ func Load(getenv Getenv) (Config, error) {
 		RefreshReuseGrace:   r.duration("REFRESH_REUSE_GRACE", 10*time.Second, false),
 		KeyRotationInterval: r.duration("KEY_ROTATION_INTERVAL", 720*time.Hour, false),
 
-		LoginRateLimit:   r.rate("LOGIN_RATE_LIMIT", Rate{Count: 10, Period: time.Minute}),
-		PasswordMinScore: r.intIn("PASSWORD_MIN_SCORE", 3, 0, 4),
-		LockoutThreshold: r.intIn("LOCKOUT_THRESHOLD", 5, 0, 1000),
+		LoginRateLimit:         r.rate("LOGIN_RATE_LIMIT", Rate{Count: 10, Period: time.Minute}),
+		SignupRateLimit:        r.rate("SIGNUP_RATE_LIMIT", Rate{Count: 20, Period: time.Hour}),
+		MailRateLimit:          r.rate("MAIL_RATE_LIMIT", Rate{Count: 5, Period: time.Hour}),
+		IntrospectionRateLimit: r.rate("INTROSPECTION_RATE_LIMIT", Rate{Count: 6000, Period: time.Minute}),
+		PasswordMinScore:       r.intIn("PASSWORD_MIN_SCORE", 3, 0, 4),
+		LockoutThreshold:       r.intIn("LOCKOUT_THRESHOLD", 5, 0, 1000),
 
 		PasswordHashMemoryKiB:   uint32(r.intIn("PASSWORD_HASH_MEMORY_KIB", 19456, 1024, 4<<20)),
 		PasswordHashIterations:  uint32(r.intIn("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),

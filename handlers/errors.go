@@ -67,7 +67,12 @@ func toProblem(err error) *problem.Error {
 	var unknownRole *accounts.UnknownRoleError
 	var unknownPerm *accounts.UnknownPermissionError
 	var conflict *store.ConflictError
+	var limited *accounts.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		p := problem.New(http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later.")
+		p.RetryAfter = int(limited.RetryAfter.Seconds())
+		return p
 	case errors.As(err, &weak):
 		return problem.Invalid(problem.FieldError{Field: weak.Field, Message: weak.Reason})
 	case errors.As(err, &unknownRole):
