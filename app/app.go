@@ -20,6 +20,7 @@ import (
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/keys"
 	"github.com/authsvc/authsvc/mail"
+	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/ratelimit"
@@ -173,8 +174,11 @@ func newServer(a *App) *echo.Echo {
 	cfg, st, now := a.Config, a.Store, a.Now
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	verifier := token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon)
+	sqlDB, _ := st.SQL()
+	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB})
 	return handlers.NewServer(handlers.Server{
-		Log: a.Log, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
+		Metrics: m,
+		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Auth: middleware.RequireAuth(verifier, st, now),
 		Permission: func(p string) echo.MiddlewareFunc {
 			return middleware.RequirePermission(st, p)
@@ -186,7 +190,7 @@ func newServer(a *App) *echo.Echo {
 		},
 		Auth: &handlers.Auth{
 			Accounts: a.Accounts, Store: st, Issuer: token.NewIssuer(a.Keys.KeySet, tokenCfg, now),
-			Verifier: verifier, AccessTTL: cfg.AccessTokenTTL, Now: now,
+			Verifier: verifier, AccessTTL: cfg.AccessTokenTTL, Metrics: m, Now: now,
 		},
 		Me: &handlers.Me{Accounts: a.Accounts, Store: st, Now: now},
 		Users: &handlers.Users{

@@ -80,6 +80,27 @@ const docTemplate = `{
                 }
             }
         },
+        "/metrics": {
+            "get": {
+                "description": "Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.",
+                "produces": [
+                    "text/plain"
+                ],
+                "tags": [
+                    "operations"
+                ],
+                "summary": "Prometheus metrics",
+                "operationId": "getMetrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format",
+                        "schema": {
+                            "type": "string"
+                        }
+                    }
+                }
+            }
+        },
         "/readyz": {
             "get": {
                 "description": "The database answers; 503 when it does not.",
@@ -679,7 +700,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Any of email, username, first_name, last_name; absent fields are kept. Roles, status and resources cannot be set here (400).",
+                "description": "Any of email, username, first_name, last_name; absent fields are kept. A new email needs the current password in the same body. Roles, status and resources cannot be set here (400). A new email ends the reset links already mailed.",
                 "consumes": [
                     "application/json"
                 ],
@@ -716,7 +737,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "Unauthorized",
+                        "description": "invalid_credentials (a new email without the right password)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2103,7 +2124,7 @@ const docTemplate = `{
             "properties": {
                 "refresh_token": {
                     "type": "string",
-                    "maxLength": 256,
+                    "maxLength": 8192,
                     "example": "q3Vb0s8N0m2x…"
                 }
             }
@@ -2327,6 +2348,12 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 100,
                     "example": "Lovelace"
+                },
+                "password": {
+                    "description": "Password is the current password, required when the email changes.",
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "correct horse battery staple"
                 },
                 "username": {
                     "type": "string",

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -9,8 +10,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/hashpool"
+	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
 )
@@ -22,7 +26,38 @@ type Auth struct {
 	Issuer    *token.Issuer
 	Verifier  middleware.Verifier // logout reads a token it does not require
 	AccessTTL time.Duration
+	Metrics   *metrics.Metrics
 	Now       func() time.Time
+}
+
+// loginOutcome names what became of a login, for the metrics.
+func (h *Auth) loginOutcome(err error) string {
+	var limited *accounts.RateLimitedError
+	switch {
+	case err == nil:
+		return metrics.LoginSuccess
+	case errors.As(err, &limited):
+		h.Metrics.RateLimited(limited.Scope)
+		return metrics.LoginRateLimited
+	case errors.Is(err, hashpool.ErrOverloaded):
+		return metrics.LoginOverloaded
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		return metrics.LoginInvalid
+	}
+	return "other"
+}
+
+// refreshOutcome names what became of a refresh, for the metrics.
+func refreshOutcome(err error) string {
+	switch {
+	case err == nil:
+		return metrics.RefreshSuccess
+	case errors.Is(err, sessions.ErrReused):
+		return metrics.RefreshReused
+	case errors.Is(err, sessions.ErrInvalid):
+		return metrics.RefreshInvalid
+	}
+	return "other"
 }
 
 // SignupRequest creates an account.
@@ -113,6 +148,7 @@ func (h *Auth) login(c echo.Context) error {
 	}
 	s, err := h.Accounts.Login(c.Request().Context(),
 		accounts.LoginInput{Login: req.Login, Password: req.Password, Remember: req.Remember}, clientOf(c))
+	h.Metrics.Login(h.loginOutcome(err))
 	if err != nil {
 		return err
 	}
@@ -164,6 +200,7 @@ func (h *Auth) refresh(c echo.Context) error {
 		return err
 	}
 	s, err := h.Accounts.Refresh(c.Request().Context(), req.RefreshToken, clientOf(c))
+	h.Metrics.Refresh(refreshOutcome(err))
 	if err != nil {
 		return err
 	}

@@ -113,3 +113,14 @@ func (h *Discovery) readyz(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, Health{Status: "ok"})
 }
+
+// getMetrics godoc
+//
+//	@ID				getMetrics
+//	@Summary		Prometheus metrics
+//	@Description	Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.
+//	@Tags			operations
+//	@Produce		plain
+//	@Success		200	{string}	string	"Prometheus text exposition format"
+//	@Router			/metrics [get]
+func getMetrics(h http.Handler) echo.HandlerFunc { return echo.WrapHandler(h) }

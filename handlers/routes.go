@@ -15,6 +15,7 @@ import (
 	"github.com/authsvc/authsvc/audit"
 	_ "github.com/authsvc/authsvc/docs" // the generated OpenAPI document, served at /apidocs
 	"github.com/authsvc/authsvc/logging"
+	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
@@ -29,6 +30,7 @@ type Server struct {
 	// callers whose current roles grant the permission.
 	Auth       echo.MiddlewareFunc
 	Permission func(permission string) echo.MiddlewareFunc
+	Metrics    *metrics.Metrics // requests by route; served at /metrics
 }
 
 // Handlers are the API's resources.
@@ -56,6 +58,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/.well-known/openid-configuration", h.Discovery.openIDConfiguration)
 	e.GET("/healthz", h.Discovery.healthz)
 	e.GET("/readyz", h.Discovery.readyz)
+	e.GET("/metrics", getMetrics(s.Metrics.Handler()))
 	e.POST("/v1/auth/introspect", h.Gateway.introspect)
 
 	e.POST("/v1/auth/signup", h.Auth.signup)
@@ -104,6 +107,7 @@ func useMiddleware(e *echo.Echo, s Server) {
 		},
 	}))
 	e.Use(middleware.AccessLog(s.Log))
+	e.Use(s.Metrics.Middleware())
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/testdb"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/store"
 )
 
 // admFixture is a service with one caller of each kind: the bootstrap admin,
@@ -413,92 +414,136 @@ func TestLastAdminProtection(t *testing.T) {
 	})
 }
 
-// TestLastAdminRace: 20 concurrent demotions, deactivations and deletions of the
-// last two admins leave at least one active admin, on both databases.
+// TestLastAdminRace: several admins demote, disable or delete themselves at
+// the same moment; exactly one is refused with last_admin and stays the one
+// active admin. GuardLastAdmin checks the count after the change, so without
+// LockAdmins two demotions on PostgreSQL each count the other's admin as still
+// there (neither has committed) and both commit. SQLite serialises writers
+// anyway, so only PostgreSQL can catch a missing lock.
+//
+// To make that reliable rather than lucky, the PostgreSQL database gets a
+// deferred constraint trigger that sleeps at COMMIT of any transaction that
+// removes an admin grant or changes a status: the window between a demotion's
+// check and its commit becomes 150 ms, so every demotion started together
+// passes its check before any commits, unless the lock makes them queue.
 func TestLastAdminRace(t *testing.T) {
 	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
-		// The caller holds every permission through a custom role, so it is no
-		// admin itself and keeps its rights whatever happens to the two admins.
-		e.As(f.admin.AccessToken, "POST", "/v1/roles", map[string]any{"name": "ops", "permissions": models.Permissions}).Expect(201)
-		f.createUser(t, "oscar", []string{"ops"})
-		ops := e.Login("oscar", apitest.StrongPassword).AccessToken
-		second := f.createUser(t, "ada", []string{"admin", "user"})
-		admins := []string{f.adminID, second}
-
-		const n = 20
-		type result struct {
-			status int
-			code   string
-			target string
+		if e.App.Store.Dialect() == store.Postgres {
+			slowAdminCommits(t, e, 150*time.Millisecond)
 		}
-		results := make([]result, n)
-		var inFlight, maxInFlight atomic.Int32
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				target := admins[i%2]
-				method, body := "PATCH", any(map[string]any{"roles": []string{"user"}})
-				switch i % 3 {
+		survivor := f.admin
+		const admins, rounds = 5, 3
+		for round := range rounds {
+			// The survivor of the last round and four new admins.
+			tokens := []apitest.Tokens{survivor}
+			for i := range admins - 1 {
+				name := fmt.Sprintf("adm%d_%d", round, i)
+				f.admin = survivor // createUser acts as f.admin
+				f.createUser(t, name, []string{"admin", "user"})
+				tokens = append(tokens, e.Login(name, apitest.StrongPassword))
+			}
+			if n, err := e.App.Store.CountActiveAdmins(context.Background()); err != nil || n != admins {
+				t.Fatalf("round %d: %d active admins before the race (%v), want %d", round, n, err, admins)
+			}
+
+			type result struct {
+				status int
+				code   string
+			}
+			results := make([]result, len(tokens))
+			var inFlight, maxInFlight atomic.Int32
+			var ready, wg sync.WaitGroup
+			start := make(chan struct{})
+			for i, tk := range tokens {
+				self := "/v1/users/" + tk.User["id"].(string)
+				method, path, body := "PATCH", self, any(map[string]any{"roles": []string{"user"}})
+				switch (i + round) % 3 {
 				case 1:
 					body = map[string]any{"status": "disabled"}
 				case 2:
-					method, body = "DELETE", nil
+					method, path, body = "DELETE", "/v1/me", map[string]any{"password": passwordOf(tk)}
 				}
-				<-start
-				cur := inFlight.Add(1)
-				for {
-					m := maxInFlight.Load()
-					if cur <= m || maxInFlight.CompareAndSwap(m, cur) {
-						break
+				ready.Add(1)
+				wg.Go(func() {
+					ready.Done()
+					<-start
+					cur := inFlight.Add(1)
+					for m := maxInFlight.Load(); cur > m && !maxInFlight.CompareAndSwap(m, cur); m = maxInFlight.Load() {
 					}
+					r := e.As(tk.AccessToken, method, path, body)
+					inFlight.Add(-1)
+					var p struct{ Code string }
+					if r.Status >= 400 {
+						r.Decode(&p)
+					}
+					results[i] = result{r.Status, p.Code}
+				})
+			}
+			ready.Wait() // every goroutine is parked on start: they leave together
+			close(start)
+			wg.Wait()
+
+			if maxInFlight.Load() < 2 {
+				t.Fatalf("round %d: requests did not overlap (max in flight %d)", round, maxInFlight.Load())
+			}
+			refused := -1
+			for i, r := range results {
+				switch {
+				case r.status == http.StatusOK || r.status == http.StatusNoContent:
+				case r.status == http.StatusConflict && r.code == "last_admin":
+					if refused >= 0 {
+						t.Fatalf("round %d: two demotions refused: %+v", round, results)
+					}
+					refused = i
+				default:
+					t.Fatalf("round %d: request %d: %d %q (all: %+v)", round, i, r.status, r.code, results)
 				}
-				r := e.As(ops, method, "/v1/users/"+target, body)
-				inFlight.Add(-1)
-				var p struct{ Code string }
-				if r.Status >= 400 {
-					r.Decode(&p)
-				}
-				results[i] = result{r.Status, p.Code, target}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if maxInFlight.Load() < 2 {
-			t.Fatalf("requests did not overlap (max in flight %d)", maxInFlight.Load())
-		}
-		deleted := map[string]bool{}
-		refused := 0
-		for _, r := range results {
-			if r.status == 204 {
-				deleted[r.target] = true
 			}
-			if r.status == 409 {
-				refused++
+			n, err := e.App.Store.CountActiveAdmins(context.Background())
+			testdb.Must(t, err)
+			if refused < 0 || n != 1 {
+				t.Fatalf("round %d: %d active admins remain, refusals at %d: %+v", round, n, refused, results)
 			}
-		}
-		for i, r := range results {
-			switch {
-			case r.status == 200 || r.status == 204:
-			case r.status == 409 && r.code == "last_admin":
-			case r.status == 404 && r.code == "user_not_found" && deleted[r.target]:
-				// another request deleted this admin first
-			default:
-				t.Fatalf("request %d on %s: %d %q", i, r.target, r.status, r.code)
+			// The refused admin is the one left, and still works.
+			survivor = tokens[refused]
+			me := e.As(survivor.AccessToken, "GET", "/v1/me", nil).Expect(http.StatusOK).JSON()["user"].(map[string]any)
+			if !slices.Contains(toStrings(me["roles"]), "admin") || me["status"] != "active" {
+				t.Fatalf("round %d: the refused admin is now %v", round, me)
 			}
-		}
-		if refused == 0 {
-			t.Fatalf("no request was refused with last_admin: %+v", results)
-		}
-		n2, err := e.App.Store.CountActiveAdmins(context.Background())
-		testdb.Must(t, err)
-		if n2 < 1 {
-			t.Fatalf("%d active admins remain", n2)
 		}
 	})
+}
+
+// passwordOf is the password of a test account by its login response.
+func passwordOf(tk apitest.Tokens) string {
+	if tk.User["username"] == "root" {
+		return apitest.AdminPassword
+	}
+	return apitest.StrongPassword
+}
+
+// slowAdminCommits installs, on the test's PostgreSQL database, deferred
+// constraint triggers that sleep at COMMIT of every transaction that deletes an
+// admin grant (a demotion, or a deletion by cascade) or writes a user's status.
+func slowAdminCommits(t *testing.T, e *apitest.Env, d time.Duration) {
+	t.Helper()
+	db, err := e.App.Store.SQL()
+	testdb.Must(t, err)
+	for _, stmt := range []string{
+		fmt.Sprintf(`CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN PERFORM pg_sleep(%f); RETURN NULL; END $$`, d.Seconds()),
+		`CREATE CONSTRAINT TRIGGER test_slow_demotion AFTER DELETE ON user_roles
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.role_name = 'admin')
+			EXECUTE FUNCTION test_slow_commit()`,
+		`CREATE CONSTRAINT TRIGGER test_slow_status AFTER UPDATE OF status ON users
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+			EXECUTE FUNCTION test_slow_commit()`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("install the slow-commit trigger: %v", err)
+		}
+	}
 }
 
 // TestAdminsDemotingEachOther: the two last admins racing to demote or delete each
