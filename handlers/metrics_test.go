@@ -31,8 +31,8 @@ func TestMetricsMove(t *testing.T) {
 		e.As(tk.AccessToken, "GET", "/v1/users/"+idOf(tk.User), nil)
 		after := scrape()
 		for series, want := range map[string]float64{
-			`authsvc_logins_total{outcome="success"}`:         1,
-			`authsvc_logins_total{outcome="invalid"}`:         1,
+			`authsvc_logins_total{outcome="success"}`:          1,
+			`authsvc_logins_total{outcome="invalid"}`:          1,
 			`authsvc_token_refreshes_total{outcome="success"}`: 1,
 		} {
 			if got := value(after, series) - value(before, series); got != want {
