@@ -35,6 +35,8 @@ type Config struct {
 	// Rate limits (zero: off): login attempts per identifier and per client IP,
 	// signups per client IP, mails per address.
 	LoginLimit, SignupLimit, MailLimit ratelimit.Limit
+	// LockoutThreshold consecutive failed logins lock login (0: never).
+	LockoutThreshold int
 }
 
 // Deps are the parts an account service works with.

@@ -40,21 +40,30 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	// One query, known user or not: the grants load only after the password verifies.
 	u, err := s.Store.UserRowByLogin(ctx, in.Login)
 	if errors.Is(err, store.ErrNotFound) {
-		if err := s.verifyDummy(ctx, in.Password); err != nil {
-			return nil, err
-		}
-		return nil, s.loginFailed(ctx, uuid.Nil, client)
+		u, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := s.locked(ctx, u, in.Login, s.Now()); err != nil {
+		return nil, err
+	}
+	if u == nil {
+		// Spend the same hashing work as a wrong password, so timing reveals nothing.
+		if err := s.verifyDummy(ctx, in.Password); err != nil {
+			return nil, err
+		}
+		return nil, s.loginFailed(ctx, uuid.Nil, in.Login, client)
 	}
 	ok, rehash, err := s.verify(ctx, u, in.Password)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, s.loginFailed(ctx, u.ID, client)
+		return nil, s.loginFailed(ctx, u.ID, in.Login, client)
 	}
+	// The account's state is only revealed to someone who knows its password;
+	// a correct password on a pending or disabled account is no failure.
 	if err := loginAllowed(u); err != nil {
 		return nil, err
 	}
@@ -118,16 +127,6 @@ func loginAllowed(u *models.User) error {
 		return ErrAccountDisabled
 	}
 	return nil
-}
-
-// loginFailed records a failed login (userID Nil for an unknown login) and
-// returns the one error both cases give.
-func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, client audit.Client) error {
-	if err := s.Store.AddAudit(ctx, audit.Event(audit.LoginFailed, s.Now(), uuid.Nil, userID, client,
-		audit.Details{"reason": "invalid_credentials"})); err != nil {
-		return err
-	}
-	return ErrInvalidCredentials
 }
 
 // Logout ends the session (or, with all, every session of its user).

@@ -113,6 +113,7 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
 		LoginLimit: cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
+		LockoutThreshold: cfg.LockoutThreshold,
 	}), nil
 }
 

@@ -18,6 +18,7 @@ const (
 	SignupRejected       = "signup_rejected"
 	LoginSucceeded       = "login_succeeded"
 	LoginFailed          = "login_failed"
+	LoginLocked          = "login_locked"
 	Logout               = "logout"
 	TokenRefreshed       = "token_refreshed"
 	RefreshReuseDetected = "refresh_reuse_detected"

@@ -14,6 +14,7 @@ import (
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
@@ -28,14 +29,20 @@ type Auth struct {
 	AccessTTL time.Duration
 	Metrics   *metrics.Metrics
 	Now       func() time.Time
+	// Cookies is cookie mode (COOKIE_MODE): the refresh token in an HttpOnly
+	// cookie, CSRF checks on refresh and logout. nil: tokens in bodies.
+	Cookies *Cookies
 }
 
 // loginOutcome names what became of a login, for the metrics.
 func (h *Auth) loginOutcome(err error) string {
 	var limited *accounts.RateLimitedError
+	var locked *accounts.LockedError
 	switch {
 	case err == nil:
 		return metrics.LoginSuccess
+	case errors.As(err, &locked):
+		return metrics.LoginLocked
 	case errors.As(err, &limited):
 		h.Metrics.RateLimited(limited.Scope)
 		return metrics.LoginRateLimited
@@ -132,11 +139,13 @@ type LoginRequest struct {
 //	@ID				login
 //	@Summary		Log in
 //	@Description	Exchanges a login (email or username) and password for an access token and a refresh token. Unknown users and wrong passwords get the same answer in the same time.
+//	@Description	With COOKIE_MODE=true the body has no refresh_token: the refresh token is set in the cookie __Host-authsvc_refresh (Path=/; HttpOnly; Secure; SameSite=Strict; expiring with the session), with a new readable CSRF cookie authsvc_csrf (Path=/; Secure; SameSite=Strict) to send back in X-CSRF-Token on refresh and logout.
 //	@Tags			auth
 //	@Accept			json
 //	@Produce		json
 //	@Param			body	body		LoginRequest	true	"Credentials"
 //	@Success		200		{object}	TokenResponse
+//	@Header			200		{string}	Set-Cookie	"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
 //	@Failure		400		{object}	problem.Error
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"account_pending, account_disabled"
@@ -157,8 +166,15 @@ func (h *Auth) login(c echo.Context) error {
 
 func (r *LoginRequest) normalize() { r.Login = strings.TrimSpace(r.Login) }
 
-// tokenResponse issues an access token for the session and answers with both tokens.
+// tokens issues an access token for a new session and answers with both
+// tokens; in cookie mode the refresh token goes in its cookie, with a new CSRF token.
 func (h *Auth) tokens(c echo.Context, s *accounts.Session) error {
+	return h.tokensKeepingCSRF(c, s, "")
+}
+
+// tokensKeepingCSRF is tokens; in cookie mode it keeps the CSRF token csrf
+// (a refresh), or sets a new one when csrf is "".
+func (h *Auth) tokensKeepingCSRF(c echo.Context, s *accounts.Session, csrf string) error {
 	acct := s.Account
 	access, _, err := h.Issuer.Issue(token.Subject{
 		UserID: acct.ID, SessionID: s.Session.ID, Username: acct.Username, Email: acct.Email,
@@ -167,10 +183,18 @@ func (h *Auth) tokens(c echo.Context, s *accounts.Session) error {
 	if err != nil {
 		return err
 	}
+	refresh := s.RefreshToken
+	if h.Cookies != nil {
+		if csrf == "" {
+			csrf = secret.Token()
+		}
+		h.Cookies.set(c, refresh, csrf, s.Session.ExpiresAt, h.Now())
+		refresh = "" // left out of the body: page scripts never see it
+	}
 	return c.JSON(http.StatusOK, TokenResponse{
 		AccessToken: access, TokenType: "Bearer",
 		ExpiresIn:    int(h.AccessTTL.Seconds()),
-		RefreshToken: s.RefreshToken, SessionID: s.Session.ID.String(),
+		RefreshToken: refresh, SessionID: s.Session.ID.String(),
 		User: userView(acct, h.Now()),
 	})
 }
@@ -185,26 +209,52 @@ type RefreshRequest struct {
 //	@ID				refresh
 //	@Summary		Refresh the tokens
 //	@Description	Single use: returns a new refresh token and retires the old one. The token just retired, presented again within REFRESH_REUSE_GRACE, returns the same successor; any other reuse revokes the session.
+//	@Description	With COOKIE_MODE=true the refresh token comes from the cookie __Host-authsvc_refresh only: the body is optional and must not hold refresh_token (400). The header X-CSRF-Token must equal the authsvc_csrf cookie, and an Origin header, when sent, must be in CORS_ORIGINS or the origin of PUBLIC_URL (else 403 csrf_failed). The new refresh token replaces the cookie, the CSRF cookie keeps its value, and the body has no refresh_token.
 //	@Tags			auth
 //	@Accept			json
 //	@Produce		json
-//	@Param			body	body		RefreshRequest	true	"The refresh token"
-//	@Success		200		{object}	TokenResponse
-//	@Failure		400		{object}	problem.Error
-//	@Failure		401		{object}	problem.Error	"invalid_refresh_token, refresh_token_reused"
-//	@Failure		403		{object}	problem.Error	"account_disabled, account_pending"
+//	@Param			body			body		RefreshRequest	false	"The refresh token: required, except with COOKIE_MODE=true, where the body is optional and holds no refresh_token"
+//	@Param			X-CSRF-Token	header		string			false	"COOKIE_MODE only, and then required: the value of the authsvc_csrf cookie"
+//	@Success		200				{object}	TokenResponse
+//	@Header			200				{string}	Set-Cookie	"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+//	@Failure		400				{object}	problem.Error
+//	@Failure		401				{object}	problem.Error	"invalid_refresh_token, refresh_token_reused"
+//	@Failure		403				{object}	problem.Error	"account_disabled, account_pending, csrf_failed"
 //	@Router			/v1/auth/refresh [post]
 func (h *Auth) refresh(c echo.Context) error {
-	req, err := decode[RefreshRequest](c)
-	if err != nil {
-		return err
+	var plain, csrf string
+	if h.Cookies != nil {
+		var err error
+		if csrf, err = h.Cookies.checkCSRF(c); err != nil {
+			return err
+		}
+		req, err := decodeOptional[cookieRefreshRequest](c)
+		if err != nil {
+			return err
+		}
+		if req.RefreshToken != "" {
+			return errRefreshTokenInBody
+		}
+		plain = h.Cookies.refreshToken(c)
+	} else {
+		req, err := decode[RefreshRequest](c)
+		if err != nil {
+			return err
+		}
+		plain = req.RefreshToken
 	}
-	s, err := h.Accounts.Refresh(c.Request().Context(), req.RefreshToken, clientOf(c))
+	s, err := h.Accounts.Refresh(c.Request().Context(), plain, clientOf(c))
 	h.Metrics.Refresh(refreshOutcome(err))
 	if err != nil {
 		return err
 	}
-	return h.tokens(c, s)
+	return h.tokensKeepingCSRF(c, s, csrf)
+}
+
+// cookieRefreshRequest is a refresh body in cookie mode: optional, and any
+// refresh_token in it is refused.
+type cookieRefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
 }
 
 // LogoutRequest chooses what to end; the body is optional.
@@ -218,33 +268,61 @@ type LogoutRequest struct {
 //	@ID				logout
 //	@Summary		Log out
 //	@Description	Revokes the current session, or every session of the user with all=true. Always 200, even without a token or with a dead one.
+//	@Description	With COOKIE_MODE=true the header X-CSRF-Token must equal the authsvc_csrf cookie, and an Origin header, when sent, must be in CORS_ORIGINS or the origin of PUBLIC_URL (else 403 csrf_failed). The session of the __Host-authsvc_refresh cookie is revoked too (the only one when no access token is sent), and both cookies are cleared.
 //	@Tags			auth
 //	@Accept			json
 //	@Produce		json
-//	@Param			body	body		LogoutRequest	false	"Optional"
-//	@Success		200		{object}	MessageResponse
-//	@Failure		400		{object}	problem.Error
+//	@Param			body			body		LogoutRequest	false	"Optional"
+//	@Param			X-CSRF-Token	header		string			false	"COOKIE_MODE only, and then required: the value of the authsvc_csrf cookie"
+//	@Success		200				{object}	MessageResponse
+//	@Header			200				{string}	Set-Cookie	"COOKIE_MODE only: clears __Host-authsvc_refresh and authsvc_csrf"
+//	@Failure		400				{object}	problem.Error
+//	@Failure		403				{object}	problem.Error	"csrf_failed (COOKIE_MODE only)"
 //	@Security		BearerAuth
 //	@Router			/v1/auth/logout [post]
 func (h *Auth) logout(c echo.Context) error {
+	if h.Cookies != nil {
+		if _, err := h.Cookies.checkCSRF(c); err != nil {
+			return err
+		}
+	}
 	req, err := decodeOptional[LogoutRequest](c)
 	if err != nil {
 		return err
 	}
-	done := MessageResponse{Message: "Logged out."}
+	ctx := c.Request().Context()
+	// The sessions to end, as (user, session): the access token's, and in
+	// cookie mode the refresh cookie's.
+	type target struct{ uid, sid uuid.UUID }
+	var targets []target
 	claims, err := middleware.Authenticate(c, h.Verifier, h.Store, h.Now)
-	if err != nil {
-		if p, ok := problem.As(err); ok && p.Status >= 500 {
-			return err
-		}
-		return c.JSON(http.StatusOK, done) // nothing to end
-	}
-	uid, _ := uuid.Parse(claims.Subject)
-	sid, _ := uuid.Parse(claims.SessionID)
-	if err := h.Accounts.Logout(c.Request().Context(), uid, sid, req.All, clientOf(c)); err != nil {
+	if err == nil {
+		uid, _ := uuid.Parse(claims.Subject)
+		sid, _ := uuid.Parse(claims.SessionID)
+		targets = append(targets, target{uid, sid})
+	} else if p, ok := problem.As(err); ok && p.Status >= 500 {
 		return err
 	}
-	return c.JSON(http.StatusOK, done)
+	if h.Cookies != nil {
+		if plain := h.Cookies.refreshToken(c); plain != "" {
+			sess, err := h.Accounts.Sessions.Lookup(ctx, plain)
+			if err != nil && !errors.Is(err, sessions.ErrInvalid) {
+				return err
+			}
+			if err == nil && (len(targets) == 0 || (targets[0].sid != sess.ID && !(req.All && targets[0].uid == sess.UserID))) {
+				targets = append(targets, target{sess.UserID, sess.ID})
+			}
+		}
+	}
+	for _, t := range targets {
+		if err := h.Accounts.Logout(ctx, t.uid, t.sid, req.All, clientOf(c)); err != nil {
+			return err
+		}
+	}
+	if h.Cookies != nil {
+		h.Cookies.clear(c)
+	}
+	return c.JSON(http.StatusOK, MessageResponse{Message: "Logged out."})
 }
 
 // SessionInfo describes the session an access token belongs to.

@@ -40,6 +40,8 @@ var problems = []struct {
 	{accounts.ErrBuiltinRole, problem.Conflict("builtin_role", "Built-in roles cannot be deleted and their permissions cannot change.")},
 	{sessions.ErrInvalid, problem.Unauthorized("invalid_refresh_token", "The refresh token is unknown, expired or revoked.")},
 	{sessions.ErrReused, problem.Unauthorized("refresh_token_reused", "The refresh token was already used; the session has been revoked.")},
+	{errCSRFFailed, problem.Forbidden("csrf_failed", "Send the authsvc_csrf cookie's value in the X-CSRF-Token header, from an allowed origin.")},
+	{errRefreshTokenInBody, problem.Invalid(problem.FieldError{Field: "refresh_token", Message: "must not be sent in the body in cookie mode; the refresh cookie carries it"})},
 	{store.ErrNotFound, problem.NotFound("not_found", "Not found.")},
 	{hashpool.ErrOverloaded, overloaded},
 }
@@ -68,7 +70,12 @@ func toProblem(err error) *problem.Error {
 	var unknownPerm *accounts.UnknownPermissionError
 	var conflict *store.ConflictError
 	var limited *accounts.RateLimitedError
+	var locked *accounts.LockedError
 	switch {
+	case errors.As(err, &locked):
+		p := problem.New(http.StatusTooManyRequests, "too_many_attempts", "Too many failed logins; login is locked for a while.")
+		p.RetryAfter = int(locked.RetryAfter.Seconds())
+		return p
 	case errors.As(err, &limited):
 		p := problem.New(http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later.")
 		p.RetryAfter = int(limited.RetryAfter.Seconds())

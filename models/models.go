@@ -167,6 +167,16 @@ type PasswordResetToken struct {
 	UsedAt    *time.Time
 }
 
+// LoginLockout counts failed logins of an identifier that names no account,
+// as users.failed_logins, lock_count and locked_until do for an account.
+type LoginLockout struct {
+	KeyHash      []byte `gorm:"primaryKey"` // MAC of the normalised identifier
+	FailedLogins int
+	LockCount    int
+	LockedUntil  *time.Time
+	UpdatedAt    time.Time
+}
+
 type AuditEvent struct {
 	ID        uuid.UUID `gorm:"primaryKey"`
 	Type      string
@@ -189,6 +199,8 @@ type OutboxMail struct {
 	SentAt        *time.Time
 	LastError     string
 	CreatedAt     time.Time
+	ExpiresAt     *time.Time // not sent from then on, because the link in it has expired; nil: never
+	GivenUpAt     *time.Time // when the worker gave it up unsent
 }
 
 func (OutboxMail) TableName() string { return "mail_outbox" }

@@ -17,7 +17,7 @@ func TestModelsMatchMigrations(t *testing.T) {
 	all := []any{
 		&models.User{}, &models.Role{}, &models.RolePermission{}, &models.UserRole{}, &models.UserResource{},
 		&models.Session{}, &models.RefreshToken{}, &models.Revocation{}, &models.SigningKey{},
-		&models.PasswordResetToken{}, &models.AuditEvent{}, &models.OutboxMail{},
+		&models.PasswordResetToken{}, &models.AuditEvent{}, &models.OutboxMail{}, &models.LoginLockout{},
 	}
 	testdb.EachDialect(t, func(t *testing.T, d string) {
 		st := testdb.Open(t, d)

@@ -48,10 +48,11 @@ func BaseVars(databaseURL string) Vars {
 		"ADMIN_PASSWORD":           AdminPassword,
 		"INTROSPECTION_CLIENTS":    "gateway:gateway-secret-0123456789",
 		"LOG_LEVEL":                "error",
-		// Every test request comes from one address: limits are on only in the tests of them.
+		// Every test request comes from one address: limits and lockout are on only in the tests of them.
 		"LOGIN_RATE_LIMIT":  "0",
 		"SIGNUP_RATE_LIMIT": "0",
 		"MAIL_RATE_LIMIT":   "0",
+		"LOCKOUT_THRESHOLD": "0",
 	}
 }
 

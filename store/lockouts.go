@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm/clause"
+
+	"github.com/authsvc/authsvc/models"
+)
+
+// Lockout is the failed-login state of an account or of an unknown identifier.
+type Lockout struct {
+	FailedLogins int
+	LockCount    int
+	LockedUntil  *time.Time
+}
+
+// IdentifierLockout reads the state of an unknown identifier (zero when none).
+func (s *Store) IdentifierLockout(ctx context.Context, key []byte) (Lockout, error) {
+	var l models.LoginLockout
+	err := translate(s.conn(ctx).Take(&l, "key_hash = ?", key).Error)
+	if errors.Is(err, ErrNotFound) {
+		return Lockout{}, nil
+	}
+	return Lockout{FailedLogins: l.FailedLogins, LockCount: l.LockCount, LockedUntil: l.LockedUntil}, err
+}
+
+// LockIdentifierLockout reads the state of an unknown identifier inside tx and
+// locks it for the rest of tx, creating the row first so that concurrent
+// failures queue on it (PostgreSQL) instead of both counting from zero.
+func (s *Store) LockIdentifierLockout(ctx context.Context, key []byte, now time.Time) (Lockout, error) {
+	row := models.LoginLockout{KeyHash: key, UpdatedAt: now.UTC()}
+	if err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return Lockout{}, err
+	}
+	var l models.LoginLockout
+	if err := s.forUpdate(s.conn(ctx)).Take(&l, "key_hash = ?", key).Error; err != nil {
+		return Lockout{}, translate(err)
+	}
+	return Lockout{FailedLogins: l.FailedLogins, LockCount: l.LockCount, LockedUntil: l.LockedUntil}, nil
+}
+
+// SetIdentifierLockout writes the state of an unknown identifier; old rows
+// (no failure for a day) are dropped on the way, so guesses at random
+// identifiers cannot grow the table without bound.
+func (s *Store) SetIdentifierLockout(ctx context.Context, key []byte, l Lockout, now time.Time) error {
+	if err := s.conn(ctx).Where("updated_at < ?", now.Add(-24*time.Hour).UTC()).Delete(&models.LoginLockout{}).Error; err != nil {
+		return err
+	}
+	return s.conn(ctx).Model(&models.LoginLockout{}).Where("key_hash = ?", key).UpdateColumns(map[string]any{
+		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": utcPtr(l.LockedUntil), "updated_at": now.UTC(),
+	}).Error
+}
+
+// SetUserLockout writes an account's failed-login state. Not a change of the
+// user: updated_at stays.
+func (s *Store) SetUserLockout(ctx context.Context, id uuid.UUID, l Lockout) error {
+	return s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
+		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": utcPtr(l.LockedUntil),
+	}).Error
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
