@@ -254,7 +254,7 @@ const docTemplate = `{
         },
         "/v1/auth/login": {
             "post": {
-                "description": "Exchanges a login (email or username) and password for an access token and a refresh token. Unknown users and wrong passwords get the same answer in the same time.",
+                "description": "Exchanges a login (email or username) and password for an access token and a refresh token. Unknown users and wrong passwords get the same answer in the same time.\nWith COOKIE_MODE=true the body has no refresh_token: the refresh token is set in the cookie __Host-authsvc_refresh (Path=/; HttpOnly; Secure; SameSite=Strict; expiring with the session), with a new readable CSRF cookie authsvc_csrf (Path=/; Secure; SameSite=Strict) to send back in X-CSRF-Token on refresh and logout.",
                 "consumes": [
                     "application/json"
                 ],
@@ -282,6 +282,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/TokenResponse"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+                            }
                         }
                     },
                     "400": {
@@ -312,7 +318,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Revokes the current session, or every session of the user with all=true. Always 200, even without a token or with a dead one.",
+                "description": "Revokes the current session, or every session of the user with all=true. Always 200, even without a token or with a dead one.\nWith COOKIE_MODE=true the header X-CSRF-Token must equal the authsvc_csrf cookie, and an Origin header, when sent, must be in CORS_ORIGINS or the origin of PUBLIC_URL (else 403 csrf_failed). The session of the __Host-authsvc_refresh cookie is revoked too (the only one when no access token is sent), and both cookies are cleared.",
                 "consumes": [
                     "application/json"
                 ],
@@ -332,6 +338,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/LogoutRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "COOKIE_MODE only, and then required: the value of the authsvc_csrf cookie",
+                        "name": "X-CSRF-Token",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -339,10 +351,22 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/MessageResponse"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: clears __Host-authsvc_refresh and authsvc_csrf"
+                            }
                         }
                     },
                     "400": {
                         "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "csrf_failed (COOKIE_MODE only)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -464,7 +488,7 @@ const docTemplate = `{
         },
         "/v1/auth/refresh": {
             "post": {
-                "description": "Single use: returns a new refresh token and retires the old one. The token just retired, presented again within REFRESH_REUSE_GRACE, returns the same successor; any other reuse revokes the session.",
+                "description": "Single use: returns a new refresh token and retires the old one. The token just retired, presented again within REFRESH_REUSE_GRACE, returns the same successor; any other reuse revokes the session.\nWith COOKIE_MODE=true the refresh token comes from the cookie __Host-authsvc_refresh only: the body is optional and must not hold refresh_token (400). The header X-CSRF-Token must equal the authsvc_csrf cookie, and an Origin header, when sent, must be in CORS_ORIGINS or the origin of PUBLIC_URL (else 403 csrf_failed). The new refresh token replaces the cookie, the CSRF cookie keeps its value, and the body has no refresh_token.",
                 "consumes": [
                     "application/json"
                 ],
@@ -478,13 +502,18 @@ const docTemplate = `{
                 "operationId": "refresh",
                 "parameters": [
                     {
-                        "description": "The refresh token",
+                        "description": "The refresh token: required, except with COOKIE_MODE=true, where the body is optional and holds no refresh_token",
                         "name": "body",
                         "in": "body",
-                        "required": true,
                         "schema": {
                             "$ref": "#/definitions/RefreshRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "COOKIE_MODE only, and then required: the value of the authsvc_csrf cookie",
+                        "name": "X-CSRF-Token",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -492,6 +521,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/TokenResponse"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+                            }
                         }
                     },
                     "400": {
@@ -507,7 +542,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "account_disabled, account_pending",
+                        "description": "account_disabled, account_pending, csrf_failed",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2124,7 +2159,6 @@ const docTemplate = `{
             "properties": {
                 "refresh_token": {
                     "type": "string",
-                    "maxLength": 8192,
                     "example": "q3Vb0s8N0m2x…"
                 }
             }
@@ -2315,6 +2349,7 @@ const docTemplate = `{
                     "example": 900
                 },
                 "refresh_token": {
+                    "description": "absent in cookie mode: the cookie carries it",
                     "type": "string",
                     "example": "q3Vb0s8N0m2x…"
                 },

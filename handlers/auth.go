@@ -201,7 +201,7 @@ func (h *Auth) tokensKeepingCSRF(c echo.Context, s *accounts.Session, csrf strin
 
 // RefreshRequest exchanges a refresh token for a new pair.
 type RefreshRequest struct {
-	RefreshToken string `json:"refresh_token" validate:"required,max=8192" example:"q3Vb0s8N0m2x…"`
+	RefreshToken string `json:"refresh_token" validate:"required" example:"q3Vb0s8N0m2x…"`
 } // @name RefreshRequest
 
 // refresh godoc

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +74,15 @@ func TestSignupAndMailRateLimits(t *testing.T) {
 				t.Fatalf("%d of %d reset requests were limited; want 1: %+v", limited, len(evs), evs)
 			}
 		})
+}
+
+// TestLongRefreshTokenIsUnknown: any token the service does not know is 401
+// invalid_refresh_token, however long (an access token pasted by mistake).
+func TestLongRefreshTokenIsUnknown(t *testing.T) {
+	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
+		tk := e.SignupLogin("paster")
+		for _, tok := range []string{tk.AccessToken, strings.Repeat("x", 257), strings.Repeat("y", 100_000)} {
+			e.Request("POST", "/v1/auth/refresh", map[string]any{"refresh_token": tok}).ExpectProblem(401, "invalid_refresh_token")
+		}
+	})
 }
