@@ -176,10 +176,18 @@ func newServer(a *App) *echo.Echo {
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	verifier := token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon)
 	sqlDB, _ := st.SQL()
-	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB})
+	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
+	var cookies *handlers.Cookies
+	if cfg.CookieMode {
+		cookies = handlers.NewCookies(cfg.PublicURL, cfg.CORSOrigins)
+		if !cfg.SecureForCookies() {
+			a.Log.Warn("COOKIE_MODE: PUBLIC_URL is neither https nor a loopback address; browsers drop its Secure cookies over plain http, so browser sessions will not last",
+				"public_url", cfg.PublicURL)
+		}
+	}
 	return handlers.NewServer(handlers.Server{
 		Metrics: m,
-		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
+		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, CookieMode: cfg.CookieMode, TrustedProxies: cfg.TrustedProxies,
 		Auth: middleware.RequireAuth(verifier, st, now),
 		Permission: func(p string) echo.MiddlewareFunc {
 			return middleware.RequirePermission(st, p)
@@ -192,6 +200,7 @@ func newServer(a *App) *echo.Echo {
 		Auth: &handlers.Auth{
 			Accounts: a.Accounts, Store: st, Issuer: token.NewIssuer(a.Keys.KeySet, tokenCfg, now),
 			Verifier: verifier, AccessTTL: cfg.AccessTokenTTL, Metrics: m, Now: now,
+			Cookies: cookies,
 		},
 		Me: &handlers.Me{Accounts: a.Accounts, Store: st, Now: now},
 		Users: &handlers.Users{

@@ -174,6 +174,9 @@ func (c Config) validate() error {
 	if err := checkURL(c.PublicURL); err != nil {
 		return fmt.Errorf("PUBLIC_URL: %w", err)
 	}
+	if c.CookieMode && slices.Contains(c.CORSOrigins, "*") {
+		return errors.New(`CORS_ORIGINS: "*" is refused with COOKIE_MODE=true (CORS with credentials); list the allowed origins`)
+	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			return errors.New("REDIS_URL: must be redis://host:port or rediss://host:port")
@@ -209,6 +212,24 @@ func SecretKeyFile(sqlitePath string) string {
 		}
 	}
 	return strings.TrimRight(dir, "/") + "/authsvc.secret"
+}
+
+// SecureForCookies reports whether browsers keep Secure cookies set by
+// PUBLIC_URL: it is https, or plain http on localhost or a loopback address.
+func (c Config) SecureForCookies() bool {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkURL(s string) error {

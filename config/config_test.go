@@ -141,6 +141,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"SIGNUP_REQUIRES_APPROVAL", map[string]string{"SIGNUP_REQUIRES_APPROVAL": "yes please"}, "not a bool"},
 		{"USER_DIRECTORY_PUBLIC", map[string]string{"USER_DIRECTORY_PUBLIC": "maybe"}, "not a bool"},
 		{"COOKIE_MODE", map[string]string{"COOKIE_MODE": "on"}, "not a bool"},
+		{"CORS_ORIGINS", map[string]string{"COOKIE_MODE": "true", "CORS_ORIGINS": "https://app.example, *"}, "wildcard in cookie mode"},
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "gateway"}, "no secret"},
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "a:1,:2"}, "no id"},
 		{"SMTP_URL", map[string]string{"SMTP_URL": "http://mail.example.com", "MAIL_FROM": "a@example.com"}, "wrong scheme"},
@@ -211,6 +212,12 @@ func TestValidValues(t *testing.T) {
 		{"CORS origins", map[string]string{"CORS_ORIGINS": "https://a.example, https://b.example"},
 			func(c config.Config) bool {
 				return reflect.DeepEqual(c.CORSOrigins, []string{"https://a.example", "https://b.example"})
+			}},
+		{"CORS wildcard without cookie mode", map[string]string{"CORS_ORIGINS": "*"},
+			func(c config.Config) bool { return reflect.DeepEqual(c.CORSOrigins, []string{"*"}) }},
+		{"cookie mode with listed origins", map[string]string{"COOKIE_MODE": "true", "CORS_ORIGINS": "https://app.example"},
+			func(c config.Config) bool {
+				return c.CookieMode && reflect.DeepEqual(c.CORSOrigins, []string{"https://app.example"})
 			}},
 		{"zero grace and zero rotation are allowed",
 			map[string]string{"REFRESH_REUSE_GRACE": "0", "KEY_ROTATION_INTERVAL": "0"},
@@ -403,6 +410,25 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	for _, name := range keys(documented) {
 		if _, ok := vars[name]; !ok {
 			t.Errorf("README.md's configuration table lists %s, which config.Load does not read", name)
+		}
+	}
+}
+
+// Cookies are Secure: browsers keep them from https origins and from plain
+// http only on localhost and loopback addresses.
+func TestSecureForCookies(t *testing.T) {
+	for url, want := range map[string]bool{
+		"https://auth.example.com":   true,
+		"http://localhost:8080":      true,
+		"http://app.localhost":       true,
+		"http://127.0.0.1:8080":      true,
+		"http://[::1]:8080":          true,
+		"http://auth.example.com":    false,
+		"http://10.0.0.5:8080":       false,
+		"http://localhost.evil.test": false,
+	} {
+		if got := (config.Config{PublicURL: url}).SecureForCookies(); got != want {
+			t.Errorf("SecureForCookies(%s) = %v, want %v", url, got, want)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 type Server struct {
 	Log            *slog.Logger
 	CORSOrigins    []string
+	CookieMode     bool // CORS allows credentials (the refresh cookie) and X-CSRF-Token
 	TrustedProxies []*net.IPNet
 	// Auth admits requests with a live access token; Permission, after it,
 	// callers whose current roles grant the permission.
@@ -121,12 +122,17 @@ func useMiddleware(e *echo.Echo, s Server) {
 	}))
 	e.Use(noStore)
 	if len(s.CORSOrigins) > 0 {
-		e.Use(echomw.CORSWithConfig(echomw.CORSConfig{
+		cors := echomw.CORSConfig{
 			AllowOrigins: s.CORSOrigins,
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
 			AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
 			MaxAge:       600,
-		}))
+		}
+		if s.CookieMode { // config refuses "*" here: only listed origins get credentials
+			cors.AllowCredentials = true
+			cors.AllowHeaders = append(cors.AllowHeaders, CSRFHeader)
+		}
+		e.Use(echomw.CORSWithConfig(cors))
 	}
 	e.Use(middleware.RejectMalformedURL)
 }

@@ -41,7 +41,7 @@ type TokenResponse struct {
 	AccessToken  string `json:"access_token" example:"eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."`
 	TokenType    string `json:"token_type" example:"Bearer"`
 	ExpiresIn    int    `json:"expires_in" example:"900"`
-	RefreshToken string `json:"refresh_token" example:"q3Vb0s8N0m2x…"`
+	RefreshToken string `json:"refresh_token,omitempty" example:"q3Vb0s8N0m2x…"` // absent in cookie mode: the cookie carries it
 	SessionID    string `json:"session_id" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
 	User         User   `json:"user"`
 } // @name TokenResponse

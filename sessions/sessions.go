@@ -173,3 +173,31 @@ func (s *Service) Revoke(ctx context.Context, tx *store.Store, r store.Revoke) (
 	r.AccessTTL = s.cfg.AccessTTL
 	return tx.RevokeSessions(ctx, r)
 }
+
+// Lookup returns the live session a refresh token belongs to, whether the token
+// is the session's current one or already retired (a lost refresh answer leaves
+// a browser holding the retired one): it names the session to end at logout.
+// Unknown tokens and ended sessions are ErrInvalid. It changes nothing.
+func (s *Service) Lookup(ctx context.Context, plain string) (*models.Session, error) {
+	if plain == "" || len(plain) > 256 {
+		return nil, ErrInvalid
+	}
+	rt, err := s.st.RefreshTokenByHash(ctx, s.key.MAC(macPurpose, []byte(plain)))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.st.SessionByID(ctx, rt.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
+		return nil, ErrInvalid
+	}
+	return sess, nil
+}
