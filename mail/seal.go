@@ -39,7 +39,9 @@ func Open(key *secret.Key, id uuid.UUID, sealed []byte) (Message, error) {
 
 // NewOutboxMail makes the outbox row for m, due at once. The recipient is
 // checked here so a malformed address fails the request that queues it instead
-// of being retried forever by the worker.
+// of being retried forever by the worker. A mail worthless after some time
+// (its link expires) gets that time as ExpiresAt: the worker then gives it up
+// instead of sending it late.
 func NewOutboxMail(key *secret.Key, m Message, now time.Time) (models.OutboxMail, error) {
 	if _, err := netmail.ParseAddress(m.To); err != nil {
 		return models.OutboxMail{}, fmt.Errorf("mail: invalid recipient: %w", err)

@@ -35,7 +35,12 @@ type SMTPSender struct {
 // NewSMTPSender configures delivery through smtpURL:
 //
 //	smtp://[user:pass@]host[:port]   port 587 by default; STARTTLS when the server offers it
+//	smtp://…?starttls=required       the same, but a server that does not offer STARTTLS
+//	                                 (or a STARTTLS stripped on the way) fails the send
 //	smtps://[user:pass@]host[:port]  port 465 by default; TLS from the first byte
+//
+// starttls=opportunistic, the default, may be written out. A send that fails
+// for want of STARTTLS is retried like any other failed send.
 //
 // With credentials it authenticates with AUTH PLAIN, which go-mail refuses to
 // send over an unencrypted connection except to localhost. Special characters in
@@ -68,8 +73,12 @@ func newSMTPSender(smtpURL, from string, tlsConf *tls.Config) (*SMTPSender, erro
 			return nil, fmt.Errorf("SMTP URL: invalid port %q", p)
 		}
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("SMTP URL: takes no path or query, e.g. smtp://user:pass@mail.example.com:587")
+	if (u.Path != "" && u.Path != "/") || u.Fragment != "" {
+		return nil, errors.New("SMTP URL: takes no path, e.g. smtp://user:pass@mail.example.com:587")
+	}
+	tlsPolicy, err := startTLSPolicy(u.RawQuery, implicitTLS)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := netmail.ParseAddress(from); err != nil {
 		return nil, fmt.Errorf("mail from address %q: %v", from, err)
@@ -88,7 +97,7 @@ func newSMTPSender(smtpURL, from string, tlsConf *tls.Config) (*SMTPSender, erro
 	if implicitTLS {
 		opts = append(opts, gomail.WithSSL())
 	} else {
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		opts = append(opts, gomail.WithTLSPolicy(tlsPolicy))
 	}
 	var password string
 	if u.User != nil {
@@ -105,6 +114,29 @@ func newSMTPSender(smtpURL, from string, tlsConf *tls.Config) (*SMTPSender, erro
 		return nil, fmt.Errorf("SMTP client: %w", scrubPassword(err, password))
 	}
 	return &SMTPSender{client: client, from: from, password: password}, nil
+}
+
+// startTLSPolicy reads the one query parameter an SMTP URL takes, starttls.
+func startTLSPolicy(rawQuery string, implicitTLS bool) (gomail.TLSPolicy, error) {
+	const usage = "SMTP URL: the only query parameter is starttls=required or starttls=opportunistic (the default), on smtp://"
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return 0, errors.New(usage)
+	}
+	v, ok := q["starttls"]
+	if len(q) == 0 {
+		return gomail.TLSOpportunistic, nil
+	}
+	if len(q) != 1 || !ok || len(v) != 1 || implicitTLS {
+		return 0, errors.New(usage)
+	}
+	switch v[0] {
+	case "opportunistic":
+		return gomail.TLSOpportunistic, nil
+	case "required":
+		return gomail.TLSMandatory, nil
+	}
+	return 0, fmt.Errorf("SMTP URL: starttls=%q: use required or opportunistic", v[0])
 }
 
 // Send delivers m in one SMTP session.

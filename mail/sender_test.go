@@ -124,6 +124,11 @@ func TestNewSMTPSenderValidates(t *testing.T) {
 		"bad port":         "smtp://mail.example.com:99999",
 		"path":             "smtp://mail.example.com/x",
 		"query":            "smtp://mail.example.com?tls=no",
+		"starttls value":   "smtp://mail.example.com?starttls=yes",
+		"starttls twice":   "smtp://mail.example.com?starttls=required&starttls=required",
+		"starttls + other": "smtp://mail.example.com?starttls=required&tls=no",
+		"starttls smtps":   "smtps://mail.example.com?starttls=required",
+		"bad query":        "smtp://mail.example.com?starttls=%zz",
 		"password no user": "smtp://:" + pw + "@mail.example.com",
 		"user no password": "smtp://user@mail.example.com",
 		"unparsable":       "smtp://user:" + pw + "%zz@mail.example.com",
@@ -147,6 +152,7 @@ func TestNewSMTPSenderValidates(t *testing.T) {
 	for _, u := range []string{
 		"smtp://mail.example.com", "smtp://mail.example.com:25/", "smtps://u:p@mail.example.com",
 		"smtp://user:p%40ss%2Fw%23rd@[::1]:2525",
+		"smtp://mail.example.com?starttls=required", "smtp://u:p@mail.example.com:587/?starttls=opportunistic",
 	} {
 		if _, err := mail.NewSMTPSender(u, "noreply@example.com"); err != nil {
 			t.Errorf("%q: %v", u, err)
@@ -208,6 +214,34 @@ func TestSMTPSenderTLS(t *testing.T) {
 			checkResetMail(t, got[0])
 		})
 	}
+
+	t.Run("STARTTLS required", func(t *testing.T) {
+		srv := smtptest.Start(t, smtptest.Config{User: "mailer", Pass: "pw", TLS: serverTLS})
+		s, err := mail.NewSMTPSenderTLS(srv.URL("mailer", "pw")+"?starttls=required", testFrom, clientTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(context.Background(), testReset()); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Received(); len(got) != 1 || !got[0].TLS {
+			t.Fatalf("received %d mails; want 1 over TLS", len(got))
+		}
+	})
+
+	t.Run("STARTTLS required, not offered", func(t *testing.T) {
+		srv := smtptest.Start(t, smtptest.Config{}) // as if a man in the middle stripped STARTTLS
+		s, err := mail.NewSMTPSenderTLS(srv.URL("", "")+"?starttls=required", testFrom, clientTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(context.Background(), testReset()); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+			t.Fatalf("Send = %v; want a failure naming STARTTLS", err)
+		}
+		if got := srv.Received(); len(got) != 0 {
+			t.Fatalf("server received %d mails in clear text; want none", len(got))
+		}
+	})
 
 	t.Run("untrusted certificate", func(t *testing.T) {
 		// Opportunistic TLS must not fall back to plain text when the handshake fails.

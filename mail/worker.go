@@ -23,6 +23,10 @@ type Outbox interface {
 	MarkMailSent(ctx context.Context, id uuid.UUID, now time.Time) error
 	// MarkMailFailed records an attempt, schedules the next and ends the lease.
 	MarkMailFailed(ctx context.Context, id uuid.UUID, attempts int, next time.Time, lastErr string) error
+	// MarkMailGivenUp ends a mail unsent for good and wipes the payload.
+	MarkMailGivenUp(ctx context.Context, id uuid.UUID, attempts int, now time.Time, reason string) error
+	// DeleteFinishedMail deletes up to limit mails sent or given up before the given time.
+	DeleteFinishedMail(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // Worker delivers queued mail. Several workers, in one process or many, may
@@ -37,6 +41,8 @@ type Worker struct {
 	MinBackoff   time.Duration // delay after the first failure, doubling per failure…
 	MaxBackoff   time.Duration // …up to this
 	UnsealDelay  time.Duration // retry delay for a mail that cannot be unsealed
+	Retention    time.Duration // how long sent and given-up mails are kept; 0 keeps them
+	CleanupEvery time.Duration // how often Run deletes the mails past Retention
 
 	outbox Outbox
 	sender Sender
@@ -53,9 +59,13 @@ const alarmAttempts = 10
 // maxErrorLen bounds the error kept on the row.
 const maxErrorLen = 1000
 
+// cleanupBatch bounds the rows one DELETE of the clean-up removes.
+const cleanupBatch = 1000
+
 // NewWorker returns a worker with the defaults: poll every 2s, 20 mails a
-// batch, a 1m lease, back-off from 5s doubling to 30m. now is the clock for
-// everything stored; polling itself runs on real time.
+// batch, a 1m lease, back-off from 5s doubling to 30m, sent and given-up mails
+// deleted hourly once 7 days old. now is the clock for everything stored and
+// for the clean-up's schedule; polling itself runs on real time.
 func NewWorker(ob Outbox, s Sender, key *secret.Key, now func() time.Time, log *slog.Logger) *Worker {
 	return &Worker{
 		PollInterval: 2 * time.Second,
@@ -66,7 +76,9 @@ func NewWorker(ob Outbox, s Sender, key *secret.Key, now func() time.Time, log *
 		MaxBackoff:   30 * time.Minute,
 		// A payload that does not open was sealed under another SECRET_KEY; it
 		// will not open on the next try either, but may if the key is restored.
-		UnsealDelay: 24 * time.Hour,
+		UnsealDelay:  24 * time.Hour,
+		Retention:    7 * 24 * time.Hour,
+		CleanupEvery: time.Hour,
 
 		outbox: ob,
 		sender: s,
@@ -86,16 +98,24 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run delivers mail until ctx is done.
+// Run delivers mail, and deletes finished mail past Retention every
+// CleanupEvery, until ctx is done.
 func (w *Worker) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var nextCleanup time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
 		case <-timer.C:
+		}
+		if now := w.now(); !now.Before(nextCleanup) {
+			nextCleanup = now.Add(w.CleanupEvery)
+			if _, err := w.Cleanup(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("mail outbox clean-up", "error", err)
+			}
 		}
 		sent, err := w.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -140,6 +160,29 @@ func (w *Worker) RunOnce(ctx context.Context) (sent int, err error) {
 	return sent, errors.Join(errs...)
 }
 
+// Cleanup deletes the mails sent or given up more than Retention ago, in
+// batches, and reports how many it deleted. Queued mails are never deleted.
+func (w *Worker) Cleanup(ctx context.Context) (deleted int64, err error) {
+	if w.Retention <= 0 {
+		return 0, nil
+	}
+	before := w.now().Add(-w.Retention)
+	for ctx.Err() == nil {
+		n, err := w.outbox.DeleteFinishedMail(ctx, before, cleanupBatch)
+		deleted += n
+		if err != nil {
+			return deleted, fmt.Errorf("delete finished mail: %w", err)
+		}
+		if n < cleanupBatch {
+			break
+		}
+	}
+	if deleted > 0 {
+		w.log.Info("mail outbox cleaned up", "deleted", deleted, "finished_before", before)
+	}
+	return deleted, nil
+}
+
 // deliver sends one claimed mail and records the outcome. Recording uses a
 // context that outlives ctx: a mail sent just before shutdown must still be
 // marked sent, or it would go out again.
@@ -148,13 +191,20 @@ func (w *Worker) deliver(ctx context.Context, om models.OutboxMail) (sent bool, 
 	defer cancel()
 	attempts := om.Attempts + 1
 
+	if expired(om, w.now()) {
+		return false, w.giveUp(record, om, om.Attempts, "not sent: the link in it expired at "+om.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+
 	m, err := Open(w.key, om.ID, om.PayloadSealed)
 	if err != nil {
+		lastErr := "cannot unseal payload (SECRET_KEY changed?): " + err.Error()
 		next := w.now().Add(w.UnsealDelay)
+		if expired(om, next) {
+			return false, w.giveUp(record, om, attempts, lastErr+"; the link expires before the next attempt")
+		}
 		w.log.Error("queued mail cannot be unsealed; was SECRET_KEY changed? retrying much later",
 			"mail_id", om.ID, "attempts", attempts, "next_attempt_at", next, "error", err)
-		return false, w.markFailed(record, om.ID, attempts, next,
-			"cannot unseal payload (SECRET_KEY changed?): "+err.Error())
+		return false, w.markFailed(record, om.ID, attempts, next, lastErr)
 	}
 
 	sendCtx, cancelSend := context.WithTimeout(ctx, w.SendTimeout)
@@ -175,6 +225,9 @@ func (w *Worker) deliver(ctx context.Context, om models.OutboxMail) (sent bool, 
 		return false, w.release(ctx, []models.OutboxMail{om})
 	}
 	next := w.now().Add(w.backoff(attempts))
+	if expired(om, next) {
+		return false, w.giveUp(record, om, attempts, sendErr.Error()+"; the link expires before the next attempt")
+	}
 	level := slog.LevelWarn
 	if attempts >= alarmAttempts {
 		level = slog.LevelError
@@ -195,16 +248,37 @@ func (w *Worker) release(ctx context.Context, mails []models.OutboxMail) error {
 	return errors.Join(errs...)
 }
 
-func (w *Worker) markFailed(ctx context.Context, id uuid.UUID, attempts int, next time.Time, lastErr string) error {
-	// PostgreSQL text takes neither invalid UTF-8 nor NUL, and a server's reply may hold both.
-	if len(lastErr) > maxErrorLen {
-		lastErr = lastErr[:maxErrorLen]
+// expired tells whether om's link no longer works at t.
+func expired(om models.OutboxMail, t time.Time) bool {
+	return om.ExpiresAt != nil && !t.Before(*om.ExpiresAt)
+}
+
+// giveUp ends om unsent, after attempts delivery attempts, because its link
+// has expired or will have by the next attempt.
+func (w *Worker) giveUp(ctx context.Context, om models.OutboxMail, attempts int, reason string) error {
+	reason = cleanError(reason)
+	w.log.Warn("mail given up unsent: its link has expired",
+		"mail_id", om.ID, "attempts", attempts, "expires_at", om.ExpiresAt, "reason", reason)
+	if err := w.outbox.MarkMailGivenUp(ctx, om.ID, attempts, w.now(), reason); err != nil {
+		return fmt.Errorf("mark mail %s given up: %w", om.ID, err)
 	}
-	lastErr = strings.ReplaceAll(strings.ToValidUTF8(lastErr, "?"), "\x00", "?")
-	if err := w.outbox.MarkMailFailed(ctx, id, attempts, next, lastErr); err != nil {
+	return nil
+}
+
+func (w *Worker) markFailed(ctx context.Context, id uuid.UUID, attempts int, next time.Time, lastErr string) error {
+	if err := w.outbox.MarkMailFailed(ctx, id, attempts, next, cleanError(lastErr)); err != nil {
 		return fmt.Errorf("mark mail %s failed: %w", id, err)
 	}
 	return nil
+}
+
+// cleanError makes an error fit the row: PostgreSQL text takes neither invalid
+// UTF-8 nor NUL, and a server's reply may hold both.
+func cleanError(s string) string {
+	if len(s) > maxErrorLen {
+		s = s[:maxErrorLen]
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "?"), "\x00", "?")
 }
 
 // backoff is the delay after the given number of failed attempts: MinBackoff

@@ -46,19 +46,29 @@ func enqueue(t *testing.T, st *store.Store, m mail.Message, now time.Time) uuid.
 	return om.ID
 }
 
+// enqueueExpiring queues m as the reset flow does, with its link's expiry.
+func enqueueExpiring(t *testing.T, st *store.Store, m mail.Message, now, expires time.Time) uuid.UUID {
+	t.Helper()
+	om, err := mail.NewOutboxMail(testKey(t, 1), m, now)
+	testdb.Must(t, err)
+	om.ExpiresAt = &expires
+	testdb.Must(t, st.EnqueueMail(context.Background(), om))
+	return om.ID
+}
+
 // outboxRow reads a row as stored, bypassing the store's API.
 func outboxRow(t *testing.T, st *store.Store, id uuid.UUID) models.OutboxMail {
 	t.Helper()
 	db, err := st.SQL()
 	testdb.Must(t, err)
-	rows, err := db.Query("SELECT id, payload_sealed, attempts, next_attempt_at, claimed_until, sent_at, last_error FROM mail_outbox")
+	rows, err := db.Query("SELECT id, payload_sealed, attempts, next_attempt_at, claimed_until, sent_at, last_error, given_up_at FROM mail_outbox")
 	testdb.Must(t, err)
 	defer rows.Close()
 	for rows.Next() {
 		var rowID string
 		var m models.OutboxMail
-		var claimed, sent sql.NullTime
-		testdb.Must(t, rows.Scan(&rowID, &m.PayloadSealed, &m.Attempts, &m.NextAttemptAt, &claimed, &sent, &m.LastError))
+		var claimed, sent, givenUp sql.NullTime
+		testdb.Must(t, rows.Scan(&rowID, &m.PayloadSealed, &m.Attempts, &m.NextAttemptAt, &claimed, &sent, &m.LastError, &givenUp))
 		if rowID != id.String() {
 			continue
 		}
@@ -68,6 +78,9 @@ func outboxRow(t *testing.T, st *store.Store, id uuid.UUID) models.OutboxMail {
 		}
 		if sent.Valid {
 			m.SentAt = &sent.Time
+		}
+		if givenUp.Valid {
+			m.GivenUpAt = &givenUp.Time
 		}
 		return m
 	}
@@ -452,6 +465,225 @@ func TestWorkerShutdownReleasesMail(t *testing.T) {
 		w2 := mail.NewWorker(st, senderFunc(func(context.Context, mail.Message) error { return nil }), testKey(t, 1), clock.Now, log)
 		if sent, err := w2.RunOnce(context.Background()); sent != 2 || err != nil {
 			t.Fatalf("other instance: RunOnce = %d, %v; want 2, nil", sent, err)
+		}
+	})
+}
+
+// A mail whose link has expired is given up, not sent: at its first attempt,
+// or at the failure after which the next attempt would come too late.
+func TestWorkerGivesUpExpiredMail(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		srv := smtptest.Start(t, smtptest.Config{})
+		st := openStore(t, url)
+		clock := testdb.NewClock(t0)
+		log := newTestLog(t, testToken)
+		w := mail.NewWorker(st, newSender(t, srv), testKey(t, 1), clock.Now, log)
+
+		// Queued while the worker was away: one link has expired by the time
+		// the worker runs (exactly now counts as expired), one has not, one never does.
+		late := enqueueExpiring(t, st, testReset(), t0, t0.Add(30*time.Minute))
+		due := enqueueExpiring(t, st, testReset(), t0, t0.Add(time.Hour))
+		forever := enqueue(t, st, testReset(), t0)
+		clock.Advance(30 * time.Minute)
+		if sent, err := w.RunOnce(ctx); sent != 2 || err != nil {
+			t.Fatalf("RunOnce = %d, %v; want 2 (the live links), nil", sent, err)
+		}
+		row := outboxRow(t, st, late)
+		if row.GivenUpAt == nil || !row.GivenUpAt.Equal(clock.Now()) || row.SentAt != nil || row.Attempts != 0 ||
+			len(row.PayloadSealed) != 0 || !strings.Contains(row.LastError, "expired") || row.ClaimedUntil != nil {
+			t.Errorf("expired mail: given_up_at %v, sent_at %v, attempts %d, payload %d bytes, last_error %q, claimed_until %v;"+
+				" want given up now, unsent, no attempt, wiped, expiry named, unclaimed",
+				row.GivenUpAt, row.SentAt, row.Attempts, len(row.PayloadSealed), row.LastError, row.ClaimedUntil)
+		}
+		for _, id := range []uuid.UUID{due, forever} {
+			if row := outboxRow(t, st, id); row.SentAt == nil || row.GivenUpAt != nil {
+				t.Errorf("mail %s: sent_at %v, given_up_at %v; want sent", id, row.SentAt, row.GivenUpAt)
+			}
+		}
+		if got := srv.Received(); len(got) != 2 {
+			t.Fatalf("server received %d mails; want 2", len(got))
+		}
+		clock.Advance(time.Hour)
+		if sent, err := w.RunOnce(ctx); sent != 0 || err != nil {
+			t.Errorf("later RunOnce = %d, %v; want 0, nil", sent, err)
+		}
+		if n, err := st.PendingMailCount(ctx); n != 0 || err != nil {
+			t.Errorf("PendingMailCount = %d, %v; want 0", n, err)
+		}
+
+		// The SMTP server goes down: the mail is retried while its link lives.
+		srv.Stop()
+		start := clock.Now()
+		expires := start.Add(30 * time.Minute)
+		id := enqueueExpiring(t, st, testReset(), start, expires)
+		for range 20 {
+			if _, err := w.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			row = outboxRow(t, st, id)
+			if row.GivenUpAt != nil {
+				break
+			}
+			if !row.NextAttemptAt.Before(expires) {
+				t.Fatalf("attempt %d: next attempt at %v, at or after the expiry %v", row.Attempts, row.NextAttemptAt, expires)
+			}
+			clock.Advance(row.NextAttemptAt.Sub(clock.Now()))
+		}
+		// With back-off from 5s doubling, the 9th attempt (at 21m15s) would be
+		// followed by one at about 42m: it is the last.
+		if row.GivenUpAt == nil || row.GivenUpAt.After(expires) || row.Attempts != 9 || row.SentAt != nil ||
+			len(row.PayloadSealed) != 0 || !strings.Contains(row.LastError, "expires before the next attempt") {
+			t.Fatalf("failing mail: given_up_at %v, attempts %d, sent_at %v, payload %d bytes, last_error %q;"+
+				" want given up before %v after 9 attempts, wiped, reason given",
+				row.GivenUpAt, row.Attempts, row.SentAt, len(row.PayloadSealed), row.LastError, expires)
+		}
+		srv.Restart()
+		clock.Advance(time.Hour)
+		if sent, err := w.RunOnce(ctx); sent != 0 || err != nil {
+			t.Errorf("after the server is back: RunOnce = %d, %v; want 0, nil", sent, err)
+		}
+		if got := srv.Received(); len(got) != 2 {
+			t.Errorf("server received %d mails; want still 2", len(got))
+		}
+	})
+}
+
+// With starttls=required, a server that offers no STARTTLS (or a STARTTLS
+// stripped by someone on the path) fails the send and the mail stays queued,
+// to be retried; without it the mail goes out in clear text, as before.
+func TestWorkerStartTLSRequired(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		srv := smtptest.Start(t, smtptest.Config{User: "mailer", Pass: "smtp-Pa55word"}) // no TLS
+		st := openStore(t, url)
+		clock := testdb.NewClock(t0)
+		log := newTestLog(t, testToken, "smtp-Pa55word")
+		required, err := mail.NewSMTPSender(srv.URL("mailer", "smtp-Pa55word")+"?starttls=required", testFrom)
+		testdb.Must(t, err)
+		w := mail.NewWorker(st, required, testKey(t, 1), clock.Now, log)
+
+		id := enqueue(t, st, testReset(), clock.Now())
+		if sent, err := w.RunOnce(ctx); sent != 0 || err != nil {
+			t.Fatalf("RunOnce = %d, %v; want 0, nil", sent, err)
+		}
+		row := outboxRow(t, st, id)
+		if row.SentAt != nil || row.GivenUpAt != nil || row.Attempts != 1 || !row.NextAttemptAt.After(t0) ||
+			!strings.Contains(row.LastError, "STARTTLS") || len(row.PayloadSealed) == 0 {
+			t.Fatalf("row = sent_at %v, given_up_at %v, attempts %d, next %v, last_error %q, payload %d bytes;"+
+				" want queued for a retry, STARTTLS named",
+				row.SentAt, row.GivenUpAt, row.Attempts, row.NextAttemptAt, row.LastError, len(row.PayloadSealed))
+		}
+		if got, auth := srv.Received(), srv.Authenticated(); len(got) != 0 || len(auth) != 0 {
+			t.Fatalf("server received %d mails and %d logins in clear text; want none", len(got), len(auth))
+		}
+
+		// Opportunistic, the default: the retry goes out in clear text.
+		clock.Advance(time.Minute)
+		w = mail.NewWorker(st, newSender(t, srv), testKey(t, 1), clock.Now, log)
+		if sent, err := w.RunOnce(ctx); sent != 1 || err != nil {
+			t.Fatalf("opportunistic: RunOnce = %d, %v; want 1, nil", sent, err)
+		}
+		got := srv.Received()
+		if len(got) != 1 || got[0].TLS {
+			t.Fatalf("received %d mails; want 1 in clear text", len(got))
+		}
+		checkResetMail(t, got[0])
+	})
+}
+
+// cleaningOutbox reports each clean-up's deletions and each claim.
+type cleaningOutbox struct {
+	mail.Outbox
+	deleted chan int64
+	claimed chan struct{}
+}
+
+func (o cleaningOutbox) ClaimMail(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]models.OutboxMail, error) {
+	mails, err := o.Outbox.ClaimMail(ctx, now, limit, lease)
+	o.claimed <- struct{}{}
+	return mails, err
+}
+
+func (o cleaningOutbox) DeleteFinishedMail(ctx context.Context, before time.Time, limit int) (int64, error) {
+	n, err := o.Outbox.DeleteFinishedMail(ctx, before, limit)
+	o.deleted <- n
+	return n, err
+}
+
+// Run deletes the mails sent or given up more than Retention ago, every
+// CleanupEvery on the worker's clock; queued mails stay.
+func TestWorkerCleansUpFinishedMail(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		st := openStore(t, url)
+		clock := testdb.NewClock(t0)
+		down := senderFunc(func(context.Context, mail.Message) error { return fmt.Errorf("421 try later") })
+		ob := cleaningOutbox{Outbox: st, deleted: make(chan int64, 10), claimed: make(chan struct{}, 10)}
+		w := mail.NewWorker(ob, down, testKey(t, 1), clock.Now, newTestLog(t, testToken))
+		w.PollInterval = time.Hour // only Wake starts a pass after the first
+		if w.Retention != 7*24*time.Hour {
+			t.Errorf("default Retention = %v; want 7 days", w.Retention)
+		}
+
+		sent := enqueue(t, st, testReset(), t0)
+		testdb.Must(t, st.MarkMailSent(ctx, sent, t0))
+		givenUp := enqueue(t, st, testReset(), t0)
+		testdb.Must(t, st.MarkMailGivenUp(ctx, givenUp, 1, t0, "expired"))
+		queued := enqueue(t, st, testReset(), t0) // failing for ever, never finished
+		clock.Advance(3 * 24 * time.Hour)
+		recent := enqueue(t, st, testReset(), clock.Now())
+		testdb.Must(t, st.MarkMailSent(ctx, recent, clock.Now()))
+
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { w.Run(runCtx); close(done) }()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		// pass waits for one pass of Run and returns what its clean-up
+		// deleted, or -1 when it did not clean up (which comes before the claim).
+		pass := func() int64 {
+			t.Helper()
+			select {
+			case <-ob.claimed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("worker did not look for mail")
+			}
+			select {
+			case n := <-ob.deleted:
+				return n
+			default:
+				return -1
+			}
+		}
+		if n := pass(); n != 0 { // the first pass: nothing is 7 days old
+			t.Fatalf("first pass deleted %d; want a clean-up deleting 0", n)
+		}
+		clock.Advance(4*24*time.Hour + time.Second) // the first two finished 7 days and a second ago
+		w.Wake()
+		if n := pass(); n != 2 {
+			t.Fatalf("a pass a week on deleted %d; want 2", n)
+		}
+		// Within CleanupEvery, passes do not clean up again.
+		clock.Advance(w.CleanupEvery - time.Second)
+		w.Wake()
+		if n := pass(); n != -1 {
+			t.Errorf("a pass within CleanupEvery cleaned up (deleted %d)", n)
+		}
+		cancel()
+		<-done
+
+		db, err := st.SQL()
+		testdb.Must(t, err)
+		var left int
+		testdb.Must(t, db.QueryRow("SELECT count(*) FROM mail_outbox").Scan(&left))
+		if left != 2 {
+			t.Errorf("%d rows left; want 2 (the queued mail and the one sent 4 days ago)", left)
+		}
+		for _, id := range []uuid.UUID{queued, recent} {
+			outboxRow(t, st, id) // fails the test if gone
 		}
 	})
 }
