@@ -64,6 +64,7 @@ func (s *Service) requestReset(ctx context.Context, email string, client audit.C
 		s.Log.ErrorContext(ctx, "reset mail cannot be built", "user_id", u.ID, "error", err)
 		return s.resetNotSent(ctx, u.ID, "undeliverable_address", client)
 	}
+	msg.ExpiresAt = &tok.ExpiresAt // a mail whose link has expired is given up, not sent
 	err = s.Store.InTx(ctx, func(tx *store.Store) error {
 		// A new link replaces the older ones.
 		if err := tx.SupersedeResetTokens(ctx, u.ID, now); err != nil {

@@ -176,7 +176,7 @@ func newServer(a *App) *echo.Echo {
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	verifier := token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon)
 	sqlDB, _ := st.SQL()
-	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB})
+	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies
 	if cfg.CookieMode {
 		cookies = handlers.NewCookies(cfg.PublicURL, cfg.CORSOrigins)
