@@ -60,6 +60,8 @@ type User struct {
 	ID           uuid.UUID `gorm:"primaryKey"`
 	Email        string
 	Username     string
+	EmailKey     string // Email folded (store.FoldKey): what uniqueness and lookups compare
+	UsernameKey  string // Username folded likewise
 	FirstName    string
 	LastName     string
 	PasswordHash string

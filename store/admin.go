@@ -38,18 +38,14 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]*Account, error)
 		q = q.Where("users.id > ?", f.After)
 	}
 	if f.Query != "" {
-		cols := []string{"username", "first_name", "last_name"}
-		if !f.Directory {
-			cols = append(cols, "email")
-		}
+		// Identifiers by their keys, folded in Go like the pattern; names with
+		// lower() on both sides (the dialect's folding, the same on each side).
+		folded := "%" + escapeLike(FoldKey(f.Query)) + "%"
 		pattern := "%" + escapeLike(f.Query) + "%"
-		conds := make([]string, len(cols))
-		args := make([]any, len(cols))
-		for i, c := range cols {
-			// lower() on both sides: the same folding applies to the column and
-			// the pattern, whatever the dialect's notion of case.
-			conds[i] = "lower(users." + c + `) LIKE lower(?) ESCAPE '\'`
-			args[i] = pattern
+		conds := []string{`users.username_key LIKE ? ESCAPE '\'`, `lower(users.first_name) LIKE lower(?) ESCAPE '\'`, `lower(users.last_name) LIKE lower(?) ESCAPE '\'`}
+		args := []any{folded, pattern, pattern}
+		if !f.Directory {
+			conds, args = append(conds, `users.email_key LIKE ? ESCAPE '\'`), append(args, folded)
 		}
 		q = q.Where("("+strings.Join(conds, " OR ")+")", args...)
 	}

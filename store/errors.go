@@ -18,6 +18,8 @@ import (
 var uniqueFields = map[string]string{
 	"users_email_key":    "email",
 	"users_username_key": "username",
+	"email_key":          "email", // SQLite names the column of a plain unique index
+	"username_key":       "username",
 	"roles_pkey":         "name",
 }
 
@@ -41,7 +43,7 @@ func uniqueViolation(err error) (string, bool) {
 		return fieldFor(m[1]), true
 	}
 	_, column, _ := strings.Cut(m[2], ".")
-	return column, true
+	return fieldFor(column), true
 }
 
 var sqliteUnique = regexp.MustCompile(`UNIQUE constraint failed: (?:index '([^']+)'|([\w.]+))`)

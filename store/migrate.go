@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 
+	"github.com/authsvc/authsvc/models"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -80,5 +82,35 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.Up(ctx)
+	if err := m.Up(ctx); err != nil {
+		return err
+	}
+	return s.refoldKeys(ctx)
+}
+
+// refoldKeys gives rows with non-ASCII emails or usernames their keys folded
+// in Go: the SQL migration that added the keys folded with SQLite's lower(),
+// which leaves non-ASCII letters as they are. A row whose true key another row
+// already holds keeps its old key (the two stay distinct, as they were).
+func (s *Store) refoldKeys(ctx context.Context) error {
+	if s.dialect != SQLite {
+		return nil // PostgreSQL's lower() folded them
+	}
+	var rows []models.User
+	err := s.conn(ctx).Select("id", "email", "username", "email_key", "username_key").
+		Where("email GLOB '*[^ -~]*' OR username GLOB '*[^ -~]*'").Find(&rows).Error
+	if err != nil {
+		return err
+	}
+	for _, u := range rows {
+		if u.EmailKey == FoldKey(u.Email) && u.UsernameKey == FoldKey(u.Username) {
+			continue
+		}
+		err := s.conn(ctx).Model(&models.User{}).Where("id = ?", u.ID).
+			UpdateColumns(map[string]any{"email_key": FoldKey(u.Email), "username_key": FoldKey(u.Username)}).Error
+		if err := translate(err); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }

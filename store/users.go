@@ -30,6 +30,7 @@ func (a *Account) Can(permission string) bool { return slices.Contains(a.Permiss
 // CreateUser inserts the user with its roles and resources. Unknown roles give
 // ErrNotFound; a taken email or username gives a *ConflictError.
 func (s *Store) CreateUser(ctx context.Context, u *models.User, roles, resources []string) error {
+	u.EmailKey, u.UsernameKey = FoldKey(u.Email), FoldKey(u.Username)
 	return s.InTx(ctx, func(tx *Store) error {
 		if err := translate(tx.conn(ctx).Create(u).Error); err != nil {
 			return err
@@ -94,6 +95,10 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*Account, error) {
 	return s.withGrants(ctx, u)
 }
 
+// FoldKey is how emails and usernames compare: case-insensitively, folded in
+// Go so that both databases agree beyond ASCII (SQLite's lower() does not).
+func FoldKey(s string) string { return strings.ToLower(s) }
+
 // UserByLogin finds an account by email or username, case-insensitively.
 func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error) {
 	u, err := s.UserRowByLogin(ctx, login)
@@ -108,12 +113,12 @@ func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error)
 // (login, password reset) spends the same time on it. An identifier with "@" is
 // an email: usernames cannot contain one.
 func (s *Store) UserRowByLogin(ctx context.Context, login string) (*models.User, error) {
-	col := "username"
+	col := "username_key"
 	if strings.Contains(login, "@") {
-		col = "email"
+		col = "email_key"
 	}
 	var u models.User
-	if err := s.conn(ctx).Take(&u, "lower("+col+") = lower(?)", login).Error; err != nil {
+	if err := s.conn(ctx).Take(&u, col+" = ?", FoldKey(login)).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &u, nil
@@ -130,6 +135,11 @@ func (s *Store) withGrants(ctx context.Context, u models.User) (*Account, error)
 // UpdateUser writes the given columns of the user (and updated_at).
 func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fields map[string]any) error {
 	fields["updated_at"] = now
+	for col, key := range map[string]string{"email": "email_key", "username": "username_key"} {
+		if v, ok := fields[col].(string); ok {
+			fields[key] = FoldKey(v)
+		}
+	}
 	res := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).Updates(fields)
 	if res.Error != nil {
 		return translate(res.Error)
