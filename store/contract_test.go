@@ -936,7 +936,6 @@ func contractRotateSigningKeys(t *testing.T, st *store.Store) {
 // compares times in SQL must write them, and compare them, in one zone.
 func TestStoreContractTimesInOtherZones(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, dialect string) {
-		knownGap(t, dialect, "users and sessions compare times in SQL as given; only the outbox, reset tokens and keys convert to UTC")
 		st := testdb.Open(t, dialect)
 		contractTimesInOtherZones(t, st)
 	})

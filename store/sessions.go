@@ -41,7 +41,7 @@ func (s *Store) LockSession(ctx context.Context, id uuid.UUID) (*models.Session,
 // LiveSessions lists a user's sessions that are neither revoked nor expired, newest first.
 func (s *Store) LiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]models.Session, error) {
 	var out []models.Session
-	err := s.conn(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+	err := s.conn(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, utc(now)).
 		Order("created_at DESC, id DESC").Find(&out).Error
 	return out, err
 }
@@ -70,7 +70,7 @@ type Revoke struct {
 // that causes it (password change, role change, deletion…).
 func (s *Store) RevokeSessions(ctx context.Context, r Revoke) ([]uuid.UUID, error) {
 	q := s.forUpdate(s.conn(ctx).Model(&models.Session{})).
-		Where("revoked_at IS NULL AND expires_at > ?", r.Now)
+		Where("revoked_at IS NULL AND expires_at > ?", utc(r.Now))
 	switch {
 	case r.All:
 	case r.SessionID != uuid.Nil:
