@@ -9,6 +9,7 @@ import (
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
@@ -38,7 +39,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, client audit.C
 
 func (s *Service) requestReset(ctx context.Context, email string, client audit.Client) error {
 	// Silent: the client's answer was the same; the mail is simply not sent.
-	var limited *RateLimitedError
+	var limited *ratelimit.RefusedError
 	if err := s.allow(ctx, ScopeMailAddress, identifierKey(email), s.cfg.MailLimit); errors.As(err, &limited) {
 		return s.resetNotSent(ctx, uuid.Nil, "rate_limited", client)
 	}

@@ -38,6 +38,7 @@ type App struct {
 	Secret   *secret.Key
 	Keys     *keys.Manager
 	Accounts *accounts.Service
+	Limiter  ratelimit.Limiter // shared by every rate limit of the API
 	Mail     *mail.Worker
 	Server   *echo.Echo
 	Now      func() time.Time
@@ -164,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	}
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
-		Accounts: accts, Mail: worker, Now: now,
+		Accounts: accts, Limiter: limiter, Mail: worker, Now: now,
 	}
 	a.Server = newServer(a)
 	return a, nil
@@ -207,9 +208,12 @@ func newServer(a *App) *echo.Echo {
 			Accounts: a.Accounts, Store: st, Cursors: handlers.NewCursors(a.Secret, "users"),
 			DirectoryPublic: cfg.UserDirectoryPublic, Now: now,
 		},
-		Roles:   &handlers.Roles{Accounts: a.Accounts, Store: st},
-		Audit:   &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
-		Gateway: &handlers.Gateway{Clients: cfg.IntrospectionClients, Verifier: verifier, Store: st, Now: now},
+		Roles: &handlers.Roles{Accounts: a.Accounts, Store: st},
+		Audit: &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
+		Gateway: &handlers.Gateway{
+			Clients: cfg.IntrospectionClients, Limiter: a.Limiter, Limit: cfg.IntrospectionRateLimit,
+			Verifier: verifier, Store: st, Now: now,
+		},
 	})
 }
 

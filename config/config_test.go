@@ -52,9 +52,12 @@ func defaults() config.Config {
 		RefreshReuseGrace:   10 * time.Second,
 		KeyRotationInterval: 720 * time.Hour,
 
-		LoginRateLimit:   config.Rate{Count: 10, Period: time.Minute},
-		PasswordMinScore: 3,
-		LockoutThreshold: 5,
+		LoginRateLimit:         config.Rate{Count: 10, Period: time.Minute},
+		SignupRateLimit:        config.Rate{Count: 20, Period: time.Hour},
+		MailRateLimit:          config.Rate{Count: 5, Period: time.Hour},
+		IntrospectionRateLimit: config.Rate{Count: 6000, Period: time.Minute},
+		PasswordMinScore:       3,
+		LockoutThreshold:       5,
 
 		PasswordHashMemoryKiB:   19456,
 		PasswordHashIterations:  2,

@@ -14,6 +14,7 @@ import (
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
@@ -36,7 +37,7 @@ type Auth struct {
 
 // loginOutcome names what became of a login, for the metrics.
 func (h *Auth) loginOutcome(err error) string {
-	var limited *accounts.RateLimitedError
+	var limited *ratelimit.RefusedError
 	var locked *accounts.LockedError
 	switch {
 	case err == nil:

@@ -10,6 +10,7 @@ import (
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 )
@@ -69,7 +70,7 @@ func toProblem(err error) *problem.Error {
 	var unknownRole *accounts.UnknownRoleError
 	var unknownPerm *accounts.UnknownPermissionError
 	var conflict *store.ConflictError
-	var limited *accounts.RateLimitedError
+	var limited *ratelimit.RefusedError
 	var locked *accounts.LockedError
 	switch {
 	case errors.As(err, &locked):

@@ -14,6 +14,7 @@ import (
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
@@ -21,6 +22,8 @@ import (
 // Gateway serves introspection to the configured clients.
 type Gateway struct {
 	Clients  map[string]string // INTROSPECTION_CLIENTS: id → secret
+	Limiter  ratelimit.Limiter // counts calls per client (INTROSPECTION_RATE_LIMIT)
+	Limit    ratelimit.Limit
 	Verifier middleware.Verifier
 	Store    *store.Store
 	Now      func() time.Time
@@ -78,9 +81,13 @@ type inactiveToken struct {
 func (h *Gateway) introspect(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	c.Response().Header().Set("Pragma", "no-cache")
-	if !h.client(c.Request()) {
+	id, ok := h.client(c.Request())
+	if !ok {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
 		return problem.Unauthorized("invalid_client", "Introspection needs the credentials of a configured client (HTTP Basic).")
+	}
+	if err := ratelimit.Check(c.Request().Context(), h.Limiter, "introspection_client", id, h.Limit); err != nil {
+		return err
 	}
 	tok, err := introspectedToken(c)
 	if err != nil {
@@ -99,7 +106,7 @@ func (h *Gateway) introspect(c echo.Context) error {
 // client checks HTTP Basic credentials against INTROSPECTION_CLIENTS.
 // Secrets are compared as SHA-256 digests in constant time, and an unknown id
 // costs the same comparison, so timing reveals neither the secret nor which ids exist.
-func (h *Gateway) client(r *http.Request) bool {
+func (h *Gateway) client(r *http.Request) (id string, ok bool) {
 	id, given, ok := r.BasicAuth()
 	want := h.Clients[id] // "" for an unknown id: the same comparison, no match
 	match := secret.Equal(want, given)
@@ -108,7 +115,7 @@ func (h *Gateway) client(r *http.Request) bool {
 	if unescaped, err := url.QueryUnescape(given); err == nil && unescaped != given {
 		match = secret.Equal(want, unescaped) || match
 	}
-	return ok && match
+	return id, ok && match
 }
 
 // introspectedToken reads the token from a JSON or form-encoded body.

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -84,5 +85,27 @@ func TestLongRefreshTokenIsUnknown(t *testing.T) {
 		for _, tok := range []string{tk.AccessToken, strings.Repeat("x", 257), strings.Repeat("y", 100_000)} {
 			e.Request("POST", "/v1/auth/refresh", map[string]any{"refresh_token": tok}).ExpectProblem(401, "invalid_refresh_token")
 		}
+	})
+}
+
+// TestIntrospectionRateLimit: calls per client past INTROSPECTION_RATE_LIMIT are
+// 429 with Retry-After; other clients are counted apart.
+func TestIntrospectionRateLimit(t *testing.T) {
+	vars := apitest.Vars{"INTROSPECTION_RATE_LIMIT": "3/m", "INTROSPECTION_CLIENTS": "gateway:gateway-secret-0123456789,other:other-secret-0123456789"}
+	apitest.Each(t, vars, func(t *testing.T, e *apitest.Env) {
+		basic := func(id, secret string) string {
+			return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+		}
+		call := func(auth string) *apitest.Response {
+			return e.Request("POST", "/v1/auth/introspect", map[string]any{"token": "not-a-token"}, "Authorization", auth)
+		}
+		gw := basic("gateway", "gateway-secret-0123456789")
+		for range 3 {
+			call(gw).Expect(200)
+		}
+		if r := call(gw).ExpectProblem(http.StatusTooManyRequests, "rate_limited"); r.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+		call(basic("other", "other-secret-0123456789")).Expect(200)
 	})
 }

@@ -89,3 +89,28 @@ type Limiter interface {
 
 // unlimited is the answer when a limit is off.
 var unlimited = Result{Allowed: true, Remaining: -1}
+
+// RefusedError is an event refused by a limit: try again after RetryAfter.
+type RefusedError struct {
+	Scope      string
+	RetryAfter time.Duration // whole seconds, at least one
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("ratelimit: %s refused, retry after %v", e.Scope, e.RetryAfter)
+}
+
+// Check counts one event of key in scope under l and returns a *RefusedError
+// past the limit. A nil limiter or an off limit allows everything. A limiter
+// that cannot answer (only when ctx ends) lets the event through: limits slow
+// abuse down, they are not what keeps accounts safe.
+func Check(ctx context.Context, lim Limiter, scope, key string, l Limit) error {
+	if lim == nil || l.Off() {
+		return nil
+	}
+	r, err := lim.Allow(ctx, scope, key, l)
+	if err != nil || r.Allowed {
+		return nil
+	}
+	return &RefusedError{Scope: scope, RetryAfter: time.Duration(r.RetryAfterSeconds()) * time.Second}
+}
