@@ -130,6 +130,9 @@ func NewLimiter(cfg config.Config, log *slog.Logger, now func() time.Time) (rate
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
+	// Fail fast when Redis is away: the fallback answers from memory meanwhile,
+	// and retries would only add their delay to every login.
+	opts.MaxRetries, opts.DialerRetries = -1, 1
 	return ratelimit.NewFallback(ratelimit.NewRedis(redis.NewClient(opts)), local, log, now), nil
 }
 
@@ -171,6 +174,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	return a, nil
 }
 
+// degraded names the dependencies the service runs without at the moment.
+func (a *App) degraded() map[string]string {
+	if f, ok := a.Limiter.(*ratelimit.Fallback); ok && !f.Healthy() {
+		return map[string]string{"redis": f.Status()}
+	}
+	return nil
+}
+
 // newServer builds the HTTP API: each resource's handler value, and the router.
 func newServer(a *App) *echo.Echo {
 	cfg, st, now := a.Config, a.Store, a.Now
@@ -195,7 +206,7 @@ func newServer(a *App) *echo.Echo {
 		},
 	}, handlers.Handlers{
 		Discovery: &handlers.Discovery{
-			KeySet: func() []byte { return a.Keys.KeySet().JWKS() }, Ping: st.Ping,
+			KeySet: func() []byte { return a.Keys.KeySet().JWKS() }, Ping: st.Ping, Degraded: a.degraded,
 			PublicURL: cfg.PublicURL, Issuer: cfg.JWTIssuer,
 		},
 		Auth: &handlers.Auth{

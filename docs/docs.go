@@ -103,7 +103,7 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
-                "description": "The database answers; 503 when it does not.",
+                "description": "The database answers; 503 when it does not. While Redis (REDIS_URL) is out of reach the service still answers (rate limits count in each instance alone): 200, with details naming it.",
                 "produces": [
                     "application/json"
                 ],
@@ -1889,8 +1889,19 @@ const docTemplate = `{
         "Health": {
             "type": "object",
             "properties": {
+                "details": {
+                    "description": "Details name what is degraded.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "string"
+                    }
+                },
                 "status": {
                     "type": "string",
+                    "enum": [
+                        "ok",
+                        "degraded"
+                    ],
                     "example": "ok"
                 }
             }

@@ -14,8 +14,11 @@ import (
 // Discovery serves what gateways and operators read without signing in: the
 // key set, the discovery document and the health checks.
 type Discovery struct {
-	KeySet    func() []byte // the JWKS document of the keys that may verify a live token
-	Ping      func(context.Context) error
+	KeySet func() []byte // the JWKS document of the keys that may verify a live token
+	Ping   func(context.Context) error
+	// Degraded names dependencies the service works without, for the moment,
+	// and how ("redis": "unavailable since …"); nil or empty: none.
+	Degraded  func() map[string]string
 	PublicURL string
 	Issuer    string
 }
@@ -79,7 +82,9 @@ func (h *Discovery) openIDConfiguration(c echo.Context) error {
 
 // Health is the answer of the health endpoints.
 type Health struct {
-	Status string `json:"status" example:"ok"`
+	Status string `json:"status" example:"ok" enums:"ok,degraded"`
+	// Details name what is degraded.
+	Details map[string]string `json:"details,omitempty"`
 } // @name Health
 
 // healthz godoc
@@ -99,7 +104,7 @@ func (h *Discovery) healthz(c echo.Context) error {
 //
 //	@ID				readyz
 //	@Summary		Readiness
-//	@Description	The database answers; 503 when it does not.
+//	@Description	The database answers; 503 when it does not. While Redis (REDIS_URL) is out of reach the service still answers (rate limits count in each instance alone): 200, with details naming it.
 //	@Tags			operations
 //	@Produce		json
 //	@Success		200	{object}	Health
@@ -111,7 +116,13 @@ func (h *Discovery) readyz(c echo.Context) error {
 	if err := h.Ping(ctx); err != nil {
 		return problem.Unavailable(err)
 	}
-	return c.JSON(http.StatusOK, Health{Status: "ok"})
+	out := Health{Status: "ok"}
+	if h.Degraded != nil {
+		if d := h.Degraded(); len(d) > 0 {
+			out.Status, out.Details = "degraded", d
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // getMetrics godoc

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -135,7 +136,16 @@ func useMiddleware(e *echo.Echo, s Server) {
 		e.Use(echomw.CORSWithConfig(cors))
 	}
 	e.Use(middleware.RejectMalformedURL)
+	// A deadline for the work of each request, the database's included: a stuck
+	// query ends as a 503 before the server's write timeout cuts the client off.
+	e.Use(echomw.ContextTimeoutWithConfig(echomw.ContextTimeoutConfig{
+		Timeout:      requestTimeout,
+		ErrorHandler: func(err error, _ echo.Context) error { return err }, // toProblem: 503 with Retry-After
+	}))
 }
+
+// requestTimeout bounds a request's work; below the server's 30 s write timeout.
+const requestTimeout = 20 * time.Second
 
 // noStore keeps every answer out of caches (personal data, tokens), unless a
 // handler says otherwise (the public key set and discovery document do).
