@@ -37,25 +37,48 @@ func serveBareEcho(addr string) error {
 	return e.Start(addr)
 }
 
-// bareEchoCeiling starts this program again as the bare Echo server (a
-// separate process, like the service) and loads it as the scenarios load the
-// service, with conns connections.
-func bareEchoCeiling(ctx context.Context, dir string, conns int, d time.Duration) (loadResult, error) {
+// startBareEcho starts this program again as the bare Echo server: a
+// separate process, like the service. It idles between its loads.
+func startBareEcho(ctx context.Context, dir string) (*process, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return loadResult{}, err
+		return nil, err
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return loadResult{}, err
+		return nil, err
 	}
-	p, err := startProcess(ctx, "bare-echo", dir, addr, "/", nil, self, "-bare-echo", addr)
-	if err != nil {
-		return loadResult{}, err
-	}
-	defer p.stop()
+	return startProcess(ctx, "bare-echo", dir, addr, "/", nil, self, "-bare-echo", addr)
+}
+
+// loadBareEcho loads the bare Echo server exactly as the scenarios load the service.
+func loadBareEcho(ctx context.Context, p *process, conns int, d time.Duration) loadResult {
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: p.base + "/"})
-	return attack(ctx, "bare Echo", tr, conns, d, http.StatusOK), nil
+	return attack(ctx, "bare Echo", tr, conns, d, http.StatusOK)
+}
+
+// ceilingRuns are the ceilings' measurements. Each ceiling is measured twice,
+// right before and right after the scenarios compared with it, so that a
+// shared machine whose speed drifts moves both sides alike; ratios use the mean.
+type ceilingRuns struct {
+	echo   []loadResult
+	argon2 []hashRun
+}
+
+type hashRun struct {
+	hashes int
+	rate   float64
+}
+
+func (c ceilingRuns) rates() map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range c.echo {
+		out[ceilEcho] += r.rate / float64(len(c.echo))
+	}
+	for _, r := range c.argon2 {
+		out[ceilArgon2] += r.rate / float64(len(c.argon2))
+	}
+	return out
 }
 
 // argon2Params are the service's hashing cost, read from its configuration.
@@ -66,8 +89,8 @@ type argon2Params struct {
 }
 
 // argon2Ceiling runs argon2id with the service's parameters on GOMAXPROCS
-// goroutines for d and returns the number of hashes and hashes per second.
-func argon2Ceiling(ctx context.Context, p argon2Params, d time.Duration) (int, float64) {
+// goroutines for d.
+func argon2Ceiling(ctx context.Context, p argon2Params, d time.Duration) hashRun {
 	workers := runtime.GOMAXPROCS(0)
 	var done atomic.Int64
 	var wg sync.WaitGroup
@@ -85,5 +108,5 @@ func argon2Ceiling(ctx context.Context, p argon2Params, d time.Duration) (int, f
 		}()
 	}
 	wg.Wait()
-	return int(done.Load()), float64(done.Load()) / time.Since(start).Seconds()
+	return hashRun{hashes: int(done.Load()), rate: float64(done.Load()) / time.Since(start).Seconds()}
 }

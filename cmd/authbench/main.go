@@ -4,7 +4,7 @@
 // database (PostgreSQL by default), seeds users, runs each scenario for a fixed
 // time with vegeta on loopback, and prints one table (and JSON with -json).
 //
-//	go run ./cmd/authbench            # the full run, about 4 minutes
+//	go run ./cmd/authbench            # the full run, 4 to 5 minutes
 //	go run ./cmd/authbench -short     # a few seconds per scenario, for CI
 //
 // Unmet targets are reported, not failed: the exit status is 1 only when the
@@ -57,7 +57,7 @@ func main() {
 	flag.BoolVar(&scale, "scale", false, "first COPY 1,000,000 users into PostgreSQL (see -scale-users)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users that -scale copies")
 	flag.IntVar(&o.refreshTokens, "refresh-tokens", 0, "sessions started for the refresh scenario, each token presented once (default 8 % of the bare Echo rate per second of load)")
-	flag.DurationVar(&o.duration, "d", 0, "load time per scenario (default 10s, 2s with -short)")
+	flag.DurationVar(&o.duration, "d", 0, "load time per scenario (default 10s, 1.5s with -short)")
 	flag.IntVar(&o.conns, "conns", 64, "connections for every scenario but login, signup and the flood")
 	flag.IntVar(&o.hashConns, "hash-conns", 3*runtime.GOMAXPROCS(0), "connections for login and signup (keep within the service's hashing queue)")
 	flag.IntVar(&o.flood, "flood", 500, "concurrent logins in the flood")
@@ -74,7 +74,10 @@ func main() {
 	if !scale {
 		o.scaleUsers = 0
 	}
-	o.only = regexp.MustCompile(only)
+	var err error
+	if o.only, err = regexp.Compile(only); err != nil {
+		log.Fatalf("-run: %v", err)
+	}
 	o.setDefaults()
 	if o.scaleUsers > 0 && o.db != "postgres" {
 		log.Fatal("-scale needs PostgreSQL")
@@ -87,6 +90,7 @@ func main() {
 	defer stop()
 	rep, err := run(ctx, o)
 	if rep != nil {
+		rep.Machine.Load1End = loadAverage()
 		rep.print(os.Stdout)
 		if o.jsonPath != "" {
 			if werr := rep.writeJSON(o.jsonPath); werr != nil {
@@ -109,7 +113,7 @@ func (o *options) setDefaults() {
 	pick(&o.users, 2000, 100)
 	pick(&o.tokenUsers, 256, 16)
 	if o.duration == 0 {
-		o.duration = map[bool]time.Duration{false: 10 * time.Second, true: 2 * time.Second}[o.short]
+		o.duration = map[bool]time.Duration{false: 10 * time.Second, true: 1500 * time.Millisecond}[o.short]
 	}
 }
 
@@ -150,23 +154,28 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, fmt.Errorf("the service's configuration: %w", err)
 	}
 
-	// The ceilings first, while nothing else runs.
-	logf("ceiling: bare Echo, %d connections, %s", o.conns, o.duration)
-	echo, err := bareEchoCeiling(ctx, tmp, o.conns, o.duration)
+	hashing := argon2Params{cfg.PasswordHashMemoryKiB, cfg.PasswordHashIterations, cfg.PasswordHashParallelism}
+	bare, err := startBareEcho(ctx, tmp)
 	if err != nil {
 		return rep, fmt.Errorf("bare Echo: %w", err)
 	}
-	rep.Rows = append(rep.Rows, loadRow("ceiling: bare Echo GET", echo))
-	logf("ceiling: argon2id m=%d KiB t=%d p=%d on %d cores, %s", cfg.PasswordHashMemoryKiB, cfg.PasswordHashIterations, cfg.PasswordHashParallelism, runtime.GOMAXPROCS(0), o.duration)
-	n, hashes := argon2Ceiling(ctx, argon2Params{cfg.PasswordHashMemoryKiB, cfg.PasswordHashIterations, cfg.PasswordHashParallelism}, o.duration)
-	rep.Rows = append(rep.Rows, row{Scenario: fmt.Sprintf("ceiling: argon2id hashes (%d cores)", runtime.GOMAXPROCS(0)), Requests: n, Rate: hashes})
-	ceilings := map[string]float64{ceilEcho: echo.rate, ceilArgon2: hashes}
+	defer bare.stop()
+	var ceil ceilingRuns
+	measureEcho := func() {
+		logf("ceiling: bare Echo, %d connections, %s", o.conns, o.duration)
+		ceil.echo = append(ceil.echo, loadBareEcho(ctx, bare, o.conns, o.duration))
+	}
+	measureArgon2 := func() {
+		logf("ceiling: argon2id m=%d KiB t=%d p=%d on %d cores, %s", hashing.memoryKiB, hashing.iterations, hashing.parallelism, runtime.GOMAXPROCS(0), o.duration)
+		ceil.argon2 = append(ceil.argon2, argon2Ceiling(ctx, hashing, o.duration))
+	}
+
+	measureEcho() // before the service even runs
 	if o.refreshTokens == 0 {
 		// Twice what the refresh target (4 % of bare Echo) needs; a faster
 		// service runs out early, and its rate is then over the time it ran.
-		o.refreshTokens = int(o.duration.Seconds() * max(100, 0.08*echo.rate))
+		o.refreshTokens = int(o.duration.Seconds() * max(100, 0.08*ceil.echo[0].rate))
 	}
-
 	logf("starting the service on %s (%s)", addr, db.version)
 	svc, err := startProcess(ctx, "authsvc", tmp, addr, "/readyz", env, bin, "serve")
 	if err != nil {
@@ -178,22 +187,26 @@ func run(ctx context.Context, o options) (*report, error) {
 		return rep, fmt.Errorf("%w\n%s", err, svc.logTail(20))
 	}
 
+	// Each ceiling brackets the scenarios compared with it.
+	var runs []scenarioRun
+	all := scenarios(o, svc.base, fx, creds)
+	runs = append(runs, runScenarios(ctx, o, all, ceilEcho)...)
+	measureEcho()
+	measureArgon2()
+	runs = append(runs, runScenarios(ctx, o, all, ceilArgon2)...)
+	measureArgon2()
+	svc.stop()
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	rep.Rows = append(rep.Rows, ceilingRows(ceil)...)
 	var broken []string
-	for _, sc := range scenarios(o, svc.base, fx, creds) {
-		if !o.only.MatchString(sc.name) {
-			continue
-		}
-		logf("%s, %d connections, %s", sc.name, sc.conns, o.duration)
-		res := attack(ctx, sc.name, sc.targeter, sc.conns, o.duration, sc.ok...)
-		rep.Rows = append(rep.Rows, scenarioRow(sc, res, ceilings))
-		if res.served == 0 {
-			broken = append(broken, sc.name)
-		}
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
+	for _, r := range runs {
+		rep.Rows = append(rep.Rows, scenarioRow(r.scenario, r.result, ceil.rates()))
+		if r.result.served == 0 {
+			broken = append(broken, r.scenario.name)
 		}
 	}
-	svc.stop()
 
 	if o.only.MatchString("login flood") {
 		// A fresh process, so that its peak RSS is the flood's.
@@ -216,4 +229,23 @@ func run(ctx context.Context, o options) (*report, error) {
 		return rep, fmt.Errorf("no expected answer at all from: %v; the service's log ends:\n%s", broken, svc.logTail(20))
 	}
 	return rep, nil
+}
+
+type scenarioRun struct {
+	scenario scenario
+	result   loadResult
+}
+
+// runScenarios loads, one after the other, the scenarios compared with the
+// ceiling that -run selects.
+func runScenarios(ctx context.Context, o options, all []scenario, ceiling string) []scenarioRun {
+	var out []scenarioRun
+	for _, sc := range all {
+		if sc.ceiling != ceiling || !o.only.MatchString(sc.name) || ctx.Err() != nil {
+			continue
+		}
+		logf("%s, %d connections, %s", sc.name, sc.conns, o.duration)
+		out = append(out, scenarioRun{sc, attack(ctx, sc.name, sc.targeter, sc.conns, o.duration, sc.ok...)})
+	}
+	return out
 }

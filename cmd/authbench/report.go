@@ -25,6 +25,10 @@ type machine struct {
 	MemoryGiB float64 `json:"memory_gib"`
 	Go        string  `json:"go"`
 	Database  string  `json:"database"`
+	// The 1-minute load average when the run started and ended: above the
+	// number of cores, something else was competing for them.
+	Load1Start float64 `json:"load1_start"`
+	Load1End   float64 `json:"load1_end"`
 }
 
 type settings struct {
@@ -58,7 +62,10 @@ type row struct {
 
 func newReport(o options, db *database) *report {
 	return &report{
-		Machine: machine{Cores: runtime.NumCPU(), MemoryGiB: memTotalGiB(), Go: runtime.Version(), Database: db.version},
+		Machine: machine{
+			Cores: runtime.NumCPU(), MemoryGiB: memTotalGiB(), Go: runtime.Version(), Database: db.version,
+			Load1Start: loadAverage(),
+		},
 		Settings: settings{
 			Short: o.short, SecondsPerLoad: o.duration.Seconds(), Users: o.users, ScaleUsers: o.scaleUsers,
 			Connections: o.conns, HashConnections: o.hashConns, FloodClients: o.flood,
@@ -80,6 +87,41 @@ func loadRow(name string, r loadResult) row {
 	}
 	if out.Errors > 0 {
 		out.Note = join(out.Note, "statuses "+statusList(r.statuses))
+	}
+	return out
+}
+
+// ceilingRows are the ceilings' rows: the mean of their two measurements.
+func ceilingRows(c ceilingRuns) []row {
+	var out []row
+	if len(c.echo) > 0 {
+		r := row{Scenario: "ceiling: bare Echo GET", Connections: c.echo[0].conns, Statuses: map[string]int{}}
+		var each []string
+		for _, e := range c.echo {
+			k := float64(len(c.echo))
+			r.Requests += e.requests
+			r.Errors += e.errors()
+			r.Rate += e.rate / k
+			r.P50ms += ms(e.p50) / k
+			r.P99ms += ms(e.p99) / k
+			for code, n := range e.statuses {
+				r.Statuses[strconv.Itoa(code)] += n
+			}
+			each = append(each, fmt.Sprintf("%s/s (p99 %.1f ms)", rate(e.rate), ms(e.p99)))
+		}
+		r.Note = "mean of " + strings.Join(each, " and ")
+		out = append(out, r)
+	}
+	if len(c.argon2) > 0 {
+		r := row{Scenario: fmt.Sprintf("ceiling: argon2id hashes (%d cores)", runtime.GOMAXPROCS(0))}
+		var each []string
+		for _, h := range c.argon2 {
+			r.Requests += h.hashes
+			r.Rate += h.rate / float64(len(c.argon2))
+			each = append(each, rate(h.rate)+"/s")
+		}
+		r.Note = "mean of " + strings.Join(each, " and ")
+		out = append(out, r)
 	}
 	return out
 }
@@ -162,7 +204,8 @@ func (rep *report) print(w io.Writer) {
 	if s.ScaleUsers > 0 {
 		fmt.Fprintf(w, " + %d copied", s.ScaleUsers)
 	}
-	fmt.Fprintf(w, "; %d connections (login and signup %d)\n\n", s.Connections, s.HashConnections)
+	fmt.Fprintf(w, "; %d connections (login and signup %d); load average %.1f at the start, %.1f at the end\n\n",
+		s.Connections, s.HashConnections, m.Load1Start, m.Load1End)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\terrors\tceiling\tratio\ttarget\tmet")
 	var notes []string
@@ -210,6 +253,16 @@ func (rep *report) writeJSON(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// loadAverage is the 1-minute load average; 0 where there is none.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	return v
 }
 
 // memTotalGiB reads MemTotal from /proc/meminfo; 0 where there is none.
