@@ -5,16 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
@@ -122,8 +121,8 @@ func TestRateLimitsSharedThroughRedis(t *testing.T) {
 			addr := "127.0.0.1:6379"
 			var stopRedis func()
 			if tc.outage {
-				addr = freeAddrString(t)
-				stopRedis = startRedis(t, addr)
+				addr = redistest.FreeAddr(t)
+				stopRedis = redistest.Start(t, addr)
 			} else if redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}).Ping(context.Background()).Err() != nil {
 				if os.Getenv("CI") == "true" {
 					t.Fatalf("no Redis at %s", addr)
@@ -185,7 +184,7 @@ func TestRateLimitsSharedThroughRedis(t *testing.T) {
 			}
 			a.waitLog("Redis unavailable: rate limits are per instance, in memory, until it answers")
 
-			startRedisAt(t, addr)
+			redistest.Start(t, addr)
 			deadline := time.Now().Add(20 * time.Second)
 			for {
 				attempt(a, "probe-"+uuid.NewString()[:8]) // traffic lets the limiter try Redis again
@@ -206,45 +205,4 @@ func TestRateLimitsSharedThroughRedis(t *testing.T) {
 			shared("again-")
 		})
 	}
-}
-
-func freeAddrString(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
-}
-
-// startRedis runs a private, diskless redis-server on addr until the test ends
-// or stop is called. Without the binary the test is skipped, except in CI.
-func startRedis(t *testing.T, addr string) (stop func()) {
-	t.Helper()
-	return startRedisAt(t, addr)
-}
-
-func startRedisAt(t *testing.T, addr string) (stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed")
-		}
-		t.Skip("redis-server is not installed")
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	var once sync.Once
-	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
-	t.Cleanup(stop)
-	probe := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer probe.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for probe.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not answer", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return stop
 }

@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/ratelimit"
 )
 
@@ -41,58 +39,9 @@ func newLog() (*slog.Logger, *logBuffer) {
 	return slog.New(slog.NewTextHandler(b, nil)), b
 }
 
-// freeAddr is a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startRedis runs a private, diskless redis-server on addr until the test ends
-// or stop is called. Without the binary the test is skipped, except in CI.
-func startRedis(t *testing.T, addr string) (stop func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed")
-		}
-		t.Skip("redis-server is not installed")
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-	}
-	t.Cleanup(stop)
-
-	probe := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer probe.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for probe.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not answer", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return stop
-}
-
 func TestFallbackSurvivesRedisRestart(t *testing.T) {
-	addr := freeAddr(t)
-	stop := startRedis(t, addr)
+	addr := redistest.FreeAddr(t)
+	stop := redistest.Start(t, addr)
 	// No retries: a dead server should be noticed at once, not after backoff.
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
@@ -126,7 +75,7 @@ func TestFallbackSurvivesRedisRestart(t *testing.T) {
 		t.Errorf("%d warnings for one outage, want 1", n)
 	}
 
-	startRedis(t, addr) // empty: it keeps nothing on disk
+	redistest.Start(t, addr) // empty: it keeps nothing on disk
 	clk.advance(ratelimit.ProbeInterval - time.Second)
 	allow(t, f, "login", "bob", lim)
 	if f.Healthy() || inRedis() {

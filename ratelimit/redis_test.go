@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/ratelimit"
 )
 
@@ -78,7 +79,7 @@ func TestRedisLimitIsSharedBetweenInstances(t *testing.T) {
 }
 
 func TestRedisErrorsAreReturned(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: freeAddr(t), MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.FreeAddr(t), MaxRetries: -1})
 	defer rdb.Close()
 	_, err := ratelimit.NewRedis(rdb).Allow(context.Background(), "s", "k", ratelimit.Limit{Count: 1, Period: time.Second})
 	if err == nil {
