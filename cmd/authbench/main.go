@@ -4,7 +4,7 @@
 // database (PostgreSQL by default), seeds users, runs each scenario for a fixed
 // time with vegeta on loopback, and prints one table (and JSON with -json).
 //
-//	go run ./cmd/authbench            # the full run, 4 to 5 minutes
+//	go run ./cmd/authbench            # the full run, about 4 minutes
 //	go run ./cmd/authbench -short     # a few seconds per scenario, for CI
 //
 // Unmet targets are reported, not failed: the exit status is 1 only when the
@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&o.db, "db", "postgres", "database for the service: postgres or sqlite")
 	flag.StringVar(&o.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server; the run creates its own database there and drops it")
 	flag.StringVar(&o.redisURL, "redis", "", "REDIS_URL for the service (default: none, limits in memory)")
-	flag.IntVar(&o.users, "users", 0, "users to sign up through the API (default 2000, 100 with -short)")
+	flag.IntVar(&o.users, "users", 0, "users to sign up through the API (default 2000, 64 with -short)")
 	flag.IntVar(&o.tokenUsers, "token-users", 0, "users that log in and whose access tokens the read scenarios reuse (default 256, 16 with -short)")
 	flag.BoolVar(&scale, "scale", false, "first COPY 1,000,000 users into PostgreSQL (see -scale-users)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users that -scale copies")
@@ -110,7 +110,7 @@ func (o *options) setDefaults() {
 			*v = map[bool]int{false: full, true: short}[o.short]
 		}
 	}
-	pick(&o.users, 2000, 100)
+	pick(&o.users, 2000, 64)
 	pick(&o.tokenUsers, 256, 16)
 	if o.duration == 0 {
 		o.duration = map[bool]time.Duration{false: 10 * time.Second, true: 1500 * time.Millisecond}[o.short]

@@ -113,13 +113,20 @@ func mintRefreshTokens(ctx context.Context, cfg config.Config, users []account, 
 	}, time.Now)
 	client := audit.NewClient("127.0.0.1", "authbench")
 	out := make([]string, n)
-	err = parallel(ctx, 8, n, func(i int) error {
-		id, err := uuid.Parse(users[i%len(users)].ID)
-		if err != nil {
-			return err
-		}
-		_, out[i], err = svc.Start(ctx, st, id, false, client)
-		return err
+	const batch = 250 // sessions per transaction: one commit each, not one per session
+	err = parallel(ctx, 4, (n+batch-1)/batch, func(b int) error {
+		return st.InTx(ctx, func(tx *store.Store) error {
+			for i := b * batch; i < min(n, (b+1)*batch); i++ {
+				id, err := uuid.Parse(users[i%len(users)].ID)
+				if err != nil {
+					return err
+				}
+				if _, out[i], err = svc.Start(ctx, tx, id, false, client); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	return out, err
 }
