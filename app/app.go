@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/authcache"
 	"github.com/authsvc/authsvc/config"
 	"github.com/authsvc/authsvc/handlers"
 	"github.com/authsvc/authsvc/hashpool"
@@ -39,9 +40,12 @@ type App struct {
 	Keys     *keys.Manager
 	Accounts *accounts.Service
 	Limiter  ratelimit.Limiter // shared by every rate limit of the API
-	Mail     *mail.Worker
-	Server   *echo.Echo
-	Now      func() time.Time
+	// Cache holds verified tokens, live sessions and accounts for the hot path;
+	// the store's changes invalidate it (on PostgreSQL, every instance's: Listen).
+	Cache  *authcache.Cache
+	Mail   *mail.Worker
+	Server *echo.Echo
+	Now    func() time.Time
 }
 
 // OpenStore connects to the configured database and brings its schema up to date.
@@ -169,7 +173,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
 		Accounts: accts, Limiter: limiter, Mail: worker, Now: now,
+		// Until changes from other processes are heard (PostgreSQL: Listen), entries
+		// live briefly; with SQLite, other processes (the command line) never tell.
+		Cache: authcache.New(now, authcache.FallbackMaxAge),
 	}
+	a.Cache.CountListenersWith(st.CountListeners)
+	st.OnChange(a.Cache.Changed)
 	a.Server = newServer(a)
 	return a, nil
 }
@@ -186,7 +195,10 @@ func (a *App) degraded() map[string]string {
 func newServer(a *App) *echo.Echo {
 	cfg, st, now := a.Config, a.Store, a.Now
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
-	verifier := token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon)
+	live := &middleware.Live{
+		Verifier: token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon),
+		Store:    st, Cache: a.Cache, Now: now,
+	}
 	sqlDB, _ := st.SQL()
 	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies
@@ -200,9 +212,9 @@ func newServer(a *App) *echo.Echo {
 	return handlers.NewServer(handlers.Server{
 		Metrics: m,
 		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, CookieMode: cfg.CookieMode, TrustedProxies: cfg.TrustedProxies,
-		Auth: middleware.RequireAuth(verifier, st, now),
+		Auth: middleware.RequireAuth(live),
 		Permission: func(p string) echo.MiddlewareFunc {
-			return middleware.RequirePermission(st, p)
+			return middleware.RequirePermission(p)
 		},
 	}, handlers.Handlers{
 		Discovery: &handlers.Discovery{
@@ -211,7 +223,7 @@ func newServer(a *App) *echo.Echo {
 		},
 		Auth: &handlers.Auth{
 			Accounts: a.Accounts, Store: st, Issuer: token.NewIssuer(a.Keys.KeySet, tokenCfg, now),
-			Verifier: verifier, AccessTTL: cfg.AccessTokenTTL, Metrics: m, Now: now,
+			Live: live, AccessTTL: cfg.AccessTokenTTL, Metrics: m, Now: now,
 			Cookies: cookies,
 		},
 		Me: &handlers.Me{Accounts: a.Accounts, Store: st, Now: now},
@@ -223,9 +235,17 @@ func newServer(a *App) *echo.Echo {
 		Audit: &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
 		Gateway: &handlers.Gateway{
 			Clients: cfg.IntrospectionClients, Limiter: a.Limiter, Limit: cfg.IntrospectionRateLimit,
-			Verifier: verifier, Store: st, Now: now,
+			Live: live,
 		},
 	})
+}
+
+// RunCacheListener hears, in the background until ctx ends, the changes other
+// instances commit (PostgreSQL; SQLite is one process).
+func (a *App) RunCacheListener(ctx context.Context) {
+	if a.Store.Dialect() == store.Postgres {
+		go authcache.Listen(ctx, a.Config.DatabaseURL, a.Cache, a.Log)
+	}
 }
 
 // Serve listens on ln until ctx ends, then stops accepting, lets in-flight
@@ -235,6 +255,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopBG()
 	go a.Keys.Run(bg)
 	go a.Mail.Run(bg)
+	a.RunCacheListener(bg)
 
 	srv := &http.Server{
 		Handler:           a.Server,

@@ -26,7 +26,7 @@ type Auth struct {
 	Accounts  *accounts.Service
 	Store     *store.Store // the caller's session and account
 	Issuer    *token.Issuer
-	Verifier  middleware.Verifier // logout reads a token it does not require
+	Live      *middleware.Live // logout reads a token it does not require; the session check
 	AccessTTL time.Duration
 	Metrics   *metrics.Metrics
 	Now       func() time.Time
@@ -296,7 +296,7 @@ func (h *Auth) logout(c echo.Context) error {
 	// cookie mode the refresh cookie's.
 	type target struct{ uid, sid uuid.UUID }
 	var targets []target
-	claims, err := middleware.Authenticate(c, h.Verifier, h.Store, h.Now)
+	claims, err := h.Live.Authenticate(c)
 	if err == nil {
 		uid, _ := uuid.Parse(claims.Subject)
 		sid, _ := uuid.Parse(claims.SessionID)
@@ -351,11 +351,11 @@ type SessionResponse struct {
 //	@Security		BearerAuth
 //	@Router			/v1/auth/session [get]
 func (h *Auth) getSession(c echo.Context) error {
-	acct, err := middleware.Account(c, h.Store)
+	acct, err := middleware.Account(c)
 	if err != nil {
 		return err
 	}
-	sess, err := h.Store.SessionByID(c.Request().Context(), middleware.SessionID(c))
+	sess, err := h.Live.Session(c.Request().Context(), middleware.SessionID(c))
 	if err != nil {
 		return err
 	}

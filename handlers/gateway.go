@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -21,12 +20,10 @@ import (
 
 // Gateway serves introspection to the configured clients.
 type Gateway struct {
-	Clients  map[string]string // INTROSPECTION_CLIENTS: id → secret
-	Limiter  ratelimit.Limiter // counts calls per client (INTROSPECTION_RATE_LIMIT)
-	Limit    ratelimit.Limit
-	Verifier middleware.Verifier
-	Store    *store.Store
-	Now      func() time.Time
+	Clients map[string]string // INTROSPECTION_CLIENTS: id → secret
+	Limiter ratelimit.Limiter // counts calls per client (INTROSPECTION_RATE_LIMIT)
+	Limit   ratelimit.Limit
+	Live    *middleware.Live
 }
 
 // IntrospectRequest asks about a token (RFC 7662). The form encoding of RFC 7662
@@ -148,7 +145,7 @@ func introspectedToken(c echo.Context) (string, error) {
 // logged-out or revoked session's token is inactive at once.
 func (h *Gateway) inspect(c echo.Context, tok string) (*IntrospectionResponse, error) {
 	ctx := c.Request().Context()
-	claims, err := middleware.VerifyLive(ctx, tok, h.Verifier, h.Store, h.Now)
+	claims, err := h.Live.Verify(ctx, tok)
 	if p, ok := problem.As(err); ok && p.Status >= 500 {
 		return nil, err
 	}
@@ -156,7 +153,7 @@ func (h *Gateway) inspect(c echo.Context, tok string) (*IntrospectionResponse, e
 		return nil, nil // every other failure is simply "not active"
 	}
 	sub, _ := uuid.Parse(claims.Subject) // VerifyLive checked it
-	acct, err := h.Store.UserByID(ctx, sub)
+	acct, err := h.Live.Account(ctx, sub)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}

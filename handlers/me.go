@@ -21,8 +21,8 @@ type Me struct {
 }
 
 // actor is the signed-in caller, as the account rules see it.
-func actor(c echo.Context, st *store.Store) (accounts.Actor, error) {
-	acct, err := middleware.Account(c, st)
+func actor(c echo.Context) (accounts.Actor, error) {
+	acct, err := middleware.Account(c)
 	if err != nil {
 		return accounts.Actor{}, err
 	}
@@ -40,7 +40,7 @@ func actor(c echo.Context, st *store.Store) (accounts.Actor, error) {
 //	@Security		BearerAuth
 //	@Router			/v1/me [get]
 func (h *Me) getMe(c echo.Context) error {
-	acct, err := middleware.Account(c, h.Store)
+	acct, err := middleware.Account(c)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (h *Me) updateMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me, err := actor(c, h.Store)
+	me, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (h *Me) deleteMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me, err := actor(c, h.Store)
+	me, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (h *Me) changePassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me, err := actor(c, h.Store)
+	me, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func (h *Me) revokeMySession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	me, err := actor(c, h.Store)
+	me, err := actor(c)
 	if err != nil {
 		return err
 	}

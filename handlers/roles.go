@@ -91,7 +91,7 @@ func (h *Roles) createRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (h *Roles) updateRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (h *Roles) updateRole(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/roles/{name} [delete]
 func (h *Roles) deleteRole(c echo.Context) error {
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ type CountResponse struct {
 //	@Security		BearerAuth
 //	@Router			/v1/users [get]
 func (h *Users) listUsers(c echo.Context) error {
-	caller, err := middleware.Account(c, h.Store)
+	caller, err := middleware.Account(c)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (h *Users) countUsers(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id} [get]
 func (h *Users) getUser(c echo.Context) error {
-	caller, err := middleware.Account(c, h.Store)
+	caller, err := middleware.Account(c)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (h *Users) createUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -308,7 +308,7 @@ func (h *Users) updateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,7 @@ func (h *Users) deleteUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -375,7 +375,7 @@ type DeleteAllUsersRequest struct {
 //	@Security		BearerAuth
 //	@Router			/v1/users [delete]
 func (h *Users) deleteAllUsers(c echo.Context) error {
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -410,7 +410,7 @@ func (h *Users) listUserSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -441,7 +441,7 @@ func (h *Users) revokeUserSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	by, err := actor(c, h.Store)
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}

@@ -484,7 +484,9 @@ func TestLastAdminRace(t *testing.T) {
 			close(start)
 			wg.Wait()
 
-			if maxInFlight.Load() < 2 {
+			// Only PostgreSQL's slowed commits make them overlap for sure; SQLite
+			// serialises writers, and fast requests may finish one by one.
+			if e.App.Store.Dialect() == store.Postgres && maxInFlight.Load() < 2 {
 				t.Fatalf("round %d: requests did not overlap (max in flight %d)", round, maxInFlight.Load())
 			}
 			refused := -1

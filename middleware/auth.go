@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/authsvc/authsvc/authcache"
+	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
@@ -19,6 +21,7 @@ import (
 const (
 	claimsKey  = "authsvc.claims"
 	accountKey = "authsvc.account"
+	liveKey    = "authsvc.live"
 )
 
 // Verifier checks an access token's signature and claims.
@@ -36,65 +39,134 @@ func BearerToken(c echo.Context) string {
 	return ""
 }
 
+// Live checks access tokens and their sessions, and loads accounts: through
+// the cache when there is one (authcache), else from the database each time.
+type Live struct {
+	Verifier Verifier
+	Store    *store.Store
+	Cache    *authcache.Cache // nil: no caching
+	Now      func() time.Time
+}
+
 // Authenticate verifies the bearer token and its session, or fails with 401.
-func Authenticate(c echo.Context, v Verifier, st *store.Store, now func() time.Time) (*token.Claims, error) {
+func (l *Live) Authenticate(c echo.Context) (*token.Claims, error) {
 	raw := BearerToken(c)
 	if raw == "" {
 		return nil, problem.ErrMissingToken
 	}
-	return VerifyLive(c.Request().Context(), raw, v, st, now)
+	return l.Verify(c.Request().Context(), raw)
 }
 
-// VerifyLive checks an access token: signature and claims, then its session in
-// the database. A revoked or expired session refuses its access tokens at once,
-// whatever their exp. Errors are problems: 401 for the token, 5xx for the database.
-func VerifyLive(ctx context.Context, raw string, v Verifier, st *store.Store, now func() time.Time) (*token.Claims, error) {
-	claims, err := v.Verify(raw)
-	if errors.Is(err, token.ErrExpired) {
-		return nil, problem.ErrExpiredToken
-	}
+// Verify checks an access token: signature and claims, then its session. A
+// revoked or expired session refuses its access tokens at once, whatever their
+// exp. Errors are problems (401) for the token, and the database's own.
+func (l *Live) Verify(ctx context.Context, raw string) (*token.Claims, error) {
+	claims, err := l.claims(raw)
 	if err != nil {
-		return nil, problem.ErrInvalidToken
+		return nil, err
 	}
 	sid, err1 := uuid.Parse(claims.SessionID)
 	sub, err2 := uuid.Parse(claims.Subject)
 	if err1 != nil || err2 != nil {
 		return nil, problem.ErrInvalidToken
 	}
-	sess, err := st.SessionByID(ctx, sid)
+	sess, err := l.Session(ctx, sid)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, problem.ErrRevoked
 	}
 	if err != nil {
-		return nil, dbFailure(err)
+		return nil, err
 	}
-	if sess.UserID != sub || sess.RevokedAt != nil || !now().Before(sess.ExpiresAt) {
+	if sess.UserID != sub || sess.RevokedAt != nil || !l.Now().Before(sess.ExpiresAt) {
 		return nil, problem.ErrRevoked
 	}
 	return claims, nil
 }
 
+// claims verifies the token's signature and claims, once per token while it lasts.
+func (l *Live) claims(raw string) (*token.Claims, error) {
+	if l.Cache != nil {
+		if claims, ok := l.Cache.Token(raw); ok {
+			return claims, nil
+		}
+	}
+	claims, err := l.Verifier.Verify(raw)
+	if errors.Is(err, token.ErrExpired) {
+		return nil, problem.ErrExpiredToken
+	}
+	if err != nil {
+		return nil, problem.ErrInvalidToken
+	}
+	if l.Cache != nil {
+		l.Cache.PutToken(raw, claims)
+	}
+	return claims, nil
+}
+
+// Session reads a session; the result is a copy.
+func (l *Live) Session(ctx context.Context, id uuid.UUID) (models.Session, error) {
+	if l.Cache == nil {
+		s, err := l.Store.SessionByID(ctx, id)
+		if err != nil {
+			return models.Session{}, err
+		}
+		return *s, nil
+	}
+	if s, ok := l.Cache.Session(id); ok {
+		return s, nil
+	}
+	gen := l.Cache.Generation()
+	s, err := l.Store.SessionByID(ctx, id)
+	if err != nil {
+		return models.Session{}, err
+	}
+	l.Cache.PutSession(gen, *s)
+	return *s, nil
+}
+
+// Account loads a user with its grants; the result is shared, read-only.
+func (l *Live) Account(ctx context.Context, id uuid.UUID) (*store.Account, error) {
+	if l.Cache != nil {
+		if a, ok := l.Cache.Account(id); ok {
+			return a, nil
+		}
+	}
+	var gen uint64
+	if l.Cache != nil {
+		gen = l.Cache.Generation()
+	}
+	a, err := l.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if l.Cache != nil {
+		l.Cache.PutAccount(gen, a)
+	}
+	return a, nil
+}
+
 // RequireAuth admits requests with a valid access token of a live session.
-func RequireAuth(v Verifier, st *store.Store, now func() time.Time) echo.MiddlewareFunc {
+func RequireAuth(l *Live) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			claims, err := Authenticate(c, v, st, now)
+			claims, err := l.Authenticate(c)
 			if err != nil {
 				return err
 			}
 			c.Set(claimsKey, claims)
+			c.Set(liveKey, l)
 			return next(c)
 		}
 	}
 }
 
 // RequirePermission admits signed-in callers whose current roles grant every
-// permission given. It reads the database, not the token, so a role change takes
-// effect at once. Use after RequireAuth.
-func RequirePermission(st *store.Store, permissions ...string) echo.MiddlewareFunc {
+// permission given. It reads the current account, not the token, so a role
+// change takes effect at once. Use after RequireAuth.
+func RequirePermission(permissions ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			acct, err := Account(c, st)
+			acct, err := Account(c)
 			if err != nil {
 				return err
 			}
@@ -132,31 +204,24 @@ func SessionID(c echo.Context) uuid.UUID {
 	return uuid.Nil
 }
 
-// Account loads the signed-in user's current record once per request.
-func Account(c echo.Context, st *store.Store) (*store.Account, error) {
+// Account is the signed-in user's current record, loaded once per request.
+// Use after RequireAuth.
+func Account(c echo.Context) (*store.Account, error) {
 	if acct, ok := c.Get(accountKey).(*store.Account); ok {
 		return acct, nil
 	}
+	l, _ := c.Get(liveKey).(*Live)
 	id := UserID(c)
-	if id == uuid.Nil {
+	if l == nil || id == uuid.Nil {
 		return nil, problem.ErrMissingToken
 	}
-	acct, err := st.UserByID(c.Request().Context(), id)
+	acct, err := l.Account(c.Request().Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, problem.ErrRevoked
 	}
 	if err != nil {
-		return nil, dbFailure(err)
+		return nil, err
 	}
 	c.Set(accountKey, acct)
 	return acct, nil
-}
-
-// dbFailure is a database error no client caused: 503 when the database is
-// unreachable, 500 otherwise.
-func dbFailure(err error) error {
-	if store.IsUnavailable(err) {
-		return problem.Unavailable(err)
-	}
-	return problem.Internal(err)
 }

@@ -137,7 +137,10 @@ func (s *Store) LockUser(ctx context.Context, id uuid.UUID) (*Account, error) {
 // by cascade. Revoke the sessions first so the revocation feed lists them.
 func (s *Store) DeleteAllUsers(ctx context.Context) (int64, error) {
 	res := s.conn(ctx).Exec("DELETE FROM users")
-	return res.RowsAffected, res.Error
+	if res.Error != nil {
+		return 0, res.Error
+	}
+	return res.RowsAffected, s.changed(ctx, Change{All: true})
 }
 
 // RoleInfo is a role with its permissions (sorted, never nil).
@@ -251,6 +254,9 @@ func (s *Store) UpdateRole(ctx context.Context, name string, now time.Time, desc
 	if permissions == nil {
 		return nil
 	}
+	if err := s.changed(ctx, Change{AllUsers: true}); err != nil { // every holder's permissions
+		return err
+	}
 	return s.setRolePermissions(ctx, name, permissions)
 }
 
@@ -275,7 +281,7 @@ func (s *Store) DeleteRole(ctx context.Context, name string) error {
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return s.changed(ctx, Change{AllUsers: true}) // every holder lost it
 }
 
 // RoleHolders lists the ids of the users holding the role.

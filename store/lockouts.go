@@ -58,9 +58,12 @@ func (s *Store) SetIdentifierLockout(ctx context.Context, key []byte, l Lockout,
 // SetUserLockout writes an account's failed-login state. Not a change of the
 // user: updated_at stays.
 func (s *Store) SetUserLockout(ctx context.Context, id uuid.UUID, l Lockout) error {
-	return s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
+	if err := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
 		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": utcPtr(l.LockedUntil),
-	}).Error
+	}).Error; err != nil {
+		return err
+	}
+	return s.userChanged(ctx, id)
 }
 
 func utcPtr(t *time.Time) *time.Time {

@@ -104,7 +104,11 @@ func (s *Store) RevokeSessions(ctx context.Context, r Revoke) ([]uuid.UUID, erro
 	if err := s.conn(ctx).CreateInBatches(revs, 500).Error; err != nil {
 		return nil, err
 	}
-	return ids, nil
+	c := Change{Sessions: ids}
+	if r.All {
+		c = Change{All: true}
+	}
+	return ids, s.changed(ctx, c)
 }
 
 // RefreshTokenByHash finds a refresh token by its MAC.

@@ -42,6 +42,8 @@ const (
 type Store struct {
 	db      *gorm.DB
 	dialect string
+	hooks   *changeHooks
+	pending *[]Change // inside InTx: the changes to announce once it commits
 }
 
 // Options tune the connection pool.
@@ -148,7 +150,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	sqlDB.SetMaxIdleConns(maxOpen)
 	sqlDB.SetConnMaxIdleTime(0)
 	sqlDB.SetConnMaxLifetime(time.Hour)
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, dialect: dialect, hooks: &changeHooks{}}
 	if err := s.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("connect to database: %w", scrub(err, databaseURL))
@@ -211,10 +213,32 @@ func (s *Store) Ping(ctx context.Context) error {
 // InTx runs fn in one transaction; fn's store is bound to it. On SQLite the
 // transaction holds the write lock from its start, on PostgreSQL callers lock the
 // rows they decide on (forUpdate).
+// The changes it makes are announced after it commits (OnChange), and on
+// PostgreSQL by a NOTIFY that the commit delivers.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect})
+	if s.pending != nil { // nested: announced with the outermost transaction
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return fn(&Store{db: tx, dialect: s.dialect, hooks: s.hooks, pending: s.pending})
+		})
+	}
+	var pending []Change
+	var merged Change
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		bound := &Store{db: tx, dialect: s.dialect, hooks: s.hooks, pending: &pending}
+		if err := fn(bound); err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		var err error
+		merged, err = bound.notify(ctx, pending)
+		return err
 	})
+	if err == nil {
+		s.publish(merged)
+	}
+	return err
 }
 
 func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }

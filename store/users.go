@@ -48,6 +48,9 @@ func (s *Store) SetRoles(ctx context.Context, userID uuid.UUID, roles []string) 
 }
 
 func (s *Store) setRoles(ctx context.Context, userID uuid.UUID, roles []string) error {
+	if err := s.userChanged(ctx, userID); err != nil {
+		return err
+	}
 	roles = models.SortedSet(roles)
 	if len(roles) > 0 {
 		var n int64
@@ -75,6 +78,9 @@ func (s *Store) SetResources(ctx context.Context, userID uuid.UUID, resources []
 }
 
 func (s *Store) setResources(ctx context.Context, userID uuid.UUID, resources []string) error {
+	if err := s.userChanged(ctx, userID); err != nil {
+		return err
+	}
 	if err := s.conn(ctx).Where("user_id = ?", userID).Delete(&models.UserResource{}).Error; err != nil {
 		return err
 	}
@@ -147,21 +153,32 @@ func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fie
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return s.userChanged(ctx, id)
+}
+
+// userChanged announces that what the store says of the user changed.
+func (s *Store) userChanged(ctx context.Context, id uuid.UUID) error {
+	return s.changed(ctx, Change{Users: []uuid.UUID{id}})
 }
 
 // UpgradePasswordHash stores a rehash of the same password under new
 // parameters; the user did not change, so updated_at stays.
 func (s *Store) UpgradePasswordHash(ctx context.Context, id uuid.UUID, hash string) error {
-	return s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumn("password_hash", hash).Error
+	if err := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumn("password_hash", hash).Error; err != nil {
+		return err
+	}
+	return s.userChanged(ctx, id)
 }
 
 // RecordLogin marks a successful login: last_login_at, and the lockout counters reset.
 func (s *Store) RecordLogin(ctx context.Context, id uuid.UUID, now time.Time) error {
 	// UpdateColumns: a login is not a change of the user, so updated_at stays.
-	return s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
+	if err := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
 		"last_login_at": now, "failed_logins": 0, "lock_count": 0, "locked_until": nil,
-	}).Error
+	}).Error; err != nil {
+		return err
+	}
+	return s.userChanged(ctx, id)
 }
 
 // DeleteUser removes the user; sessions, tokens, roles and grants go with it by cascade.
@@ -173,7 +190,7 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return s.userChanged(ctx, id)
 }
 
 // CountUsers counts every user.

@@ -117,6 +117,10 @@ func NewOn(t testing.TB, databaseURL string, vars Vars, opts ...Option) *Env {
 	if err := a.Bootstrap(ctx); err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
+	// Other instances' changes reach the cache as in production (PostgreSQL).
+	listening, stopListening := context.WithCancel(ctx)
+	t.Cleanup(stopListening)
+	a.RunCacheListener(listening)
 	return &Env{T: t, App: a, Clock: clock, URL: databaseURL}
 }
 
