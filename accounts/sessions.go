@@ -11,12 +11,21 @@ import (
 	"github.com/authsvc/authsvc/store"
 )
 
+// User reads an account; ErrUserNotFound when there is none.
+func (s *Service) User(ctx context.Context, id uuid.UUID) (*store.Account, error) {
+	a, err := s.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, notFound(err, ErrUserNotFound)
+	}
+	return a, nil
+}
+
 // UserSessions lists another user's live sessions; they show where the user
 // is signed in, so the rule for acting on the user applies.
 func (s *Service) UserSessions(ctx context.Context, actor Actor, id uuid.UUID) ([]models.Session, error) {
-	target, err := s.Store.UserByID(ctx, id)
+	target, err := s.User(ctx, id)
 	if err != nil {
-		return nil, notFound(err, ErrUserNotFound)
+		return nil, err
 	}
 	if !mayManage(actor, target) {
 		return nil, ErrBeyondOwnRights

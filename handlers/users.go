@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -183,10 +182,7 @@ func (h *Users) getUser(c echo.Context) error {
 	if id == caller.ID {
 		return c.JSON(http.StatusOK, UserResponse{User: userView(caller, h.Now())})
 	}
-	target, err := h.Store.UserByID(c.Request().Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return accounts.ErrUserNotFound
-	}
+	target, err := h.Accounts.User(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
