@@ -49,8 +49,16 @@ type Deps struct {
 	Secret   *secret.Key
 	Mail     MailQueue         // may be nil
 	Limiter  ratelimit.Limiter // may be nil: no rate limits
+	// Accounts reads accounts for the token endpoints (refresh), through the
+	// hot path's cache (middleware.Live); nil: from the store each time.
+	Accounts AccountSource
 	Log      *slog.Logger
 	Now      func() time.Time
+}
+
+// AccountSource reads an account by id (store.ErrNotFound when there is none).
+type AccountSource interface {
+	Account(ctx context.Context, id uuid.UUID) (*store.Account, error)
 }
 
 // Service performs account operations.

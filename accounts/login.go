@@ -152,7 +152,12 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client audit
 	if err != nil {
 		return nil, err
 	}
-	acct, err := s.Store.UserByID(ctx, r.Session.UserID)
+	var acct *store.Account
+	if s.Accounts != nil {
+		acct, err = s.Accounts.Account(ctx, r.Session.UserID)
+	} else {
+		acct, err = s.Store.UserByID(ctx, r.Session.UserID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, sessions.ErrInvalid // the user was deleted
 	}

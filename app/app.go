@@ -42,7 +42,9 @@ type App struct {
 	Limiter  ratelimit.Limiter // shared by every rate limit of the API
 	// Cache holds verified tokens, live sessions and accounts for the hot path;
 	// the store's changes invalidate it (on PostgreSQL, every instance's: Listen).
-	Cache  *authcache.Cache
+	Cache *authcache.Cache
+	// Live checks tokens, sessions and accounts through the cache.
+	Live   *middleware.Live
 	Mail   *mail.Worker
 	Server *echo.Echo
 	Now    func() time.Time
@@ -105,7 +107,7 @@ func NewSessions(st *store.Store, key *secret.Key, cfg config.Config, now func()
 
 // NewAccounts builds the account service (and what it works with) for cfg;
 // mail may be nil where no mail is sent (the command line).
-func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secret.Key, mail accounts.MailQueue, limiter ratelimit.Limiter, now func() time.Time) (*accounts.Service, error) {
+func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secret.Key, mail accounts.MailQueue, limiter ratelimit.Limiter, live *middleware.Live, now func() time.Time) (*accounts.Service, error) {
 	hasher, err := NewHasher(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
@@ -114,12 +116,21 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 	return accounts.New(accounts.Deps{
 		Store: st, Hasher: hasher, Hashing: hashpool.New(workers, queue), Policy: password.Policy{MinScore: cfg.PasswordMinScore},
 		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Limiter: limiter, Log: log, Now: now,
+		Accounts: accountSource(live),
 	}, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
 		LoginLimit: cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 		LockoutThreshold: cfg.LockoutThreshold,
 	}), nil
+}
+
+// accountSource is live, or none (nil interface, not a nil pointer) without one.
+func accountSource(live *middleware.Live) accounts.AccountSource {
+	if live == nil {
+		return nil
+	}
+	return live
 }
 
 // NewLimiter counts rate limits in this process, or with REDIS_URL in Redis, so
@@ -166,19 +177,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	if err != nil {
 		return nil, err
 	}
-	accts, err := NewAccounts(cfg, log, st, key, worker, limiter, now)
+	// Until changes from other processes are heard (PostgreSQL: Listen), entries
+	// live briefly; with SQLite, other processes (the command line) never tell.
+	cache := authcache.New(now, authcache.FallbackMaxAge)
+	cache.CountListenersWith(st.CountListeners)
+	st.OnChange(cache.Changed)
+	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
+	live := &middleware.Live{
+		Verifier: token.NewVerifier(km.KeySet, tokenCfg, now, km.ReloadSoon),
+		Store:    st, Cache: cache, Now: now,
+	}
+	accts, err := NewAccounts(cfg, log, st, key, worker, limiter, live, now)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
-		Accounts: accts, Limiter: limiter, Mail: worker, Now: now,
-		// Until changes from other processes are heard (PostgreSQL: Listen), entries
-		// live briefly; with SQLite, other processes (the command line) never tell.
-		Cache: authcache.New(now, authcache.FallbackMaxAge),
+		Accounts: accts, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
 	}
-	a.Cache.CountListenersWith(st.CountListeners)
-	st.OnChange(a.Cache.Changed)
 	a.Server = newServer(a)
 	return a, nil
 }
@@ -195,10 +211,7 @@ func (a *App) degraded() map[string]string {
 func newServer(a *App) *echo.Echo {
 	cfg, st, now := a.Config, a.Store, a.Now
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
-	live := &middleware.Live{
-		Verifier: token.NewVerifier(a.Keys.KeySet, tokenCfg, now, a.Keys.ReloadSoon),
-		Store:    st, Cache: a.Cache, Now: now,
-	}
+	live := a.Live
 	sqlDB, _ := st.SQL()
 	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies

@@ -171,7 +171,7 @@ func openAccounts(ctx context.Context, env Env) (config.Config, *accounts.Servic
 		if err != nil {
 			return nil, err
 		}
-		return app.NewAccounts(cfg, log, st, key, nil, nil, env.Now) // no mail, no rate limits at the console
+		return app.NewAccounts(cfg, log, st, key, nil, nil, nil, env.Now) // no mail, rate limits or cache at the console
 	}()
 	if err != nil {
 		st.Close()
