@@ -193,10 +193,11 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
 	return s.userChanged(ctx, id)
 }
 
-// CountUsers counts every user.
+// CountUsers counts every user, exactly, without scanning them: it sums the
+// counter that triggers on users keep (migration 00005, user_count).
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.conn(ctx).Model(&models.User{}).Count(&n).Error
+	err := s.conn(ctx).Raw("SELECT CAST(COALESCE(SUM(n), 0) AS bigint) FROM user_count").Scan(&n).Error
 	return n, err
 }
 
