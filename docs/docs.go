@@ -1152,7 +1152,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Keyset-paginated by id, stable under concurrent inserts; follow next_cursor until it is absent. Needs users:read. With USER_DIRECTORY_PUBLIC any signed-in user may list, and then sees public fields of active accounts only (PublicUsersResponse), q searches only the public fields, and role/status filters stay reserved to users:read.",
+                "description": "Keyset-paginated by id, stable under concurrent inserts; follow next_cursor until it is absent. A search (q) that no index serves (on SQLite, or a q without 3 letters or digits in a row) scans a bounded number of users per page: its page may be short, even empty, and still have a next_cursor. Needs users:read. With USER_DIRECTORY_PUBLIC any signed-in user may list, and then sees public fields of active accounts only (PublicUsersResponse), q searches only the public fields, and role/status filters stay reserved to users:read.",
                 "produces": [
                     "application/json"
                 ],

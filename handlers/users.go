@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
@@ -52,7 +53,7 @@ type CountResponse struct {
 //
 //	@ID				listUsers
 //	@Summary		List users
-//	@Description	Keyset-paginated by id, stable under concurrent inserts; follow next_cursor until it is absent. Needs users:read. With USER_DIRECTORY_PUBLIC any signed-in user may list, and then sees public fields of active accounts only (PublicUsersResponse), q searches only the public fields, and role/status filters stay reserved to users:read.
+//	@Description	Keyset-paginated by id, stable under concurrent inserts; follow next_cursor until it is absent. A search (q) that no index serves (on SQLite, or a q without 3 letters or digits in a row) scans a bounded number of users per page: its page may be short, even empty, and still have a next_cursor. Needs users:read. With USER_DIRECTORY_PUBLIC any signed-in user may list, and then sees public fields of active accounts only (PublicUsersResponse), q searches only the public fields, and role/status filters stay reserved to users:read.
 //	@Tags			users
 //	@Produce		json
 //	@Param			limit	query		int		false	"Page size, 1 to 200"	default(50)
@@ -81,14 +82,16 @@ func (h *Users) listUsers(c echo.Context) error {
 	}
 	limit := f.Limit
 	f.Limit++ // one more tells whether another page follows
-	list, err := h.Store.ListUsers(c.Request().Context(), f)
+	page, err := h.Store.ListUsersPage(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	next := ""
+	list, next := page.Users, ""
 	if len(list) > limit {
 		list = list[:limit]
 		next = h.Cursors.Encode(list[limit-1].ID)
+	} else if page.Next != uuid.Nil { // a bounded search stopped before the end
+		next = h.Cursors.Encode(page.Next)
 	}
 	if !full {
 		out := PublicUsersResponse{Users: make([]PublicUser, len(list)), NextCursor: next}
