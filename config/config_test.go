@@ -177,6 +177,18 @@ func TestErrorsDoNotEchoSecrets(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), short) {
 		t.Fatalf("error %v echoes SECRET_KEY", err)
 	}
+	// A password holding a character a URL reserves breaks the parse; the
+	// message must not quote the part it broke on.
+	for name, url := range map[string]string{
+		"DATABASE_URL": "postgres://app:s3cr3t/Pa55@db.internal/authsvc",
+		"REDIS_URL":    "redis://:s3cr3t/Pa55@cache.internal:6379",
+		"SMTP_URL":     "smtp://mailer:s3cr3t/Pa55@mail.internal:587",
+	} {
+		_, err := config.Load(env(map[string]string{name: url, "MAIL_FROM": "a@example.com"}))
+		if err == nil || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "Pa55") {
+			t.Errorf("%s: error %v echoes the password", name, err)
+		}
+	}
 }
 
 func TestValidValues(t *testing.T) {

@@ -53,7 +53,8 @@ func NewSMTPSender(smtpURL, from string) (*SMTPSender, error) {
 func newSMTPSender(smtpURL, from string, tlsConf *tls.Config) (*SMTPSender, error) {
 	u, err := url.Parse(smtpURL)
 	if err != nil {
-		return nil, fmt.Errorf("SMTP URL: cannot parse (percent-encode special characters in the password): %v", redactURLError(err))
+		// Not url.Parse's message: it quotes the part it choked on, which may be the password.
+		return nil, errors.New("SMTP URL: cannot parse (percent-encode / ? # @ : % in the password)")
 	}
 	port, implicitTLS := 587, false
 	switch u.Scheme {
@@ -159,15 +160,6 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		return scrubPassword(err, s.password)
 	}
 	return nil
-}
-
-// redactURLError drops the URL (and so any password) from a url.Error.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // scrubPassword masks the password should a server or library ever echo it.

@@ -69,7 +69,9 @@ func SQLitePath(databaseURL string) string {
 func parseURL(databaseURL string) (dialect, sqlitePath string, err error) {
 	u, err := url.Parse(databaseURL)
 	if err != nil {
-		return "", "", fmt.Errorf("cannot be parsed as a URL (use sqlite://PATH or postgres://…): %v", redactURLError(err))
+		// Not url.Parse's message: it quotes the part it choked on, which may be
+		// the password.
+		return "", "", errors.New("cannot be parsed as a URL (use sqlite://PATH or postgres://…; percent-encode / ? # @ : % in the password)")
 	}
 	switch u.Scheme {
 	case "sqlite":
@@ -87,15 +89,6 @@ func parseURL(databaseURL string) (dialect, sqlitePath string, err error) {
 		return Postgres, "", nil
 	}
 	return "", "", fmt.Errorf("scheme %q is not supported (use sqlite://PATH or postgres://…)", u.Scheme)
-}
-
-// redactURLError drops the URL (and so any password) from a url.Error.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // Open connects and checks the connection. It does not migrate.
