@@ -71,35 +71,44 @@ func TestLoginUnknownUserCostsAHash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test")
 	}
-	e := apitest.New(t, store.SQLite, apitest.Vars{"PASSWORD_HASH_MEMORY_KIB": "32768", "PASSWORD_HASH_ITERATIONS": "2"})
-	e.Signup("known")
-	attempt := func(login string) time.Duration {
-		start := time.Now()
-		e.Request("POST", "/v1/auth/login", map[string]any{"login": login, "password": "Wrong-guess-4471-zebra!"}).
-			ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
-		return time.Since(start)
-	}
-	attempt("known") // warm up
-	attempt("nobody")
-	const rounds = 15
-	var known, unknown []time.Duration
-	for i := range rounds {
-		if i%2 == 0 {
-			known = append(known, attempt("known"))
-			unknown = append(unknown, attempt("nobody"))
-		} else {
-			unknown = append(unknown, attempt("nobody@example.com"))
-			known = append(known, attempt("known@example.com"))
-		}
-	}
-	median := func(d []time.Duration) time.Duration {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
-	mk, mu := median(known), median(unknown)
-	t.Logf("login with a wrong password, median of %d: known user %v, unknown user %v", rounds, mk, mu)
-	if mu < mk/2 {
-		t.Fatalf("an unknown login takes %v, a known one with a wrong password %v: unknown logins skip the hash", mu, mk)
+	for _, lockout := range []string{"0", "1000"} { // off; on, counting failures that never reach it
+		t.Run("LOCKOUT_THRESHOLD="+lockout, func(t *testing.T) {
+			e := apitest.New(t, store.SQLite, apitest.Vars{
+				"PASSWORD_HASH_MEMORY_KIB": "32768", "PASSWORD_HASH_ITERATIONS": "2", "LOCKOUT_THRESHOLD": lockout,
+			})
+			e.Signup("known")
+			attempt := func(login string) time.Duration {
+				start := time.Now()
+				e.Request("POST", "/v1/auth/login", map[string]any{"login": login, "password": "Wrong-guess-4471-zebra!"}).
+					ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
+				return time.Since(start)
+			}
+			attempt("known") // warm up
+			attempt("nobody")
+			const rounds = 15
+			var known, unknown []time.Duration
+			for i := range rounds {
+				if i%2 == 0 {
+					known = append(known, attempt("known"))
+					unknown = append(unknown, attempt("nobody"))
+				} else {
+					unknown = append(unknown, attempt("nobody@example.com"))
+					known = append(known, attempt("known@example.com"))
+				}
+			}
+			median := func(d []time.Duration) time.Duration {
+				s := slices.Clone(d)
+				slices.Sort(s)
+				return s[len(s)/2]
+			}
+			mk, mu := median(known), median(unknown)
+			t.Logf("login with a wrong password, median of %d: known user %v, unknown user %v", rounds, mk, mu)
+			if mu < mk/2 {
+				t.Fatalf("an unknown login takes %v, a known one with a wrong password %v: unknown logins skip the hash", mu, mk)
+			}
+			if lockout != "0" && (mu*10 < mk*6 || mu*6 > mk*10) {
+				t.Fatalf("counting failures: unknown %v against known %v; an account and an unknown identifier must cost alike", mu, mk)
+			}
+		})
 	}
 }
