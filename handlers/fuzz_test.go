@@ -13,7 +13,6 @@ package handlers_test
 // `go test` runs them as regression tests.
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -26,7 +25,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,38 +34,6 @@ import (
 // fuzzHang is how long one fuzzed request may take before it counts as a
 // hang: beyond the router's own 20 s deadline, which would answer 503.
 const fuzzHang = 30 * time.Second
-
-// fuzzTB is the testing.TB a fuzzed service is built with: f itself, except
-// that the service's log goes to a buffer. Inside the fuzz function F's Log
-// and Helper panic ("use t instead"), and the service also logs from its own
-// goroutines; a failing input prints the log of its request.
-type fuzzTB struct {
-	testing.TB
-	mu  sync.Mutex
-	log bytes.Buffer
-}
-
-func (tb *fuzzTB) Helper() {}
-
-func (tb *fuzzTB) Log(args ...any) {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if tb.log.Len() > 1<<20 {
-		tb.log.Reset()
-	}
-	fmt.Fprintln(&tb.log, args...)
-}
-
-func (tb *fuzzTB) Logf(format string, args ...any) { tb.Log(fmt.Sprintf(format, args...)) }
-
-// takeLog returns what was logged since the last call.
-func (tb *fuzzTB) takeLog() string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	s := tb.log.String()
-	tb.log.Reset()
-	return s
-}
 
 // fuzzAccount is an account the harness keeps usable between inputs.
 type fuzzAccount struct {
@@ -82,7 +48,7 @@ type fuzzAccount struct {
 // out, lock, rename, demote or delete them: the keeper, an admin no input
 // ever names, repairs or replaces them before the next input.
 type fuzzService struct {
-	tb                    *fuzzTB
+	tb                    *apitest.FuzzTB
 	env                   *apitest.Env
 	keeper, admin, victim *fuzzAccount
 	n                     int // for fresh names
@@ -91,7 +57,7 @@ type fuzzService struct {
 }
 
 func newFuzzService(f testing.TB) *fuzzService {
-	tb := &fuzzTB{TB: f}
+	tb := apitest.NewFuzzTB(f)
 	dialect := cmp.Or(os.Getenv("AUTHSVC_FUZZ_DIALECT"), "sqlite")
 	s := &fuzzService{tb: tb, env: apitest.New(tb, dialect, apitest.Vars{"USER_DIRECTORY_PUBLIC": "true"})}
 	s.admin = &fuzzAccount{role: "admin"}
@@ -104,7 +70,7 @@ func newFuzzService(f testing.TB) *fuzzService {
 	}
 	s.usersCursor = s.cursor(f, "/v1/users?limit=1", "next_cursor")
 	s.auditCursor = s.cursor(f, "/v1/audit?limit=1", "next_cursor")
-	tb.takeLog()
+	tb.TakeLog()
 	return s
 }
 
@@ -242,7 +208,7 @@ func (s *fuzzService) check(t *testing.T, req *http.Request, body string, r *api
 	fail := func(why string) {
 		t.Fatalf("%s %s (Content-Type %q, Authorization %q)\nbody: %q\n%s: status %d, Content-Type %q\nanswer: %s\nservice log:\n%s",
 			req.Method, req.URL, req.Header.Get("Content-Type"), req.Header.Get("Authorization"), body,
-			why, r.Status, r.Header.Get("Content-Type"), r.Body, s.tb.takeLog())
+			why, r.Status, r.Header.Get("Content-Type"), r.Body, s.tb.TakeLog())
 	}
 	if testing.Verbose() {
 		t.Logf("%s %s → %d %.200s", req.Method, req.URL, r.Status, r.Body)
@@ -416,7 +382,7 @@ func (s *fuzzService) write(t *testing.T, endpoint, variant uint8, target, body 
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	s.tb.takeLog()
+	s.tb.TakeLog()
 	s.check(t, req, body, s.do(t, req))
 }
 
@@ -485,7 +451,7 @@ func FuzzListQuery(f *testing.F) {
 			s.login(t, s.victim) // a plain user: the public directory, 403s
 			req.Header.Set("Authorization", "Bearer "+s.victim.access)
 		}
-		s.tb.takeLog()
+		s.tb.TakeLog()
 		s.check(t, req, "", s.do(t, req))
 	})
 }

@@ -1,14 +1,12 @@
 package middleware_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +15,6 @@ import (
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/middleware"
 )
-
-// fuzzTB is f for building the service, but the service's log goes to a
-// buffer: inside the fuzz function F's Log and Helper panic, and the service
-// logs from its own goroutines too.
-type fuzzTB struct {
-	testing.TB
-	mu  sync.Mutex
-	log bytes.Buffer
-}
-
-func (tb *fuzzTB) Helper() {}
-
-func (tb *fuzzTB) Log(args ...any) {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if tb.log.Len() > 1<<20 {
-		tb.log.Reset()
-	}
-	fmt.Fprintln(&tb.log, args...)
-}
-
-func (tb *fuzzTB) Logf(format string, args ...any) { tb.Log(fmt.Sprintf(format, args...)) }
-
-func (tb *fuzzTB) takeLog() string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	s := tb.log.String()
-	tb.log.Reset()
-	return s
-}
 
 // FuzzBearerToken sends Authorization header values to BearerToken, then
 // through the whole middleware in a request to GET /v1/me: 200 only for the
@@ -83,14 +51,14 @@ func TestBearerTokenLarge(t *testing.T) {
 
 // bearerHarness is a service with an access token in each state.
 type bearerHarness struct {
-	tb     *fuzzTB
+	tb     *apitest.FuzzTB
 	env    *apitest.Env
 	live   string
 	expand *strings.Replacer
 }
 
 func newBearerHarness(f testing.TB) *bearerHarness {
-	tb := &fuzzTB{TB: f}
+	tb := apitest.NewFuzzTB(f)
 	e := apitest.New(tb, "sqlite", nil)
 	// Each token is used while it is good, so that caches hold it, then ends.
 	expired := e.AdminLogin().AccessToken
@@ -103,7 +71,7 @@ func newBearerHarness(f testing.TB) *bearerHarness {
 	e.Request("GET", "/v1/me", nil, apitest.Bearer(live)...).Expect(http.StatusOK)
 	e.Request("GET", "/v1/me", nil, apitest.Bearer(expired)...).ExpectProblem(http.StatusUnauthorized, "token_expired")
 	e.Request("GET", "/v1/me", nil, apitest.Bearer(revoked)...).ExpectProblem(http.StatusUnauthorized, "session_revoked")
-	tb.takeLog()
+	tb.TakeLog()
 	return &bearerHarness{tb: tb, env: e, live: live,
 		expand: strings.NewReplacer("@@LIVE@@", live, "@@EXPIRED@@", expired, "@@REVOKED@@", revoked)}
 }
@@ -133,7 +101,7 @@ func (b *bearerHarness) check(t *testing.T, h string) {
 		t.Fatalf("BearerToken(%q) = %q, want none", h, got)
 	}
 
-	tb.takeLog()
+	tb.TakeLog()
 	done := make(chan *apitest.Response, 1)
 	go func() { done <- e.WithT(t).Do(req) }()
 	var r *apitest.Response
@@ -143,7 +111,7 @@ func (b *bearerHarness) check(t *testing.T, h string) {
 		t.Fatalf("GET /v1/me with Authorization %q: no answer within 30s", h)
 	}
 	fail := func(why string) {
-		t.Fatalf("GET /v1/me with Authorization %q: %s: status %d\nanswer: %s\nservice log:\n%s", h, why, r.Status, r.Body, tb.takeLog())
+		t.Fatalf("GET /v1/me with Authorization %q: %s: status %d\nanswer: %s\nservice log:\n%s", h, why, r.Status, r.Body, tb.TakeLog())
 	}
 	switch r.Status {
 	case http.StatusOK:
