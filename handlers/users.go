@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -336,7 +337,10 @@ func (h *Users) updateUser(c echo.Context) error {
 //	@Failure		409	{object}	problem.Error	"cannot_delete_self, last_admin"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id} [delete]
-func (h *Users) deleteUser(c echo.Context) error {
+func (h *Users) deleteUser(c echo.Context) error { return actOnUser(c, h.Accounts.Delete) }
+
+// actOnUser runs op as the caller on the user the path names, and answers 204.
+func actOnUser(c echo.Context, op func(context.Context, accounts.Actor, uuid.UUID) error) error {
 	id, err := pathUUID(c, "id", accounts.ErrUserNotFound)
 	if err != nil {
 		return err
@@ -345,7 +349,7 @@ func (h *Users) deleteUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Accounts.Delete(c.Request().Context(), by, id); err != nil {
+	if err := op(c.Request().Context(), by, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -436,16 +440,5 @@ func (h *Users) listUserSessions(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/sessions [delete]
 func (h *Users) revokeUserSessions(c echo.Context) error {
-	id, err := pathUUID(c, "id", accounts.ErrUserNotFound)
-	if err != nil {
-		return err
-	}
-	by, err := actor(c)
-	if err != nil {
-		return err
-	}
-	if err := h.Accounts.RevokeUserSessions(c.Request().Context(), by, id); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return actOnUser(c, h.Accounts.RevokeUserSessions)
 }
