@@ -212,6 +212,7 @@ func newServer(a *App) *echo.Echo {
 	cfg, st, now := a.Config, a.Store, a.Now
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	live := a.Live
+	issuer := token.NewIssuer(a.Keys.KeySet, tokenCfg, now)
 	sqlDB, _ := st.SQL()
 	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies
@@ -235,7 +236,7 @@ func newServer(a *App) *echo.Echo {
 			PublicURL: cfg.PublicURL, Issuer: cfg.JWTIssuer,
 		},
 		Auth: &handlers.Auth{
-			Accounts: a.Accounts, Store: st, Issuer: token.NewIssuer(a.Keys.KeySet, tokenCfg, now),
+			Accounts: a.Accounts, Store: st, Issuer: issuer,
 			Live: live, AccessTTL: cfg.AccessTokenTTL, Metrics: m, Now: now,
 			Cookies: cookies,
 		},
@@ -248,9 +249,26 @@ func newServer(a *App) *echo.Echo {
 		Audit: &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
 		Gateway: &handlers.Gateway{
 			Clients: cfg.IntrospectionClients, Limiter: a.Limiter, Limit: cfg.IntrospectionRateLimit,
-			Live: live,
+			Live: live, Store: st, Issuer: issuer, Cursors: handlers.NewCursors(a.Secret, "revocations"), Now: now,
 		},
 	})
+}
+
+// housekeep drops, every hour until ctx ends, the revocations whose access
+// tokens have all expired: they have left the feed.
+func (a *App) housekeep(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if err := a.Store.DeleteExpiredRevocations(ctx, a.Now()); err != nil && ctx.Err() == nil {
+			a.Log.Warn("expired revocations could not be deleted", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // RunCacheListener hears, in the background until ctx ends, the changes other
@@ -268,6 +286,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopBG()
 	go a.Keys.Run(bg)
 	go a.Mail.Run(bg)
+	go a.housekeep(bg)
 	a.RunCacheListener(bg)
 
 	srv := &http.Server{

@@ -550,6 +550,67 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/auth/revocations": {
+            "get": {
+                "security": [
+                    {
+                        "IntrospectionClient": []
+                    }
+                ],
+                "description": "For gateways that verify tokens offline: the sessions revoked after the cursor, as a compact JWS (typ revocations+jwt) signed by the current token key, verifiable with the JWKS. Payload: {\"iss\", \"iat\", \"revocations\": [{\"sid\", \"exp\"}], \"next_cursor\"}. exp is when the last access token of the session expires; an entry leaves the feed then. Without since: every revocation still relevant. Follow next_cursor until the list is empty, which returns the same cursor; then poll with it. At most 1,000 entries a page. Send the ETag back in If-None-Match: 304 when nothing changed. Clients authenticate as for introspection.",
+                "produces": [
+                    "application/jwt"
+                ],
+                "tags": [
+                    "gateway"
+                ],
+                "summary": "The signed revocation feed",
+                "operationId": "getRevocations",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "since",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "ETag of the last answer",
+                        "name": "If-None-Match",
+                        "in": "header"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "compact JWS",
+                        "schema": {
+                            "type": "string"
+                        }
+                    },
+                    "304": {
+                        "description": "nothing changed"
+                    },
+                    "400": {
+                        "description": "invalid_cursor",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_client",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/auth/session": {
             "get": {
                 "security": [

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -16,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
+	"github.com/authsvc/authsvc/token"
 )
 
 // Gateway serves introspection to the configured clients.
@@ -24,6 +26,11 @@ type Gateway struct {
 	Limiter ratelimit.Limiter // counts calls per client (INTROSPECTION_RATE_LIMIT)
 	Limit   ratelimit.Limit
 	Live    *middleware.Live
+	// The revocation feed: read from Store, signed by Issuer, paged by Cursors.
+	Store   *store.Store
+	Issuer  *token.Issuer
+	Cursors Cursors
+	Now     func() time.Time
 }
 
 // IntrospectRequest asks about a token (RFC 7662). The form encoding of RFC 7662
@@ -78,12 +85,7 @@ type inactiveToken struct {
 func (h *Gateway) introspect(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	c.Response().Header().Set("Pragma", "no-cache")
-	id, ok := h.client(c.Request())
-	if !ok {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
-		return problem.Unauthorized("invalid_client", "Introspection needs the credentials of a configured client (HTTP Basic).")
-	}
-	if err := ratelimit.Check(c.Request().Context(), h.Limiter, "introspection_client", id, h.Limit); err != nil {
+	if err := h.admit(c); err != nil {
 		return err
 	}
 	tok, err := introspectedToken(c)
@@ -98,6 +100,16 @@ func (h *Gateway) introspect(c echo.Context) error {
 		return c.JSON(http.StatusOK, inactiveToken{Active: false})
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// admit lets configured clients in (HTTP Basic), within their rate limit.
+func (h *Gateway) admit(c echo.Context) error {
+	id, ok := h.client(c.Request())
+	if !ok {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
+		return problem.Unauthorized("invalid_client", "This endpoint needs the credentials of a configured client (HTTP Basic).")
+	}
+	return ratelimit.Check(c.Request().Context(), h.Limiter, "introspection_client", id, h.Limit)
 }
 
 // client checks HTTP Basic credentials against INTROSPECTION_CLIENTS.

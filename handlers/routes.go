@@ -62,6 +62,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/readyz", h.Discovery.readyz)
 	e.GET("/metrics", getMetrics(s.Metrics.Handler()))
 	e.POST("/v1/auth/introspect", h.Gateway.introspect)
+	e.GET("/v1/auth/revocations", h.Gateway.getRevocations)
 
 	e.POST("/v1/auth/signup", h.Auth.signup)
 	e.POST("/v1/auth/login", h.Auth.login)
