@@ -50,8 +50,12 @@ func (c *keyCache) get(ctx context.Context, kid string) (jwk.Key, error) {
 		if now.Sub(tried) < c.minRefetch {
 			return nil, fmt.Errorf("unknown kid %q", kid)
 		}
-	} else if set != nil && now.Sub(tried) < c.minRefetch {
-		// Expired, but a fetch just failed: keep using what we have.
+	} else if !tried.IsZero() && now.Sub(tried) < c.minRefetch {
+		// Expired or never fetched, and a fetch was just tried: no new
+		// request; keep using what we have.
+		if set == nil {
+			return nil, errors.New("JWKS unavailable")
+		}
 		if k, ok := lookup(set, kid); ok || kid == "" {
 			return k, nil
 		}

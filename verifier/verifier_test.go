@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -423,5 +424,103 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if _, err := verifier.New(ctx, cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
+	}
+}
+
+// TestFeedConditionalPolls: the poller sends the last ETag back, and an
+// unchanged feed answers 304; a failing JWKS is not fetched more than once per
+// MinRefetch.
+func TestFeedConditionalPolls(t *testing.T) {
+	e := apitest.New(t, "sqlite", apitest.Vars{"INTROSPECTION_RATE_LIMIT": "0"})
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		e.App.Server.ServeHTTP(rec, r)
+		if r.URL.Path == "/v1/auth/revocations" {
+			mu.Lock()
+			statuses[rec.Code]++
+			mu.Unlock()
+		}
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer: issuer, Audience: "authsvc",
+		JWKSURL: srv.URL + "/.well-known/jwks.json", FeedURL: srv.URL + "/v1/auth/revocations",
+		ClientID: "gateway", ClientSecret: "gateway-secret-0123456789",
+		PollInterval: time.Hour, HTTPClient: srv.Client(), Now: e.Clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ctx := context.Background()
+	for range 3 {
+		if err := v.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	if statuses[http.StatusNotModified] < 2 {
+		t.Errorf("feed answers %v; want 304s for the unchanged polls", statuses)
+	}
+	mu.Unlock()
+
+	tk := e.SignupLogin("gil")
+	e.As(tk.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
+	if err := v.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(ctx, tk.AccessToken)
+	expectErr(t, err, verifier.ErrRevoked)
+	mu.Lock()
+	if statuses[http.StatusOK] < 3 {
+		t.Errorf("feed answers %v; want a 200 for the new revocation", statuses)
+	}
+	mu.Unlock()
+
+	// Once its token has expired, the revocation is forgotten, and the
+	// (expired) token is refused as expired.
+	e.Clock.Advance(16 * time.Minute)
+	if err := v.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(ctx, tk.AccessToken)
+	expectErr(t, err, verifier.ErrExpired)
+}
+
+func TestJWKSDownRefetchIsRateLimited(t *testing.T) {
+	var mu sync.Mutex
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer: issuer, Audience: "authsvc", JWKSURL: srv.URL, HTTPClient: srv.Client(),
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	h := map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": "k"}
+	for range 5 {
+		_, err := v.Verify(context.Background(), b64(h)+"."+b64(map[string]any{})+".c2ln")
+		expectErr(t, err, verifier.ErrInvalidToken)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 1 {
+		t.Errorf("%d JWKS fetches; want 1 within MinRefetch", hits)
 	}
 }
