@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 	echoSwagger "github.com/swaggo/echo-swagger"
+	"github.com/swaggo/swag"
 
 	"github.com/authsvc/authsvc/audit"
 	_ "github.com/authsvc/authsvc/docs" // the generated OpenAPI document, served at /apidocs
@@ -97,8 +99,27 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/v1/audit", h.Audit.listAudit, auth, perm(models.PermAuditRead))
 
 	e.GET("/apidocs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/apidocs/index.html") })
+	e.GET("/apidocs/doc.json", apiDocument)
 	e.GET("/apidocs/*", echoSwagger.WrapHandler)
 	return e
+}
+
+// apiDocument serves the generated OpenAPI document without its empty "host",
+// which Swagger 2.0 does not allow: without one, clients (Swagger UI's "Try it
+// out" among them) use the host they loaded the document from.
+func apiDocument(c echo.Context) error {
+	doc, err := swag.ReadDoc()
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		return err
+	}
+	if m["host"] == "" {
+		delete(m, "host")
+	}
+	return c.JSON(http.StatusOK, m)
 }
 
 // useMiddleware installs what every request passes through, outermost first.
