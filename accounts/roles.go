@@ -103,7 +103,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 		}
 		details := audit.Details{"role": in.Name, "description_changed": desc != nil}
 		if perms != nil {
-			details["added"], details["removed"] = Diff(role.Permissions, perms)
+			details["added"], details["removed"] = diff(role.Permissions, perms)
 			holders, err := tx.RoleHolders(ctx, in.Name)
 			if err != nil {
 				return err

@@ -151,7 +151,7 @@ func applyStatus(status string, target *store.Account, c *change) {
 // rights already: mayManage).
 func applyRoles(ctx context.Context, tx *store.Store, actor Actor, target *store.Account, roles []string, c *change) error {
 	roles = models.SortedSet(roles)
-	c.added, c.removed = Diff(target.Roles, roles)
+	c.added, c.removed = diff(target.Roles, roles)
 	if len(c.added) == 0 && len(c.removed) == 0 {
 		return nil
 	}
@@ -280,8 +280,8 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 	return selfGone(err)
 }
 
-// Diff returns what is in next but not in prev, and what is in prev but not in next; never nil.
-func Diff(prev, next []string) (added, removed []string) {
+// diff returns what is in next but not in prev, and what is in prev but not in next; never nil.
+func diff(prev, next []string) (added, removed []string) {
 	added, removed = []string{}, []string{}
 	for _, s := range next {
 		if !slices.Contains(prev, s) {

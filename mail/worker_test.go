@@ -361,13 +361,7 @@ func TestWorkerRunWake(t *testing.T) {
 		w := mail.NewWorker(ob, newSender(t, srv), testKey(t, 1), clock.Now, newTestLog(t, testToken))
 		w.PollInterval = time.Hour // only Wake can start a pass in this test
 
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { w.Run(ctx); close(done) }()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		stop := startWorker(t, w)
 
 		waitClaim := func() int {
 			t.Helper()
@@ -395,8 +389,7 @@ func TestWorkerRunWake(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("claimed mail not sent")
 		}
-		cancel()
-		<-done
+		stop()
 		if got := srv.Received(); len(got) != 1 {
 			t.Fatalf("server received %d mails; want 1", len(got))
 		}
@@ -635,13 +628,7 @@ func TestWorkerCleansUpFinishedMail(t *testing.T) {
 		recent := enqueue(t, st, testReset(), clock.Now())
 		testdb.Must(t, st.MarkMailSent(ctx, recent, clock.Now()))
 
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { w.Run(runCtx); close(done) }()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		stop := startWorker(t, w)
 		// pass waits for one pass of Run and returns what its clean-up
 		// deleted, or -1 when it did not clean up (which comes before the claim).
 		pass := func() int64 {
@@ -672,8 +659,7 @@ func TestWorkerCleansUpFinishedMail(t *testing.T) {
 		if n := pass(); n != -1 {
 			t.Errorf("a pass within CleanupEvery cleaned up (deleted %d)", n)
 		}
-		cancel()
-		<-done
+		stop()
 
 		db, err := st.SQL()
 		testdb.Must(t, err)
@@ -686,4 +672,15 @@ func TestWorkerCleansUpFinishedMail(t *testing.T) {
 			outboxRow(t, st, id) // fails the test if gone
 		}
 	})
+}
+
+// startWorker runs w.Run in the background; stop ends it and waits for it,
+// and runs at the end of the test anyway.
+func startWorker(t *testing.T, w *mail.Worker) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }

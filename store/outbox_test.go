@@ -400,41 +400,17 @@ func TestOutboxQueriesUseIndexes(t *testing.T) {
 			{"clean-up", store.DeleteFinishedSQL, []any{now, now, 1000}, []string{"mail_outbox_sent_idx", "mail_outbox_given_up_idx"}},
 		} {
 			t.Run(q.name, func(t *testing.T) {
-				tx, err := db.Begin()
-				testdb.Must(t, err)
-				defer tx.Rollback()
-				explain := "EXPLAIN QUERY PLAN "
-				if d == store.Postgres {
-					explain = "EXPLAIN "
-					// An empty table is cheapest to scan: ask whether the index can be used at all.
-					_, err := tx.Exec("SET LOCAL enable_seqscan = off")
-					testdb.Must(t, err)
-				}
 				sqlText := q.sql
 				if d == store.Postgres {
 					for i := 1; strings.Contains(sqlText, "?"); i++ {
 						sqlText = strings.Replace(sqlText, "?", fmt.Sprintf("$%d", i), 1)
 					}
 				}
-				rows, err := tx.Query(explain+sqlText, q.args...)
-				testdb.Must(t, err)
-				defer rows.Close()
-				cols, err := rows.Columns()
-				testdb.Must(t, err)
-				var plan strings.Builder
-				for rows.Next() {
-					vals := make([]any, len(cols))
-					ptrs := make([]any, len(cols))
-					for i := range vals {
-						ptrs[i] = &vals[i]
-					}
-					testdb.Must(t, rows.Scan(ptrs...))
-					fmt.Fprintln(&plan, vals[len(vals)-1])
-				}
-				testdb.Must(t, rows.Err())
+				// An empty table is cheapest to scan: ask whether the index can be used at all.
+				plan := explain(t, db, d, sqlText, q.args, "SET LOCAL enable_seqscan = off")
 				for _, idx := range q.indexes {
-					if !strings.Contains(plan.String(), idx) {
-						t.Errorf("plan does not use %s:\n%s", idx, plan.String())
+					if !strings.Contains(plan, idx) {
+						t.Errorf("plan does not use %s:\n%s", idx, plan)
 					}
 				}
 			})

@@ -11,8 +11,7 @@ import (
 
 // SupersedeResetTokens deletes every earlier reset token of the user (so a new
 // request invalidates the older ones) and, for housekeeping, every token of
-// anyone that expired before now. With uuid.Nil it only does the latter, which
-// lets a request for an unknown address do the same work as a real one.
+// anyone that expired before now.
 func (s *Store) SupersedeResetTokens(ctx context.Context, userID uuid.UUID, now time.Time) error {
 	return s.conn(ctx).Where("user_id = ? OR expires_at <= ?", userID, now.UTC()).
 		Delete(&models.PasswordResetToken{}).Error
@@ -50,14 +49,4 @@ func (s *Store) UseResetToken(ctx context.Context, id uuid.UUID, now time.Time) 
 func (s *Store) DeleteResetTokens(ctx context.Context, userID, except uuid.UUID) error {
 	return s.conn(ctx).Where("user_id = ? AND id <> ?", userID, except).
 		Delete(&models.PasswordResetToken{}).Error
-}
-
-// ResetDecoy runs statements shaped like CreateResetToken and EnqueueMail that
-// change nothing: a forgot request for an unknown address makes the same round
-// trips as one for a real account.
-func (s *Store) ResetDecoy(ctx context.Context, tokenID, mailID uuid.UUID) error {
-	if err := s.conn(ctx).Where("id = ?", tokenID).Delete(&models.PasswordResetToken{}).Error; err != nil {
-		return err
-	}
-	return s.conn(ctx).Where("id = ?", mailID).Delete(&models.OutboxMail{}).Error
 }
