@@ -4,11 +4,14 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,6 +27,7 @@ import (
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
@@ -48,7 +52,17 @@ type App struct {
 	Mail   *mail.Worker
 	Server *echo.Echo
 	Now    func() time.Time
+	// DrainDelay is how long Serve keeps serving after it is told to stop,
+	// with /readyz answering 503, before it closes the listener (see Serve).
+	DrainDelay time.Duration
+
+	draining    atomic.Bool // told to stop: /readyz answers 503
+	readyProbed atomic.Bool // something has asked /readyz
 }
+
+// DefaultDrainDelay is App.DrainDelay unless changed: long enough for a load
+// balancer that probes /readyz every few seconds to take the instance out.
+const DefaultDrainDelay = 5 * time.Second
 
 // OpenStore connects to the configured database and brings its schema up to date.
 func OpenStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
@@ -194,6 +208,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
 		Accounts: accts, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
+		DrainDelay: DefaultDrainDelay,
 	}
 	a.Server = newServer(a)
 	return a, nil
@@ -279,8 +294,12 @@ func (a *App) RunCacheListener(ctx context.Context) {
 	}
 }
 
-// Serve listens on ln until ctx ends, then stops accepting, lets in-flight
-// requests finish (up to 20 s) and stops the background loops.
+// Serve listens on ln until ctx ends, then drains: /readyz answers 503 and
+// connections are no longer kept alive, while requests are still served, for
+// DrainDelay (only when something probes /readyz: a load balancer needs the
+// time to notice; with nobody asking, there is nothing to wait for). Then it
+// stops accepting, lets in-flight requests finish (up to 20 s) and stops the
+// background loops.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
@@ -290,7 +309,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.RunCacheListener(bg)
 
 	srv := &http.Server{
-		Handler:           a.Server,
+		Handler:           a.readiness(a.Server),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -306,6 +325,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	a.draining.Store(true)
+	srv.SetKeepAlivesEnabled(false) // clients reconnect, through the balancer, elsewhere
+	if a.DrainDelay > 0 && a.readyProbed.Load() {
+		a.Log.Info("draining: /readyz answers 503 while requests are still served", "for", a.DrainDelay.String())
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(a.DrainDelay):
+		}
+	}
 	a.Log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -315,4 +344,30 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		err = err2
 	}
 	return err
+}
+
+// readiness notes that /readyz is being probed, and answers it 503 itself once
+// the instance drains: not an error to log, the instance is leaving on purpose.
+func (a *App) readiness(next http.Handler) http.Handler {
+	p := problem.New(http.StatusServiceUnavailable, "unavailable", "This instance is shutting down; try another.")
+	p.Instance = "/readyz"
+	body, _ := json.Marshal(p)
+	retryAfter := strconv.Itoa(max(1, int(a.DrainDelay/time.Second)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		a.readyProbed.Store(true)
+		if !a.draining.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", problem.ContentType)
+		w.Header().Set("Retry-After", retryAfter)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if r.Method != http.MethodHead {
+			w.Write(body)
+		}
+	})
 }
