@@ -136,7 +136,7 @@ type node struct {
 
 // cluster is the instances of one test on one database.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	vars  map[string]string
 	dir   string
 	mu    sync.Mutex
@@ -153,7 +153,7 @@ type cluster struct {
 
 // startCluster starts n instances at the same instant on the (empty) database
 // of vars, and waits until each answers /readyz.
-func startCluster(t *testing.T, vars map[string]string, n int) *cluster {
+func startCluster(t testing.TB, vars map[string]string, n int) *cluster {
 	t.Helper()
 	bin := authsvcBinary(t)
 	c := &cluster{
