@@ -1,0 +1,307 @@
+// Package swaggerui drives the service's Swagger UI (/apidocs) in headless
+// Chromium, as a person trying the API from the browser would: it has tests
+// only. Debian's chromium is needed (.ci/run installs it); elsewhere the tests
+// are skipped when it is absent, and fail under CI=true.
+package swaggerui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/authsvc/authsvc/internal/apitest"
+)
+
+// browser starts headless Chromium for the test and returns a tab's context.
+// On failure, a full-page screenshot of the tab is saved in the test's
+// artifact directory (kept with go test -artifacts) and its path logged.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium)")
+		}
+		t.Skip("chromium is not installed (apt-get install chromium); set CI=true to make this a failure")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 1024),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	tab, cancelTab := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
+	// Start the browser now. No deadline on this first call: it would stop the
+	// browser (the allocator bounds the start itself).
+	if err := chromedp.Do(tab); err != nil {
+		cancelTab()
+		cancelAlloc()
+		t.Fatalf("start %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		defer cancelAlloc()
+		defer cancelTab()
+		if t.Failed() {
+			screenshot(t, tab)
+		}
+	})
+	return tab
+}
+
+func screenshot(t *testing.T, tab context.Context) {
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+	defer cancel()
+	url, _ := chromedp.Run(ctx, chromedp.Location())
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	file := filepath.Join(t.ArtifactDir(), "swaggerui.png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot of %s: %s (go test -artifacts keeps it)", url, file)
+}
+
+// operation finds the block of an operation by method and path, as the page
+// shows them, and returns the CSS selector of that block.
+func operation(t *testing.T, ctx context.Context, method, path string) string {
+	t.Helper()
+	js := fmt.Sprintf(`(() => {
+		for (const b of document.querySelectorAll('.opblock.opblock-%s')) {
+			const p = b.querySelector('.opblock-summary-path');
+			if (p && (p.dataset.path || p.textContent).replace(/\u200b/g, '').trim() === %q) return b.id;
+		}
+		return '';
+	})()`, strings.ToLower(method), path)
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		t.Fatalf("find %s %s: %v", method, path, err)
+	}
+	if id == "" {
+		t.Fatalf("the page lists no operation %s %s", method, path)
+	}
+	return "#" + id
+}
+
+// setValue sets an input's or textarea's value the way typing does, so that
+// the page's React state sees it.
+func setValue(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		const proto = el instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+		Object.getOwnPropertyDescriptor(proto, 'value').set.call(el, %q);
+		el.dispatchEvent(new Event('input', {bubbles: true}));
+		el.dispatchEvent(new Event('change', {bubbles: true}));
+		return el.value;
+	})()`, sel, value))
+}
+
+var leadingStatus = regexp.MustCompile(`^\s*(\d{3})`)
+
+// tryOperation expands the operation, clicks "Try it out", puts body (when
+// not empty) in the request body, clicks Execute and returns the status and
+// response body the page shows. It can run again on the same operation.
+func tryOperation(t *testing.T, ctx context.Context, method, path, body string) (int, string) {
+	t.Helper()
+	op := operation(t, ctx, method, path)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(op + " " + sel) }
+	is := func(js string) bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err != nil {
+			t.Fatalf("try out %s %s: %s: %v", method, path, js, err)
+		}
+		return v
+	}
+	step := func(steps ...chromedp.Action[chromedp.Void]) {
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("try out %s %s: %v", method, path, err)
+		}
+	}
+	if !is(fmt.Sprintf(`document.querySelector(%q).classList.contains('is-open')`, op)) {
+		step(chromedp.Click(css(".opblock-summary-control")))
+	}
+	step(chromedp.WaitVisible(css(".try-out__btn")))
+	if !is(fmt.Sprintf(`document.querySelector(%q).classList.contains('cancel')`, op+" .try-out__btn")) {
+		step(chromedp.Click(css(".try-out__btn")))
+	}
+	if body != "" {
+		step(chromedp.WaitVisible(css("textarea.body-param__text")), setValue(op+" textarea.body-param__text", body))
+	}
+	// The answer of an earlier run goes first, so the one waited for is new.
+	if is(fmt.Sprintf(`!!document.querySelector(%q)`, op+" .btn-clear")) {
+		step(chromedp.Click(css(".btn-clear")), chromedp.WaitNotPresent(css(".live-responses-table")))
+	}
+	step(chromedp.Click(css(".execute")), chromedp.WaitVisible(css(".live-responses-table tbody .response-col_status")))
+	status, err := chromedp.Run(ctx, chromedp.Text(css(".live-responses-table tbody .response-col_status")))
+	if err != nil {
+		t.Fatalf("try out %s %s: %v", method, path, err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Text(css(".live-responses-table tbody .response-col_description pre")))
+	if err != nil {
+		t.Fatalf("try out %s %s: no response body shown: %v", method, path, err)
+	}
+	m := leadingStatus.FindStringSubmatch(status)
+	if m == nil {
+		t.Fatalf("%s %s: the page shows status %q, body %q", method, path, status, shown)
+	}
+	code, _ := strconv.Atoi(m[1])
+	return code, shown
+}
+
+// authorize enters value for the security scheme in the Authorize dialog
+// (for an apiKey header, the whole header value) and closes it.
+func authorize(t *testing.T, ctx context.Context, scheme, value string) {
+	t.Helper()
+	mark := fmt.Sprintf(`(() => {
+		for (const c of document.querySelectorAll('.modal-ux .auth-container')) {
+			const h = c.querySelector('h4');
+			if (h && h.textContent.trim().startsWith(%q)) { c.setAttribute('data-scheme', %q); return true; }
+		}
+		return false;
+	})()`, scheme, scheme)
+	box := fmt.Sprintf(`.modal-ux .auth-container[data-scheme=%q]`, scheme)
+	err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(".auth-wrapper button.authorize")),
+		chromedp.WaitVisible(chromedp.CSS(".modal-ux .auth-container")),
+	)
+	if err != nil {
+		t.Fatalf("open the Authorize dialog: %v", err)
+	}
+	if found, err := chromedp.Run(ctx, chromedp.Evaluate[bool](mark)); err != nil || !found {
+		t.Fatalf("the Authorize dialog has no scheme %s (%v)", scheme, err)
+	}
+	err = chromedp.Do(ctx,
+		setValue(box+" input", value),
+		chromedp.Click(chromedp.CSS(box+" button.authorize")),
+		// Authorized: Logout takes the place of Authorize.
+		chromedp.WaitVisible(chromedp.CSS(box+" .auth-btn-wrapper button:not(.authorize):not(.btn-done)")),
+		chromedp.Click(chromedp.CSS(box+" button.btn-done")),
+		chromedp.WaitNotPresent(chromedp.CSS(".modal-ux")),
+	)
+	if err != nil {
+		t.Fatalf("authorize %s: %v", scheme, err)
+	}
+}
+
+// operations counts the operations of the served document.
+func operations(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/apidocs/doc.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("doc.json: %v", err)
+	}
+	n := 0
+	for _, ops := range doc.Paths {
+		for method := range ops {
+			switch method {
+			case "get", "put", "post", "delete", "options", "head", "patch":
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestSwaggerUI: the page loads the document without errors and lists every
+// operation; logging in through "Try it out" returns a token; GET /v1/me is
+// 401 until "Authorize" is given that token, then 200 with the user.
+func TestSwaggerUI(t *testing.T) {
+	tab := browser(t)
+	e := apitest.New(t, "sqlite", nil)
+	srv := httptest.NewServer(e.App.Server)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
+	defer cancel()
+
+	want := operations(t, srv.URL)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/apidocs/index.html"),
+		chromedp.WaitVisible(chromedp.CSS(".information-container .title")),
+		chromedp.WaitVisible(chromedp.CSS(".opblock")),
+	)
+	if err != nil {
+		t.Fatalf("load /apidocs/index.html: %v", err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".information-container .title")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.opblock').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`Array.from(document.querySelectorAll('.errors-wrapper')).map(e => e.innerText).join('\n')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(title, "authsvc API") {
+		t.Errorf("title %q", title)
+	}
+	if errs != "" {
+		t.Errorf("Swagger UI reports errors in the document:\n%s", errs)
+	}
+	if listed != want || want == 0 {
+		t.Errorf("the page lists %d operations; the document has %d", listed, want)
+	}
+	operation(t, ctx, "POST", "/v1/auth/login")
+	operation(t, ctx, "GET", "/v1/me")
+
+	if status, body := tryOperation(t, ctx, "GET", "/v1/me", ""); status != 401 {
+		t.Fatalf("GET /v1/me before Authorize: %d %s; want 401", status, body)
+	}
+
+	status, body := tryOperation(t, ctx, "POST", "/v1/auth/login",
+		fmt.Sprintf(`{"login": "root", "password": %q}`, apitest.AdminPassword))
+	var tokens struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if status != 200 {
+		t.Fatalf("login through Try it out: %d %s", status, body)
+	}
+	if err := json.Unmarshal([]byte(body), &tokens); err != nil || tokens.AccessToken == "" || tokens.TokenType != "Bearer" {
+		t.Fatalf("login answer shown: %q (%v); want a Bearer token", body, err)
+	}
+
+	authorize(t, ctx, "BearerAuth", "Bearer "+tokens.AccessToken)
+	status, body = tryOperation(t, ctx, "GET", "/v1/me", "")
+	if status != 200 {
+		t.Fatalf("GET /v1/me after Authorize: %d %s; want 200", status, body)
+	}
+	var me struct {
+		User struct {
+			Username string `json:"username"`
+		} `json:"user"`
+	}
+	if err := json.Unmarshal([]byte(body), &me); err != nil || me.User.Username != "root" {
+		t.Fatalf("GET /v1/me shows %q (%v); want root's profile", body, err)
+	}
+}
