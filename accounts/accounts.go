@@ -32,6 +32,13 @@ type Config struct {
 	AdminSignupKey         string // empty: admin signup is off
 	PublicURL              string // base of the links in mails
 	ResetTokenTTL          time.Duration
+	// Verified email: VerifyEmail sends the mails (EMAIL_VERIFICATION optional
+	// or required); RequireVerifiedEmail refuses login until the address is
+	// confirmed (required). Links live VerifyTokenTTL.
+	VerifyEmail, RequireVerifiedEmail bool
+	VerifyTokenTTL                    time.Duration
+	// TOTPIssuer names the service in authenticator apps.
+	TOTPIssuer string
 	// Rate limits (zero: off): login attempts per identifier and per client IP,
 	// signups per client IP, mails per address.
 	LoginLimit, SignupLimit, MailLimit ratelimit.Limit
@@ -133,10 +140,14 @@ func (a Actor) details(d audit.Details) audit.Details {
 	return d
 }
 
-// revokeUser ends every session of the user on tx and returns how many ended.
+// revokeUser ends every session of the user on tx, and any second login step
+// in progress, and returns how many sessions ended.
 func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.UUID, reason string) (int, error) {
 	ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{userID}, Reason: reason})
-	return len(ids), err
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), tx.DeleteMFAChallenges(ctx, userID)
 }
 
 // Every password hash goes through the hashing pool (Hashing): at most a few

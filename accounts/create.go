@@ -63,6 +63,8 @@ type CreateInput struct {
 	Roles     []string // nil: the user role
 	Resources []string
 	Status    string // "": active
+	// EmailVerified: the administrator vouches for the address.
+	EmailVerified bool
 }
 
 // Create makes an account on behalf of actor, who may grant only roles within
@@ -77,15 +79,16 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*sto
 		status = models.StatusActive
 	}
 	return s.create(ctx, newAccount{
-		Profile: in.Profile, password: in.Password, roles: roles, status: status,
+		Profile: in.Profile, password: in.Password, roles: roles, status: status, verified: in.EmailVerified,
 		resources: models.SortedSet(in.Resources), event: audit.UserCreated, actor: actor, client: actor.Client,
 	})
 }
 
-// CreateAdmin makes an active administrator (bootstrap and `admin create`).
+// CreateAdmin makes an active administrator with a verified address (bootstrap
+// and `admin create`: the operator vouches for it).
 func (s *Service) CreateAdmin(ctx context.Context, p Profile, password string) (*store.Account, error) {
 	return s.Create(ctx, Operator(), CreateInput{
-		Profile: p, Password: password, Roles: []string{models.RoleAdmin, models.RoleUser},
+		Profile: p, Password: password, Roles: []string{models.RoleAdmin, models.RoleUser}, EmailVerified: true,
 	})
 }
 
@@ -95,6 +98,7 @@ type newAccount struct {
 	roles     []string
 	resources []string
 	status    string
+	verified  bool   // the address is vouched for
 	event     string // audit type
 	self      bool   // the new user is its own actor (signup)
 	actor     Actor
@@ -111,6 +115,9 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 		return nil, err
 	}
 	u.ID, u.PasswordHash, u.Status, u.CreatedAt, u.UpdatedAt = uuid.Must(uuid.NewV7()), hash, n.status, now, now
+	if n.verified {
+		u.EmailVerifiedAt = &now
+	}
 	actorID, details := n.actor.ID(), audit.Details{"roles": n.roles, "status": n.status}
 	if n.self {
 		actorID = u.ID
@@ -131,8 +138,16 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 		if err := tx.AddAudit(ctx, audit.Event(n.event, now, actorID, u.ID, n.client, details)); err != nil {
 			return err
 		}
+		if n.self && s.cfg.VerifyEmail {
+			if err := s.queueVerification(ctx, tx, u, n.client, now); err != nil {
+				return err
+			}
+		}
 		acct, err = tx.UserByID(ctx, u.ID)
 		return err
 	})
+	if err == nil && n.self && s.cfg.VerifyEmail {
+		s.wakeMail()
+	}
 	return acct, err
 }

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -76,6 +77,12 @@ func (s *Service) locked(ctx context.Context, u *models.User, login string, now 
 // uuid.Nil, the identifier, records it, and returns the one error both give.
 // The failure that reaches the threshold locks, and is still a plain failure.
 func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, login string, client audit.Client) error {
+	return s.countFailedLogin(ctx, userID, login, client, audit.LoginFailed, ErrInvalidCredentials)
+}
+
+// countFailedLogin counts a failure (a wrong password, or a wrong second-factor
+// code) toward the lockout, writes it as event, and returns failure.
+func (s *Service) countFailedLogin(ctx context.Context, userID uuid.UUID, login string, client audit.Client, event string, failure error) error {
 	now := s.Now()
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
 		var l store.Lockout
@@ -102,8 +109,8 @@ func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, login strin
 		if err != nil {
 			return err
 		}
-		if err := tx.AddAudit(ctx, audit.Event(audit.LoginFailed, now, uuid.Nil, userID, client,
-			audit.Details{"reason": "invalid_credentials"})); err != nil {
+		if err := tx.AddAudit(ctx, audit.Event(event, now, uuid.Nil, userID, client,
+			audit.Details{"reason": failureReason(failure)})); err != nil {
 			return err
 		}
 		if !locks {
@@ -115,7 +122,14 @@ func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, login strin
 	if err != nil {
 		return err
 	}
-	return ErrInvalidCredentials
+	return failure
+}
+
+func failureReason(failure error) string {
+	if errors.Is(failure, ErrInvalidMFACode) {
+		return "invalid_mfa_code"
+	}
+	return "invalid_credentials"
 }
 
 // countFailure adds a failure to l and reports whether it locks now. A

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -19,11 +20,20 @@ type LoginInput struct {
 	Remember bool // the longer session lifetime
 }
 
-// Session is a login's outcome: the account and its new session.
+// Session is a login's outcome: the account and its new session; or, for a
+// user with TOTP on, only SecondStep, which POST /v1/auth/mfa completes.
 type Session struct {
 	Account      *store.Account
 	Session      *models.Session
 	RefreshToken string
+	SecondStep   *SecondStep
+}
+
+// SecondStep is what a correct password earns a user with TOTP on: a
+// single-use token for CompleteMFA, good for MFATokenTTL.
+type SecondStep struct {
+	Token   string
+	Methods []string
 }
 
 // Login decides a password login and starts the session. An unknown login and
@@ -64,7 +74,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	}
 	// The account's state is only revealed to someone who knows its password;
 	// a correct password on a pending or disabled account is no failure.
-	if err := loginAllowed(u); err != nil {
+	if err := s.loginAllowed(u); err != nil {
 		return nil, err
 	}
 	var upgraded string
@@ -91,7 +101,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 		if cur.PasswordHash != u.PasswordHash {
 			return ErrInvalidCredentials
 		}
-		if err := loginAllowed(&cur.User); err != nil {
+		if err := s.loginAllowed(&cur.User); err != nil {
 			return err
 		}
 		if upgraded != "" {
@@ -99,17 +109,13 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 				return err
 			}
 		}
-		if err := tx.RecordLogin(ctx, u.ID, now); err != nil {
+		if cur.TOTPEnabled() {
+			// The password alone is half a login: no session, and the failure
+			// count stands until the second step succeeds.
+			out.SecondStep, err = s.startSecondStep(ctx, tx, u.ID, in.Remember, now)
 			return err
 		}
-		if out.Session, out.RefreshToken, err = s.Sessions.Start(ctx, tx, u.ID, in.Remember, client); err != nil {
-			return err
-		}
-		if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, u.ID, u.ID, client,
-			audit.Details{"session_id": out.Session.ID, "remember": in.Remember})); err != nil {
-			return err
-		}
-		out.Account, err = tx.UserByID(ctx, u.ID)
+		out, err = s.startSession(ctx, tx, u.ID, in.Remember, []string{models.AMRPassword}, client, now)
 		return err
 	})
 	if err != nil {
@@ -118,13 +124,36 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	return out, nil
 }
 
-// loginAllowed: pending and disabled accounts may not log in.
-func loginAllowed(u *models.User) error {
+// startSession completes a login on tx: the lockout counters reset, a session
+// authenticated by amr starts, login_succeeded is written.
+func (s *Service) startSession(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, amr []string, client audit.Client, now time.Time) (*Session, error) {
+	if err := tx.RecordLogin(ctx, userID, now); err != nil {
+		return nil, err
+	}
+	out := &Session{}
+	var err error
+	if out.Session, out.RefreshToken, err = s.Sessions.Start(ctx, tx, userID, remember, amr, client); err != nil {
+		return nil, err
+	}
+	if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, userID, userID, client,
+		audit.Details{"session_id": out.Session.ID, "remember": remember, "amr": amr})); err != nil {
+		return nil, err
+	}
+	out.Account, err = tx.UserByID(ctx, userID)
+	return out, err
+}
+
+// loginAllowed: pending and disabled accounts may not log in, nor, when
+// verification is required, accounts whose address is not confirmed yet.
+func (s *Service) loginAllowed(u *models.User) error {
 	switch u.Status {
 	case models.StatusPending:
 		return ErrAccountPending
 	case models.StatusDisabled:
 		return ErrAccountDisabled
+	}
+	if s.cfg.RequireVerifiedEmail && u.EmailVerifiedAt == nil {
+		return ErrEmailUnverified
 	}
 	return nil
 }

@@ -142,6 +142,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 		if err := tx.DeleteResetTokens(ctx, acct.ID, rt.ID); err != nil {
 			return err
 		}
+		if err := tx.CancelEmailChange(ctx, acct.ID); err != nil {
+			return err
+		}
 		n, err := s.revokeUser(ctx, tx, acct.ID, "password_reset")
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -19,6 +20,9 @@ type Changes struct {
 	Roles                                *[]string
 	Resources                            *[]string
 	Status                               *string // active approves and unlocks, disabled bans
+	// EmailVerified marks the address verified or not; a new Email without it
+	// starts unverified.
+	EmailVerified *bool
 }
 
 // change is what an update did, for sessions and the audit trail.
@@ -95,6 +99,7 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 	}
 	c := &change{fields: map[string]any{}}
 	c.set("email", ch.Email, target.Email)
+	applyEmailVerified(ch, target, c, s.Now())
 	c.set("username", ch.Username, target.Username)
 	c.set("first_name", ch.FirstName, target.FirstName)
 	c.set("last_name", ch.LastName, target.LastName)
@@ -130,6 +135,32 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 		return nil, err
 	}
 	return tx.UserByID(ctx, id)
+}
+
+// applyEmailVerified: an administrator's new address applies at once and is
+// unverified unless ch says otherwise; an address change the user had asked
+// for is dropped.
+func applyEmailVerified(ch Changes, target *store.Account, c *change, now time.Time) {
+	newAddress := ch.Email != nil && store.FoldKey(*ch.Email) != store.FoldKey(target.Email)
+	if newAddress {
+		c.fields["pending_email"] = nil
+		if ch.EmailVerified == nil && target.EmailVerifiedAt != nil {
+			c.fields["email_verified_at"] = nil
+			c.changed = append(c.changed, "email_verified")
+		}
+	}
+	if ch.EmailVerified == nil {
+		return
+	}
+	switch verified := target.EmailVerifiedAt != nil && !newAddress; {
+	case *ch.EmailVerified && !verified:
+		c.fields["email_verified_at"] = now
+	case !*ch.EmailVerified && target.EmailVerifiedAt != nil:
+		c.fields["email_verified_at"] = nil
+	default:
+		return
+	}
+	c.changed = append(c.changed, "email_verified")
 }
 
 // applyStatus: active approves and unlocks (the lockout counters restart),
@@ -175,6 +206,16 @@ func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id u
 			return err
 		}
 	}
+	switch {
+	case slices.Contains(c.changed, "email"): // the links went to the old address
+		if err := tx.DeleteEmailTokens(ctx, id, ""); err != nil {
+			return err
+		}
+	case slices.Contains(c.changed, "password"): // whoever held the old password may have asked for it
+		if err := tx.CancelEmailChange(ctx, id); err != nil {
+			return err
+		}
+	}
 	revoked := 0
 	if c.revokeReason != "" {
 		var err error
@@ -203,7 +244,9 @@ type ProfileChanges struct {
 	Password string
 }
 
-// UpdateProfile changes the actor's own profile.
+// UpdateProfile changes the actor's own profile. A new email address needs
+// the current password and, while verification is on, applies only when the
+// link mailed to it is opened (VerifyEmail): until then it is pending.
 func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChanges) (*store.Account, error) {
 	me := actor.Account
 	if ch.Email != nil && *ch.Email != me.Email {
@@ -212,29 +255,44 @@ func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChan
 		}
 	}
 	var out *store.Account
+	mailed := false
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
 		}
+		now := s.Now()
 		c := &change{fields: map[string]any{}}
-		c.set("email", ch.Email, cur.Email)
+		if ch.Email != nil && store.FoldKey(*ch.Email) != store.FoldKey(cur.Email) {
+			if s.cfg.VerifyEmail {
+				if err := s.requestEmailChange(ctx, tx, actor, cur, *ch.Email, now); err != nil {
+					return err
+				}
+				mailed = true
+			} else {
+				c.set("email", ch.Email, cur.Email)
+				c.fields["email_verified_at"], c.fields["pending_email"] = nil, nil
+			}
+		} else {
+			c.set("email", ch.Email, cur.Email) // the same address, spelt otherwise
+		}
 		c.set("username", ch.Username, cur.Username)
 		c.set("first_name", ch.FirstName, cur.FirstName)
 		c.set("last_name", ch.LastName, cur.LastName)
-		if len(c.changed) == 0 {
-			out = cur
-			return nil
-		}
-		if err := tx.UpdateUser(ctx, me.ID, s.Now(), c.fields); err != nil {
-			return err
-		}
-		if err := s.record(ctx, tx, actor, me.ID, c); err != nil {
-			return err
+		if len(c.changed) > 0 {
+			if err := tx.UpdateUser(ctx, me.ID, now, c.fields); err != nil {
+				return err
+			}
+			if err := s.record(ctx, tx, actor, me.ID, c); err != nil {
+				return err
+			}
 		}
 		out, err = tx.UserByID(ctx, me.ID)
 		return err
 	})
+	if mailed && err == nil {
+		s.wakeMail()
+	}
 	return out, selfGone(err)
 }
 
@@ -268,6 +326,9 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 			return err
 		}
 		if err := tx.DeleteResetTokens(ctx, me.ID, uuid.Nil); err != nil {
+			return err
+		}
+		if err := tx.CancelEmailChange(ctx, me.ID); err != nil {
 			return err
 		}
 		n, err := s.revokeUser(ctx, tx, me.ID, "password_changed")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -134,9 +135,21 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 	}, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
-		LoginLimit: cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
+		VerifyEmail:          cfg.EmailVerification != config.EmailVerifyOff,
+		RequireVerifiedEmail: cfg.EmailVerification == config.EmailVerifyRequired,
+		VerifyTokenTTL:       cfg.VerifyTokenTTL,
+		TOTPIssuer:           totpIssuer(cfg.PublicURL),
+		LoginLimit:           cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 		LockoutThreshold: cfg.LockoutThreshold,
 	}), nil
+}
+
+// totpIssuer names the service in authenticator apps: the host people know it by.
+func totpIssuer(publicURL string) string {
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "authsvc"
 }
 
 // accountSource is live, or none (nil interface, not a nil pointer) without one.

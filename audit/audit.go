@@ -36,6 +36,15 @@ const (
 	SessionsRevoked      = "sessions_revoked"
 	KeyRotated           = "key_rotated"
 	AdminBootstrapped    = "admin_bootstrapped"
+
+	EmailVerificationSent    = "email_verification_sent"
+	EmailVerified            = "email_verified"
+	EmailChangeRequested     = "email_change_requested"
+	MFAEnabled               = "mfa_enabled"
+	MFADisabled              = "mfa_disabled"
+	MFAFailed                = "mfa_failed"
+	RecoveryCodeUsed         = "recovery_code_used"
+	RecoveryCodesRegenerated = "recovery_codes_regenerated"
 )
 
 // Client is who made the request: its address and user agent.

@@ -37,6 +37,7 @@ type Config struct {
 	SessionTTL          time.Duration
 	RememberSessionTTL  time.Duration
 	ResetTokenTTL       time.Duration
+	VerifyTokenTTL      time.Duration
 	RefreshReuseGrace   time.Duration
 	KeyRotationInterval time.Duration
 
@@ -65,6 +66,9 @@ type Config struct {
 	SMTPURL  string
 	MailFrom string
 
+	// EmailVerification is off, optional or required (see EmailVerify*).
+	EmailVerification string
+
 	CORSOrigins    []string
 	CookieMode     bool
 	TrustedProxies []*net.IPNet
@@ -72,6 +76,14 @@ type Config struct {
 	LogLevel  slog.Level
 	LogFormat string
 }
+
+// EMAIL_VERIFICATION values: no verification mails; mails sent but login
+// allowed without; login refused until the address is verified.
+const (
+	EmailVerifyOff      = "off"
+	EmailVerifyOptional = "optional"
+	EmailVerifyRequired = "required"
+)
 
 // Rate is a count per period, written "10/m", "100/h", "5/s", or "0" for none.
 // It is ratelimit's type, so a configured limit is passed to a limiter as is.
@@ -114,6 +126,7 @@ func Load(getenv Getenv) (Config, error) {
 		SessionTTL:          r.duration("SESSION_TTL", 168*time.Hour, true),
 		RememberSessionTTL:  r.duration("REMEMBER_SESSION_TTL", 720*time.Hour, true),
 		ResetTokenTTL:       r.duration("RESET_TOKEN_TTL", 30*time.Minute, true),
+		VerifyTokenTTL:      r.duration("VERIFY_TOKEN_TTL", 24*time.Hour, true),
 		RefreshReuseGrace:   r.duration("REFRESH_REUSE_GRACE", 10*time.Second, false),
 		KeyRotationInterval: r.duration("KEY_ROTATION_INTERVAL", 720*time.Hour, false),
 
@@ -140,6 +153,8 @@ func Load(getenv Getenv) (Config, error) {
 
 		SMTPURL:  r.str("SMTP_URL", ""),
 		MailFrom: r.str("MAIL_FROM", ""),
+
+		EmailVerification: r.oneOf("EMAIL_VERIFICATION", EmailVerifyOptional, EmailVerifyOff, EmailVerifyOptional, EmailVerifyRequired),
 
 		CORSOrigins:    r.list("CORS_ORIGINS"),
 		CookieMode:     r.boolean("COOKIE_MODE", false),

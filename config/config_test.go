@@ -49,6 +49,7 @@ func defaults() config.Config {
 		SessionTTL:          168 * time.Hour,
 		RememberSessionTTL:  720 * time.Hour,
 		ResetTokenTTL:       30 * time.Minute,
+		VerifyTokenTTL:      24 * time.Hour,
 		RefreshReuseGrace:   10 * time.Second,
 		KeyRotationInterval: 720 * time.Hour,
 
@@ -73,6 +74,8 @@ func defaults() config.Config {
 
 		SMTPURL:  "",
 		MailFrom: "",
+
+		EmailVerification: config.EmailVerifyOptional,
 
 		CORSOrigins:    nil,
 		CookieMode:     false,

@@ -17,45 +17,94 @@ type Message struct {
 	To, Subject, Text, HTML string
 }
 
-// resetHTML is parsed per call rather than kept in a package variable: it is
-// cheap, and the package holds no state.
-const resetHTML = `<!DOCTYPE html>
+// linkHTML is the HTML part of every mail with a link. It is parsed per call
+// rather than kept in a package variable: it is cheap, and the package holds no state.
+const linkHTML = `<!DOCTYPE html>
 <html>
 <body>
-<p>Someone asked to reset the password of your account.</p>
-<p><a href="{{.Link}}">Choose a new password</a></p>
+<p>{{.Why}}</p>
+<p><a href="{{.Link}}">{{.Action}}</a></p>
 <p>Or copy this link into your browser:<br>{{.Link}}</p>
 <p>The link expires {{.Expiry}} after it was requested.</p>
-<p>If you did not ask for this, ignore this mail: your password stays as it is.</p>
+<p>{{.IfNotYou}}</p>
 </body>
 </html>
 `
 
-// ResetMessage is the password-reset mail for to. The link is
-// publicURL/reset-password?token=<token>, with the token URL-escaped; the HTML
-// part is produced by html/template, so nothing in it can inject markup.
-func ResetMessage(to, publicURL, token string, ttl time.Duration) Message {
-	link := strings.TrimRight(publicURL, "/") + "/reset-password?token=" + url.QueryEscape(token)
+// linkMail says why it was sent, what the link does, and what to do if the
+// reader did not ask for it.
+type linkMail struct {
+	Subject, Why, Action, IfNotYou string
+	Path                           string // of the link under the public URL
+}
+
+// message builds the mail for to. The link is publicURL/Path?token=<token>,
+// with the token URL-escaped; the HTML part is produced by html/template, so
+// nothing in it can inject markup.
+func (l linkMail) message(to, publicURL, token string, ttl time.Duration) Message {
+	link := strings.TrimRight(publicURL, "/") + l.Path + "?token=" + url.QueryEscape(token)
 	expiry := humanDuration(ttl)
-	text := fmt.Sprintf(`Someone asked to reset the password of your account.
-
-Open this link to choose a new password:
-
-%s
-
-The link expires %s after it was requested.
-
-If you did not ask for this, ignore this mail: your password stays as it is.
-`, link, expiry)
+	text := fmt.Sprintf("%s\n\n%s:\n\n%s\n\nThe link expires %s after it was requested.\n\n%s\n",
+		l.Why, l.Action, link, expiry, l.IfNotYou)
 
 	// The template is a constant and the data are plain strings, so neither
 	// Parse nor Execute can fail; a failure here is a programming error.
-	tmpl := template.Must(template.New("reset").Parse(resetHTML))
+	tmpl := template.Must(template.New("link").Parse(linkHTML))
 	var html strings.Builder
-	if err := tmpl.Execute(&html, struct{ Link, Expiry string }{link, expiry}); err != nil {
-		panic("mail: reset template: " + err.Error())
+	data := struct{ Why, Action, Link, Expiry, IfNotYou string }{l.Why, l.Action, link, expiry, l.IfNotYou}
+	if err := tmpl.Execute(&html, data); err != nil {
+		panic("mail: link template: " + err.Error())
 	}
-	return Message{To: to, Subject: "Reset your password", Text: text, HTML: html.String()}
+	return Message{To: to, Subject: l.Subject, Text: text, HTML: html.String()}
+}
+
+// ResetMessage is the password-reset mail: a link to publicURL/reset-password.
+func ResetMessage(to, publicURL, token string, ttl time.Duration) Message {
+	return linkMail{
+		Subject:  "Reset your password",
+		Why:      "Someone asked to reset the password of your account.",
+		Action:   "Open this link to choose a new password",
+		IfNotYou: "If you did not ask for this, ignore this mail: your password stays as it is.",
+		Path:     "/reset-password",
+	}.message(to, publicURL, token, ttl)
+}
+
+// VerifyMessage asks the owner of a new account to confirm its address: a
+// link to publicURL/verify-email.
+func VerifyMessage(to, publicURL, token string, ttl time.Duration) Message {
+	return linkMail{
+		Subject:  "Confirm your email address",
+		Why:      "This address was used to create an account.",
+		Action:   "Open this link to confirm that it is yours",
+		IfNotYou: "If you did not create an account, ignore this mail.",
+		Path:     "/verify-email",
+	}.message(to, publicURL, token, ttl)
+}
+
+// EmailChangeMessage asks for confirmation of an account's new address, sent
+// to that address: the change happens only when the link is opened.
+func EmailChangeMessage(to, publicURL, token string, ttl time.Duration) Message {
+	return linkMail{
+		Subject:  "Confirm your new email address",
+		Why:      "Someone asked to use this address for their account.",
+		Action:   "Open this link to confirm the change",
+		IfNotYou: "If you did not ask for this, ignore this mail: nothing changes without the link.",
+		Path:     "/verify-email",
+	}.message(to, publicURL, token, ttl)
+}
+
+// EmailChangeNotice tells the current address that a change away from it was
+// asked for. It holds no link and no token: it goes to the address the change
+// may be taking the account from.
+func EmailChangeNotice(to string) Message {
+	return Message{To: to, Subject: "Your email address is about to change", Text: `Someone signed in to your account asked to change its email address.
+
+The change happens only when the link sent to the new address is opened; until
+then this address stays the account's, and you can still sign in with it.
+
+If this was not you, reset or change your password at once: that cancels the
+change and signs everyone out of the account.
+`}
 }
 
 // humanDuration writes d for people: "1 hour", "90 minutes", "2 days".

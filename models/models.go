@@ -71,9 +71,22 @@ type User struct {
 	LockCount    int
 	LockedUntil  *time.Time
 	LastLoginAt  *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Verified email: when the address was confirmed (nil: not yet), and the
+	// address waiting for its confirmation link.
+	EmailVerifiedAt *time.Time
+	PendingEmail    *string
+	// TOTP: the secret sealed with SECRET_KEY (set at enrolment), on from
+	// TOTPEnabledAt; TOTPLastStep is the last time step accepted (replays fail).
+	TOTPSecretSealed  []byte     `gorm:"column:totp_secret_sealed"`
+	TOTPEnabledAt     *time.Time `gorm:"column:totp_enabled_at"`
+	TOTPLastStep      int64      `gorm:"column:totp_last_step"`
+	RecoveryCodesLeft int
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
+
+// TOTPEnabled reports whether login needs a TOTP code (or a recovery code).
+func (u *User) TOTPEnabled() bool { return u.TOTPEnabledAt != nil }
 
 // EffectiveStatus is the status clients see: disabled wins over locked.
 func (u *User) EffectiveStatus(now time.Time) string {
@@ -118,7 +131,18 @@ type Session struct {
 	IP           string
 	UserAgent    string
 	Remember     bool
+	// AMR is how the session was authenticated: RFC 8176 values, space-separated.
+	AMR string `gorm:"column:amr"`
 }
+
+// Authentication methods (RFC 8176) a session may record.
+const (
+	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRMFA      = "mfa"
+	AMRHardware = "hwk"
+	AMRUser     = "user"
+)
 
 // RefreshToken rows hold only a MAC of the token. When a token is retired its
 // successor is kept sealed (encrypted with SECRET_KEY) so that a retry within the
@@ -168,6 +192,46 @@ type PasswordResetToken struct {
 	ExpiresAt time.Time
 	UsedAt    *time.Time
 }
+
+// Email token purposes: confirm the account's address, or the address it asked to change to.
+const (
+	EmailVerify = "verify"
+	EmailChange = "change"
+)
+
+// EmailToken is a mailed link's token, stored as a MAC; single use.
+type EmailToken struct {
+	ID        uuid.UUID `gorm:"primaryKey"`
+	UserID    uuid.UUID
+	TokenHash []byte
+	Purpose   string // EmailVerify or EmailChange
+	Email     string // the address the link confirms
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// RecoveryCode is one of a user's recovery codes, as a MAC; it works once.
+type RecoveryCode struct {
+	UserID   uuid.UUID `gorm:"primaryKey"`
+	CodeHash []byte    `gorm:"primaryKey"`
+	UsedAt   *time.Time
+}
+
+// MFAChallenge is the second step a correct password earned a user with TOTP
+// on: a single-use token (as a MAC), bound to the login's remember choice.
+type MFAChallenge struct {
+	ID        uuid.UUID `gorm:"primaryKey"`
+	UserID    uuid.UUID
+	TokenHash []byte
+	Remember  bool
+	Failures  int
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+func (MFAChallenge) TableName() string { return "mfa_challenges" }
 
 // LoginLockout counts failed logins of an identifier that names no account,
 // as users.failed_logins, lock_count and locked_until do for an account.

@@ -127,6 +127,20 @@ func Token() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// codeAlphabet is 32 symbols (5 bits each) without those people confuse: no
+// 0 or o, no 1 or l.
+const codeAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+
+// Code returns n random symbols of codeAlphabet: codes people type (recovery codes).
+func Code(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = codeAlphabet[b[i]%32] // 256 is a multiple of 32: no bias
+	}
+	return string(b)
+}
+
 // LoadOrCreateFile returns the hex key stored at path, creating it (mode 0600) on first use.
 // It backs the SQLite default, where a single box keeps its own secret beside the database.
 func LoadOrCreateFile(path string) (string, error) {

@@ -6,6 +6,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,8 +45,10 @@ func New(st *store.Store, key *secret.Key, cfg Config, now func() time.Time) *Se
 	return &Service{st: st, key: key, cfg: cfg, now: now}
 }
 
-// Start opens a session for the user on tx and returns it with its first refresh token.
-func (s *Service) Start(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, c audit.Client) (*models.Session, string, error) {
+// Start opens a session for the user on tx and returns it with its first
+// refresh token. amr is how the user was authenticated (RFC 8176 values): every
+// access token of the session carries it, refreshes included.
+func (s *Service) Start(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, amr []string, c audit.Client) (*models.Session, string, error) {
 	now := s.now()
 	ttl := s.cfg.SessionTTL
 	if remember {
@@ -54,7 +57,7 @@ func (s *Service) Start(ctx context.Context, tx *store.Store, userID uuid.UUID, 
 	sess := &models.Session{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl),
-		IP: c.IP, UserAgent: c.UserAgent, Remember: remember,
+		IP: c.IP, UserAgent: c.UserAgent, Remember: remember, AMR: strings.Join(amr, " "),
 	}
 	plain, rt := s.newRefreshToken(sess.ID, now)
 	if err := tx.CreateSession(ctx, sess, rt); err != nil {
@@ -166,6 +169,9 @@ func (s *Service) inGrace(ctx context.Context, tx *store.Store, rt *models.Refre
 	}
 	return string(next), true
 }
+
+// AMR is how the session was authenticated, as RFC 8176 values.
+func AMR(sess *models.Session) []string { return strings.Fields(sess.AMR) }
 
 // Revoke ends sessions on tx and returns the ids revoked.
 func (s *Service) Revoke(ctx context.Context, tx *store.Store, r store.Revoke) ([]uuid.UUID, error) {

@@ -27,9 +27,11 @@ type UserFilter struct {
 	Role      string
 	// Status is pending, active (and not locked), disabled or locked; "" is any.
 	Status string
-	Now    time.Time // decides what "locked" means
-	After  uuid.UUID
-	Limit  int
+	// Verified, when set, keeps the users whose email is (or is not) verified.
+	Verified *bool
+	Now      time.Time // decides what "locked" means
+	After    uuid.UUID
+	Limit    int
 	// Window bounds a search that no index serves (see ListUsersPage) to this
 	// many users after After; 0 is SearchWindow.
 	Window int
@@ -177,6 +179,13 @@ func (s *Store) usersQuery(ctx context.Context, f UserFilter, windowEnd uuid.UUI
 		q = q.Where("EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = users.id AND ur.role_name = ?)", f.Role)
 	}
 	q = statusFilter(q, f.Status, f.Now)
+	if f.Verified != nil {
+		if *f.Verified {
+			q = q.Where("users.email_verified_at IS NOT NULL")
+		} else {
+			q = q.Where("users.email_verified_at IS NULL")
+		}
+	}
 	if f.Directory {
 		q = q.Where("users.status = ?", models.StatusActive)
 	}

@@ -58,8 +58,10 @@ type Revoke struct {
 	SessionID uuid.UUID
 	UserIDs   []uuid.UUID
 	All       bool
-	Reason    string
-	Now       time.Time
+	// Except keeps this session of UserIDs live (the caller's own).
+	Except uuid.UUID
+	Reason string
+	Now    time.Time
 	// AccessTTL bounds when the last access token of a revoked session expires;
 	// revocation-feed entries drop out after that.
 	AccessTTL time.Duration
@@ -77,6 +79,9 @@ func (s *Store) RevokeSessions(ctx context.Context, r Revoke) ([]uuid.UUID, erro
 		q = q.Where("id = ?", r.SessionID)
 	case len(r.UserIDs) > 0:
 		q = q.Where("user_id IN ?", r.UserIDs)
+		if r.Except != uuid.Nil {
+			q = q.Where("id <> ?", r.Except)
+		}
 	default:
 		return nil, nil
 	}

@@ -35,6 +35,9 @@ type Claims struct {
 	Username    string   `json:"username"`
 	Email       string   `json:"email"`
 	Resources   []string `json:"resources"`
+	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
+	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
+	AMR []string `json:"amr"`
 }
 
 // MarshalJSON writes absent lists as [] rather than null, so clients can iterate
@@ -42,7 +45,7 @@ type Claims struct {
 func (c Claims) MarshalJSON() ([]byte, error) {
 	type plain Claims // drops this method, so no recursion
 	p := plain(c)
-	p.Roles, p.Permissions, p.Resources = orEmpty(p.Roles), orEmpty(p.Permissions), orEmpty(p.Resources)
+	p.Roles, p.Permissions, p.Resources, p.AMR = orEmpty(p.Roles), orEmpty(p.Permissions), orEmpty(p.Resources), orEmpty(p.AMR)
 	return json.Marshal(p)
 }
 
@@ -65,6 +68,7 @@ type Subject struct {
 	UserID, SessionID             uuid.UUID
 	Username, Email               string
 	Roles, Permissions, Resources []string
+	AMR                           []string // how the session was authenticated
 }
 
 // signingMethod maps an alg to golang-jwt's implementation.
@@ -129,6 +133,7 @@ func (i *Issuer) Issue(s Subject) (string, time.Time, error) {
 		Username:    s.Username,
 		Email:       s.Email,
 		Resources:   s.Resources,
+		AMR:         s.AMR,
 	}
 	t := jwt.NewWithClaims(method, claims)
 	t.Header["kid"] = key.KID

@@ -21,6 +21,7 @@ import (
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
+	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -121,7 +122,7 @@ func mintRefreshTokens(ctx context.Context, cfg config.Config, users []account, 
 				if err != nil {
 					return err
 				}
-				if _, out[i], err = svc.Start(ctx, tx, id, false, client); err != nil {
+				if _, out[i], err = svc.Start(ctx, tx, id, false, []string{models.AMRPassword}, client); err != nil {
 					return err
 				}
 			}
