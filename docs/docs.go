@@ -199,6 +199,94 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/auth/email/resend": {
+            "post": {
+                "description": "Always 202 with the same body, in about the same time, whether or not the address belongs to an account awaiting verification. When it does, a new link is mailed and older ones stop working. At most MAIL_RATE_LIMIT mails per address; beyond that the answer is the same and nothing is sent.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Send a new verification link",
+                "operationId": "resendVerification",
+                "parameters": [
+                    {
+                        "description": "The account's email address",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/ResendVerificationRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/MessageResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed, malformed_json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/email/verify": {
+            "post": {
+                "description": "The token comes from the link PUBLIC_URL/verify-email?token=… mailed at signup (or by resend), or to the new address of an email change. The address is then verified, or the pending address becomes the account's. No Bearer token needed: the link may open on another device. A token works once, until it expires (VERIFY_TOKEN_TTL) or a newer link replaces it.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Confirm an email address",
+                "operationId": "verifyEmail",
+                "parameters": [
+                    {
+                        "description": "The link's token",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/VerifyEmailRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PublicUserResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_token, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "email_taken: another account took the address meanwhile",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/auth/introspect": {
             "post": {
                 "security": [
@@ -279,9 +367,9 @@ const docTemplate = `{
                 ],
                 "responses": {
                     "200": {
-                        "description": "OK",
+                        "description": "The token response; for a user with TOTP on, only mfa_required, mfa_token, methods and expires_in (the mfa_token's lifetime): send them to POST /v1/auth/mfa",
                         "schema": {
-                            "$ref": "#/definitions/TokenResponse"
+                            "$ref": "#/definitions/LoginResponse"
                         },
                         "headers": {
                             "Set-Cookie": {
@@ -303,7 +391,13 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "account_pending, account_disabled",
+                        "description": "account_pending, account_disabled, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited, too_many_attempts",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -367,6 +461,71 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "csrf_failed (COOKIE_MODE only)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/mfa": {
+            "post": {
+                "description": "For a user with TOTP on, login answers mfa_required and an mfa_token instead of tokens. Send that token here with a code from the authenticator app, or with one of the recovery codes, to get the token response. A code works once; a recovery code once ever. A wrong code counts as a failed login toward the lockout; the mfa_token dies after 5 wrong codes or 5 minutes, and is bound to the login's remember choice.\nWith COOKIE_MODE=true the refresh token goes in its cookie, as for login.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Finish a login with a second factor",
+                "operationId": "completeMFA",
+                "parameters": [
+                    {
+                        "description": "The mfa_token, and code or recovery_code",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/MFARequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TokenResponse"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_mfa_token, invalid_mfa_code",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "account_disabled, account_pending, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited, too_many_attempts",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -714,6 +873,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "The full profile, and how the caller's session was authenticated (amr, RFC 8176).",
                 "produces": [
                     "application/json"
                 ],
@@ -726,7 +886,7 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/UserResponse"
+                            "$ref": "#/definitions/MeResponse"
                         }
                     },
                     "401": {
@@ -840,6 +1000,233 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "email_taken, username_taken",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/mfa/recovery-codes": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs the current password and a code from the authenticator app. Returns 10 new recovery codes, shown only this once; the old ones stop working.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "mfa"
+                ],
+                "summary": "Replace the recovery codes",
+                "operationId": "regenerateRecoveryCodes",
+                "parameters": [
+                    {
+                        "description": "The password and a current code",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/RegenerateCodesRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/RecoveryCodesResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_credentials, invalid_mfa_code",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "mfa_not_enabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/mfa/totp": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs the current password. Returns a new secret for an authenticator app (as text, otpauth URL and QR code). TOTP is not on until POST /v1/me/mfa/totp/confirm; a new call replaces a secret not yet confirmed.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "mfa"
+                ],
+                "summary": "Start turning on TOTP",
+                "operationId": "startTOTP",
+                "parameters": [
+                    {
+                        "description": "The current password",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/PasswordRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/TOTPEnrolmentResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_credentials",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "mfa_already_enabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs the current password and a code (or a recovery code). The secret and the recovery codes are removed.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "mfa"
+                ],
+                "summary": "Turn TOTP off",
+                "operationId": "disableTOTP",
+                "parameters": [
+                    {
+                        "description": "The password, and code or recovery_code",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/DisableTOTPRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "400": {
+                        "description": "validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_credentials, invalid_mfa_code",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "mfa_not_enabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/mfa/totp/confirm": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "With a code from the authenticator app set up by POST /v1/me/mfa/totp. Returns 10 recovery codes, shown only this once: each signs in once in place of a code. TOTP is then on, and the user's other sessions are revoked.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "mfa"
+                ],
+                "summary": "Turn TOTP on",
+                "operationId": "confirmTOTP",
+                "parameters": [
+                    {
+                        "description": "A current code",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/TOTPCodeRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/RecoveryCodesResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_mfa_code, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "mfa_already_enabled, mfa_not_started",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1259,6 +1646,12 @@ const docTemplate = `{
                         "description": "Only this status",
                         "name": "status",
                         "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "Only users whose email is verified (true) or not (false)",
+                        "name": "verified",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -1611,6 +2004,56 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/users/{id}/mfa": {
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "For a user who lost every factor: removes the user's TOTP secret, recovery codes and passkeys, and revokes the user's sessions. Only administrators act on administrators.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "Remove a user's second factors",
+                "operationId": "resetUserMFA",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "User id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "user_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/users/{id}/sessions": {
             "get": {
                 "security": [
@@ -1838,6 +2281,11 @@ const docTemplate = `{
                     "maxLength": 254,
                     "example": "ada@example.com"
                 },
+                "email_verified": {
+                    "description": "EmailVerified starts the account with its address verified (you vouch for it).",
+                    "type": "boolean",
+                    "example": false
+                },
                 "first_name": {
                     "type": "string",
                     "maxLength": 100,
@@ -1921,6 +2369,29 @@ const docTemplate = `{
                 }
             }
         },
+        "DisableTOTPRequest": {
+            "type": "object",
+            "required": [
+                "password"
+            ],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "maxLength": 16,
+                    "example": "123456"
+                },
+                "password": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "correct horse battery staple"
+                },
+                "recovery_code": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "example": "7hx4k-2mq9p"
+                }
+            }
+        },
         "FieldError": {
             "type": "object",
             "properties": {
@@ -1992,6 +2463,18 @@ const docTemplate = `{
                 "active": {
                     "type": "boolean",
                     "example": true
+                },
+                "amr": {
+                    "description": "AMR is how the session was authenticated (RFC 8176), as the token says.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "pwd",
+                        "otp",
+                        "mfa"
+                    ]
                 },
                 "aud": {
                     "type": "array",
@@ -2108,6 +2591,53 @@ const docTemplate = `{
                 }
             }
         },
+        "LoginResponse": {
+            "type": "object",
+            "properties": {
+                "access_token": {
+                    "type": "string",
+                    "example": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."
+                },
+                "expires_in": {
+                    "type": "integer",
+                    "example": 900
+                },
+                "methods": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "totp",
+                        "recovery_code"
+                    ]
+                },
+                "mfa_required": {
+                    "type": "boolean",
+                    "example": false
+                },
+                "mfa_token": {
+                    "type": "string",
+                    "example": "Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"
+                },
+                "refresh_token": {
+                    "description": "absent in cookie mode: the cookie carries it",
+                    "type": "string",
+                    "example": "q3Vb0s8N0m2x…"
+                },
+                "session_id": {
+                    "type": "string",
+                    "example": "0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"
+                },
+                "token_type": {
+                    "type": "string",
+                    "example": "Bearer"
+                },
+                "user": {
+                    "$ref": "#/definitions/User"
+                }
+            }
+        },
         "LogoutRequest": {
             "type": "object",
             "properties": {
@@ -2115,6 +2645,64 @@ const docTemplate = `{
                     "description": "All ends every session of the user, not only this one.",
                     "type": "boolean",
                     "example": false
+                }
+            }
+        },
+        "MFARequest": {
+            "type": "object",
+            "required": [
+                "mfa_token"
+            ],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "maxLength": 16,
+                    "example": "123456"
+                },
+                "mfa_token": {
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"
+                },
+                "recovery_code": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "example": "7hx4k-2mq9p"
+                }
+            }
+        },
+        "MFAStatus": {
+            "type": "object",
+            "properties": {
+                "passkeys": {
+                    "type": "integer",
+                    "example": 0
+                },
+                "recovery_codes_left": {
+                    "type": "integer",
+                    "example": 10
+                },
+                "totp": {
+                    "type": "boolean",
+                    "example": true
+                }
+            }
+        },
+        "MeResponse": {
+            "type": "object",
+            "properties": {
+                "amr": {
+                    "description": "AMR is how the session was authenticated (RFC 8176): [\"pwd\"], [\"pwd\",\n\"otp\", \"mfa\"], [\"pwd\", \"mfa\"] or [\"hwk\", \"user\"].",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "pwd"
+                    ]
+                },
+                "user": {
+                    "$ref": "#/definitions/User"
                 }
             }
         },
@@ -2188,6 +2776,19 @@ const docTemplate = `{
                 }
             }
         },
+        "PasswordRequest": {
+            "type": "object",
+            "required": [
+                "password"
+            ],
+            "properties": {
+                "password": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "correct horse battery staple"
+                }
+            }
+        },
         "Problem": {
             "type": "object",
             "properties": {
@@ -2223,6 +2824,50 @@ const docTemplate = `{
                 }
             }
         },
+        "PublicUser": {
+            "type": "object",
+            "properties": {
+                "first_name": {
+                    "type": "string",
+                    "example": "Ada"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "last_name": {
+                    "type": "string",
+                    "example": "Lovelace"
+                },
+                "username": {
+                    "type": "string",
+                    "example": "ada"
+                }
+            }
+        },
+        "PublicUserResponse": {
+            "type": "object",
+            "properties": {
+                "user": {
+                    "$ref": "#/definitions/PublicUser"
+                }
+            }
+        },
+        "RecoveryCodesResponse": {
+            "type": "object",
+            "properties": {
+                "recovery_codes": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "7hx4k-2mq9p",
+                        "c3vbn-8wrt5"
+                    ]
+                }
+            }
+        },
         "RefreshRequest": {
             "type": "object",
             "required": [
@@ -2232,6 +2877,38 @@ const docTemplate = `{
                 "refresh_token": {
                     "type": "string",
                     "example": "q3Vb0s8N0m2x…"
+                }
+            }
+        },
+        "RegenerateCodesRequest": {
+            "type": "object",
+            "required": [
+                "code",
+                "password"
+            ],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "maxLength": 16,
+                    "example": "123456"
+                },
+                "password": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "correct horse battery staple"
+                }
+            }
+        },
+        "ResendVerificationRequest": {
+            "type": "object",
+            "required": [
+                "email"
+            ],
+            "properties": {
+                "email": {
+                    "type": "string",
+                    "maxLength": 254,
+                    "example": "ada@example.com"
                 }
             }
         },
@@ -2332,6 +3009,18 @@ const docTemplate = `{
         "SessionInfo": {
             "type": "object",
             "properties": {
+                "amr": {
+                    "description": "AMR is how the session was authenticated (RFC 8176).",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "pwd",
+                        "otp",
+                        "mfa"
+                    ]
+                },
                 "created_at": {
                     "type": "string",
                     "example": "2026-01-02T15:04:05Z"
@@ -2406,6 +3095,37 @@ const docTemplate = `{
                 "username": {
                     "type": "string",
                     "example": "ada"
+                }
+            }
+        },
+        "TOTPCodeRequest": {
+            "type": "object",
+            "required": [
+                "code"
+            ],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "maxLength": 16,
+                    "example": "123456"
+                }
+            }
+        },
+        "TOTPEnrolmentResponse": {
+            "type": "object",
+            "properties": {
+                "otpauth_url": {
+                    "type": "string",
+                    "example": "otpauth://totp/auth.example.com:ada@example.com?algorithm=SHA1\u0026digits=6\u0026issuer=auth.example.com\u0026period=30\u0026secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+                },
+                "qr_png": {
+                    "description": "QRPNG is the otpauth URL as a QR code: a PNG data URL for an \u003cimg src\u003e.",
+                    "type": "string",
+                    "example": "data:image/png;base64,iVBORw0KGgo…"
+                },
+                "secret": {
+                    "type": "string",
+                    "example": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
                 }
             }
         },
@@ -2503,6 +3223,11 @@ const docTemplate = `{
                     "maxLength": 254,
                     "example": "ada@example.com"
                 },
+                "email_verified": {
+                    "description": "EmailVerified marks the address verified or not. A new email applies at\nonce and is unverified unless this is true in the same body.",
+                    "type": "boolean",
+                    "example": true
+                },
                 "first_name": {
                     "type": "string",
                     "maxLength": 100,
@@ -2566,6 +3291,15 @@ const docTemplate = `{
                     "type": "string",
                     "example": "ada@example.com"
                 },
+                "email_verified": {
+                    "description": "EmailVerified: the address was confirmed through a mailed link (or by an administrator).",
+                    "type": "boolean",
+                    "example": true
+                },
+                "email_verified_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
                 "first_name": {
                     "type": "string",
                     "example": "Ada"
@@ -2581,6 +3315,14 @@ const docTemplate = `{
                 "last_name": {
                     "type": "string",
                     "example": "Lovelace"
+                },
+                "mfa": {
+                    "$ref": "#/definitions/MFAStatus"
+                },
+                "pending_email": {
+                    "description": "PendingEmail is the address waiting for its confirmation link, or null.",
+                    "type": "string",
+                    "example": "ada@new.example.com"
                 },
                 "permissions": {
                     "type": "array",
@@ -2650,6 +3392,19 @@ const docTemplate = `{
                     "items": {
                         "$ref": "#/definitions/User"
                     }
+                }
+            }
+        },
+        "VerifyEmailRequest": {
+            "type": "object",
+            "required": [
+                "token"
+            ],
+            "properties": {
+                "token": {
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E"
                 }
             }
         }

@@ -145,11 +145,12 @@ type LoginRequest struct {
 //	@Accept			json
 //	@Produce		json
 //	@Param			body	body		LoginRequest	true	"Credentials"
-//	@Success		200		{object}	TokenResponse
+//	@Success		200		{object}	LoginResponse	"The token response; for a user with TOTP on, only mfa_required, mfa_token, methods and expires_in (the mfa_token's lifetime): send them to POST /v1/auth/mfa"
 //	@Header			200		{string}	Set-Cookie	"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
 //	@Failure		400		{object}	problem.Error
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"account_pending, account_disabled"
+//	@Failure		403		{object}	problem.Error	"account_pending, account_disabled, email_unverified"
+//	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
 //	@Router			/v1/auth/login [post]
 func (h *Auth) login(c echo.Context) error {
 	req, err := decode[LoginRequest](c)
@@ -161,6 +162,12 @@ func (h *Auth) login(c echo.Context) error {
 	h.Metrics.Login(h.loginOutcome(err))
 	if err != nil {
 		return err
+	}
+	if s.SecondStep != nil {
+		return c.JSON(http.StatusOK, LoginResponse{
+			MFARequired: true, MFAToken: s.SecondStep.Token, Methods: s.SecondStep.Methods,
+			TokenResponse: TokenResponse{ExpiresIn: int(accounts.MFATokenTTL.Seconds())},
+		})
 	}
 	return h.tokens(c, s)
 }
@@ -180,6 +187,7 @@ func (h *Auth) tokensKeepingCSRF(c echo.Context, s *accounts.Session, csrf strin
 	access, _, err := h.Issuer.Issue(token.Subject{
 		UserID: acct.ID, SessionID: s.Session.ID, Username: acct.Username, Email: acct.Email,
 		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
+		AMR: sessions.AMR(s.Session),
 	})
 	if err != nil {
 		return err
@@ -192,11 +200,12 @@ func (h *Auth) tokensKeepingCSRF(c echo.Context, s *accounts.Session, csrf strin
 		h.Cookies.set(c, refresh, csrf, s.Session.ExpiresAt, h.Now())
 		refresh = "" // left out of the body: page scripts never see it
 	}
+	user := userView(acct, h.Now())
 	return c.JSON(http.StatusOK, TokenResponse{
 		AccessToken: access, TokenType: "Bearer",
 		ExpiresIn:    int(h.AccessTTL.Seconds()),
 		RefreshToken: refresh, SessionID: s.Session.ID.String(),
-		User: userView(acct, h.Now()),
+		User: &user,
 	})
 }
 
@@ -331,6 +340,8 @@ type SessionInfo struct {
 	ID        string `json:"id"`
 	CreatedAt string `json:"created_at" example:"2026-01-02T15:04:05Z"`
 	ExpiresAt string `json:"expires_at" example:"2026-01-09T15:04:05Z"`
+	// AMR is how the session was authenticated (RFC 8176).
+	AMR []string `json:"amr" example:"pwd,otp,mfa"`
 } // @name SessionInfo
 
 // SessionResponse answers whether the caller's session is valid.
@@ -362,7 +373,8 @@ func (h *Auth) getSession(c echo.Context) error {
 	return c.JSON(http.StatusOK, SessionResponse{
 		Valid: true, User: userView(acct, h.Now()),
 		Session: SessionInfo{ID: sess.ID.String(),
-			CreatedAt: sess.CreatedAt.UTC().Format(timeFormat), ExpiresAt: sess.ExpiresAt.UTC().Format(timeFormat)},
+			CreatedAt: sess.CreatedAt.UTC().Format(timeFormat), ExpiresAt: sess.ExpiresAt.UTC().Format(timeFormat),
+			AMR: orEmpty(sessions.AMR(&sess))},
 	})
 }
 

@@ -261,6 +261,8 @@ func message(fe validator.FieldError) string {
 		return fmt.Sprintf("must be %q", p)
 	case "dive", "unique":
 		return "must not repeat values"
+	case "required_without", "excluded_with": // one of two fields: code or recovery_code
+		return "send either code or recovery_code, not both"
 	}
 	return "is invalid"
 }

@@ -33,9 +33,10 @@ func actor(c echo.Context) (accounts.Actor, error) {
 //
 //	@ID				getMe
 //	@Summary		The signed-in user's profile
+//	@Description	The full profile, and how the caller's session was authenticated (amr, RFC 8176).
 //	@Tags			me
 //	@Produce		json
-//	@Success		200	{object}	UserResponse
+//	@Success		200	{object}	MeResponse
 //	@Failure		401	{object}	problem.Error
 //	@Security		BearerAuth
 //	@Router			/v1/me [get]
@@ -44,8 +45,16 @@ func (h *Me) getMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, UserResponse{User: userView(acct, h.Now())})
+	return c.JSON(http.StatusOK, MeResponse{User: userView(acct, h.Now()), AMR: orEmpty(middleware.Claims(c).AMR)})
 }
+
+// MeResponse is the caller's own profile and how its session was authenticated.
+type MeResponse struct {
+	User User `json:"user"`
+	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
+	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
+	AMR []string `json:"amr" example:"pwd"`
+} // @name MeResponse
 
 // UpdateMeRequest changes the caller's own profile; absent fields stay as they
 // are. Roles, status and resources are not accepted here.

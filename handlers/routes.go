@@ -68,11 +68,14 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 
 	e.POST("/v1/auth/signup", h.Auth.signup)
 	e.POST("/v1/auth/login", h.Auth.login)
+	e.POST("/v1/auth/mfa", h.Auth.completeMFA)
 	e.POST("/v1/auth/refresh", h.Auth.refresh)
 	e.POST("/v1/auth/logout", h.Auth.logout)
 	e.GET("/v1/auth/session", h.Auth.getSession, auth)
 	e.POST("/v1/auth/password/forgot", h.Auth.forgotPassword)
 	e.POST("/v1/auth/password/reset", h.Auth.resetPassword)
+	e.POST("/v1/auth/email/verify", h.Auth.verifyEmail)
+	e.POST("/v1/auth/email/resend", h.Auth.resendVerification)
 
 	e.GET("/v1/me", h.Me.getMe, auth)
 	e.PATCH("/v1/me", h.Me.updateMe, auth)
@@ -80,6 +83,10 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/me/password", h.Me.changePassword, auth)
 	e.GET("/v1/me/sessions", h.Me.listMySessions, auth)
 	e.DELETE("/v1/me/sessions/:id", h.Me.revokeMySession, auth)
+	e.POST("/v1/me/mfa/totp", h.Me.startTOTP, auth)
+	e.POST("/v1/me/mfa/totp/confirm", h.Me.confirmTOTP, auth)
+	e.DELETE("/v1/me/mfa/totp", h.Me.disableTOTP, auth)
+	e.POST("/v1/me/mfa/recovery-codes", h.Me.regenerateRecoveryCodes, auth)
 
 	e.GET("/v1/users", h.Users.listUsers, auth) // users:read, or USER_DIRECTORY_PUBLIC: decided inside
 	e.GET("/v1/users/count", h.Users.countUsers, auth)
@@ -90,6 +97,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.DELETE("/v1/users/:id", h.Users.deleteUser, auth, perm(models.PermUsersWrite))
 	e.GET("/v1/users/:id/sessions", h.Users.listUserSessions, auth, perm(models.PermUsersRead))
 	e.DELETE("/v1/users/:id/sessions", h.Users.revokeUserSessions, auth, perm(models.PermUsersWrite))
+	e.DELETE("/v1/users/:id/mfa", h.Users.resetUserMFA, auth, perm(models.PermUsersWrite))
 
 	e.GET("/v1/roles", h.Roles.listRoles, auth, perm(models.PermRolesRead))
 	e.POST("/v1/roles", h.Roles.createRole, auth, perm(models.PermRolesWrite))

@@ -62,6 +62,7 @@ type CountResponse struct {
 //	@Param			q		query		string	false	"Substring of email, username, first or last name (case-insensitive)"
 //	@Param			role	query		string	false	"Only holders of this role"
 //	@Param			status	query		string	false	"Only this status"	Enums(pending, active, disabled, locked)
+//	@Param			verified	query		bool	false	"Only users whose email is verified (true) or not (false)"
 //	@Success		200		{object}	UsersResponse
 //	@Failure		400		{object}	problem.Error	"invalid_cursor, validation_failed"
 //	@Failure		401		{object}	problem.Error
@@ -133,12 +134,20 @@ func (h *Users) filter(c echo.Context, full bool) (store.UserFilter, error) {
 	if f.Status != "" && !slices.Contains(models.Statuses, f.Status) {
 		bad = append(bad, problem.FieldError{Field: "status", Message: "must be one of: " + strings.Join(models.Statuses, ", ")})
 	}
+	switch v := c.QueryParam("verified"); v {
+	case "":
+	case "true", "false":
+		verified := v == "true"
+		f.Verified = &verified
+	default:
+		bad = append(bad, problem.FieldError{Field: "verified", Message: "must be true or false"})
+	}
 	if len(bad) > 0 {
 		return f, problem.Invalid(bad...)
 	}
-	if !full && (f.Role != "" || f.Status != "") {
-		// Roles and status are not public fields: filtering on them would reveal them.
-		return f, problem.Forbidden("forbidden", "Filtering by role or status needs users:read.")
+	if !full && (f.Role != "" || f.Status != "" || f.Verified != nil) {
+		// Roles, status and verification are not public fields: filtering on them would reveal them.
+		return f, problem.Forbidden("forbidden", "Filtering by role, status or verified needs users:read.")
 	}
 	return f, nil
 }
@@ -208,6 +217,8 @@ type CreateUserRequest struct {
 	// Resources are opaque ids the user is granted (carried in access tokens).
 	Resources []string `json:"resources" validate:"max=100,dive,required,max=128" example:"assistant-42"`
 	Status    string   `json:"status" validate:"omitempty,oneof=active pending disabled" enums:"active,pending,disabled" example:"active"`
+	// EmailVerified starts the account with its address verified (you vouch for it).
+	EmailVerified bool `json:"email_verified" example:"false"`
 } // @name CreateUserRequest
 
 func (r *CreateUserRequest) normalize() {
@@ -245,6 +256,7 @@ func (h *Users) createUser(c echo.Context) error {
 	acct, err := h.Accounts.Create(c.Request().Context(), by, accounts.CreateInput{
 		Profile:  accounts.Profile{Email: req.Email, Username: req.Username, FirstName: req.FirstName, LastName: req.LastName},
 		Password: req.Password, Roles: req.Roles, Resources: req.Resources, Status: req.Status,
+		EmailVerified: req.EmailVerified,
 	})
 	if err != nil {
 		return err
@@ -266,6 +278,9 @@ type UpdateUserRequest struct {
 	// Status active approves a pending account and unlocks a locked one; disabled bans
 	// (and revokes the user's sessions).
 	Status *string `json:"status" validate:"omitnil,oneof=active disabled" enums:"active,disabled" example:"active"`
+	// EmailVerified marks the address verified or not. A new email applies at
+	// once and is unverified unless this is true in the same body.
+	EmailVerified *bool `json:"email_verified" example:"true"`
 } // @name UpdateUserRequest
 
 func (r *UpdateUserRequest) normalize() {
@@ -315,6 +330,7 @@ func (h *Users) updateUser(c echo.Context) error {
 	acct, err := h.Accounts.Update(c.Request().Context(), by, id, accounts.Changes{
 		Email: req.Email, Username: req.Username, FirstName: req.FirstName, LastName: req.LastName,
 		Password: req.Password, Roles: req.Roles, Resources: req.Resources, Status: req.Status,
+		EmailVerified: req.EmailVerified,
 	})
 	if err != nil {
 		return err

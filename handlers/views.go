@@ -21,7 +21,20 @@ type User struct {
 	CreatedAt   time.Time  `json:"created_at" example:"2026-01-02T15:04:05Z"`
 	UpdatedAt   time.Time  `json:"updated_at" example:"2026-01-02T15:04:05Z"`
 	LastLoginAt *time.Time `json:"last_login_at" example:"2026-01-02T15:04:05Z"`
+	// EmailVerified: the address was confirmed through a mailed link (or by an administrator).
+	EmailVerified   bool       `json:"email_verified" example:"true"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at" example:"2026-01-02T15:04:05Z"`
+	// PendingEmail is the address waiting for its confirmation link, or null.
+	PendingEmail *string   `json:"pending_email" example:"ada@new.example.com"`
+	MFA          MFAStatus `json:"mfa"`
 } // @name User
+
+// MFAStatus says which second factors the user has.
+type MFAStatus struct {
+	TOTP              bool `json:"totp" example:"true"`
+	RecoveryCodesLeft int  `json:"recovery_codes_left" example:"10"`
+	Passkeys          int  `json:"passkeys" example:"0"`
+} // @name MFAStatus
 
 // PublicUser is what any signed-in user may see of another.
 type PublicUser struct {
@@ -36,15 +49,27 @@ type UserResponse struct {
 	User User `json:"user"`
 } // @name UserResponse
 
-// TokenResponse is the answer to login and refresh.
+// TokenResponse is the answer to login, its second step and refresh. Every
+// field is set (refresh_token but in cookie mode); they are omitted only in
+// a LoginResponse that asks for the second step.
 type TokenResponse struct {
-	AccessToken  string `json:"access_token" example:"eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."`
-	TokenType    string `json:"token_type" example:"Bearer"`
+	AccessToken  string `json:"access_token,omitempty" example:"eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."`
+	TokenType    string `json:"token_type,omitempty" example:"Bearer"`
 	ExpiresIn    int    `json:"expires_in" example:"900"`
 	RefreshToken string `json:"refresh_token,omitempty" example:"q3Vb0s8N0m2x…"` // absent in cookie mode: the cookie carries it
-	SessionID    string `json:"session_id" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
-	User         User   `json:"user"`
+	SessionID    string `json:"session_id,omitempty" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
+	User         *User  `json:"user,omitempty"`
 } // @name TokenResponse
+
+// LoginResponse is the answer to a login: a TokenResponse, or, for a user
+// with TOTP on, only the second step (mfa_required, mfa_token, methods, and
+// expires_in: the mfa_token's lifetime).
+type LoginResponse struct {
+	TokenResponse
+	MFARequired bool     `json:"mfa_required,omitempty" example:"false"`
+	MFAToken    string   `json:"mfa_token,omitempty" example:"Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"`
+	Methods     []string `json:"methods,omitempty" example:"totp,recovery_code"`
+} // @name LoginResponse
 
 // Session is one login session as its owner or an admin sees it.
 type Session struct {
@@ -74,7 +99,10 @@ func userView(a *store.Account, now time.Time) User {
 		Roles: a.Roles, Permissions: a.Permissions, Resources: a.Resources,
 		Status:    a.EffectiveStatus(now),
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
-		LastLoginAt: utcPtr(a.LastLoginAt),
+		LastLoginAt:   utcPtr(a.LastLoginAt),
+		EmailVerified: a.EmailVerifiedAt != nil, EmailVerifiedAt: utcPtr(a.EmailVerifiedAt),
+		PendingEmail: a.PendingEmail,
+		MFA:          MFAStatus{TOTP: a.TOTPEnabled(), RecoveryCodesLeft: a.RecoveryCodesLeft},
 	}
 }
 
@@ -103,4 +131,12 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// orEmpty writes an absent list as [] rather than null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
