@@ -14,12 +14,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/authsvc/authsvc/internal/apitest"
 )
@@ -229,18 +232,27 @@ func operations(t *testing.T, base string) int {
 	return n
 }
 
-// TestSwaggerUI: the page loads the document without errors and lists every
-// operation; logging in through "Try it out" returns a token; GET /v1/me is
-// 401 until "Authorize" is given that token, then 200 with the user.
-func TestSwaggerUI(t *testing.T) {
+// docs is a service under test with its Swagger UI loaded in a browser tab.
+type docs struct {
+	e   *apitest.Env
+	url string          // the service's base URL
+	ctx context.Context // the tab, with the test's deadline
+}
+
+// openDocs starts the service (SQLite) behind an HTTP server and Chromium,
+// loads /apidocs/index.html and waits until the operations are listed.
+// setup runs on the service before the page loads (nil for none).
+func openDocs(t *testing.T, setup func(e *apitest.Env)) docs {
+	t.Helper()
 	tab := browser(t)
 	e := apitest.New(t, "sqlite", nil)
+	if setup != nil {
+		setup(e)
+	}
 	srv := httptest.NewServer(e.App.Server)
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
-	defer cancel()
-
-	want := operations(t, srv.URL)
+	t.Cleanup(cancel)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/apidocs/index.html"),
 		chromedp.WaitVisible(chromedp.CSS(".information-container .title")),
@@ -249,6 +261,64 @@ func TestSwaggerUI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load /apidocs/index.html: %v", err)
 	}
+	return docs{e: e, url: srv.URL, ctx: ctx}
+}
+
+// tokenResponse is the part of a token response (login, POST /v1/auth/mfa)
+// the tests read.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+}
+
+// bearerToken reads a token response the page shows for a 200 answer.
+func bearerToken(t *testing.T, what string, status int, body string) string {
+	t.Helper()
+	if status != 200 {
+		t.Fatalf("%s through Try it out: %d %s; want 200", what, status, body)
+	}
+	var tokens tokenResponse
+	if err := json.Unmarshal([]byte(body), &tokens); err != nil || tokens.AccessToken == "" || tokens.TokenType != "Bearer" {
+		t.Fatalf("%s answer shown: %q (%v); want a Bearer token", what, body, err)
+	}
+	return tokens.AccessToken
+}
+
+// meResponse is the part of GET /v1/me the tests read.
+type meResponse struct {
+	User struct {
+		Username string `json:"username"`
+		MFA      struct {
+			TOTP bool `json:"totp"`
+		} `json:"mfa"`
+	} `json:"user"`
+	AMR []string `json:"amr"`
+}
+
+// authorizedMe gives the access token to Authorize as "Bearer <token>" and
+// returns what Try it out on GET /v1/me then shows, which must be a 200.
+func authorizedMe(t *testing.T, ctx context.Context, accessToken string) (meResponse, string) {
+	t.Helper()
+	authorize(t, ctx, "BearerAuth", "Bearer "+accessToken)
+	status, body := tryOperation(t, ctx, "GET", "/v1/me", "")
+	if status != 200 {
+		t.Fatalf("GET /v1/me after Authorize: %d %s; want 200", status, body)
+	}
+	var me meResponse
+	if err := json.Unmarshal([]byte(body), &me); err != nil {
+		t.Fatalf("GET /v1/me shows %q: %v", body, err)
+	}
+	return me, body
+}
+
+// TestSwaggerUI: the page loads the document without errors and lists every
+// operation; logging in through "Try it out" returns a token; GET /v1/me is
+// 401 until "Authorize" is given that token, then 200 with the user.
+func TestSwaggerUI(t *testing.T) {
+	d := openDocs(t, nil)
+	ctx := d.ctx
+
+	want := operations(t, d.url)
 	title, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".information-container .title")))
 	if err != nil {
 		t.Fatal(err)
@@ -280,28 +350,85 @@ func TestSwaggerUI(t *testing.T) {
 
 	status, body := tryOperation(t, ctx, "POST", "/v1/auth/login",
 		fmt.Sprintf(`{"login": "root", "password": %q}`, apitest.AdminPassword))
-	var tokens struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
+	access := bearerToken(t, "login", status, body)
+
+	if me, body := authorizedMe(t, ctx, access); me.User.Username != "root" {
+		t.Fatalf("GET /v1/me shows %q; want root's profile", body)
 	}
+}
+
+// totpUser signs up username and turns TOTP on for it through the HTTP API
+// (POST /v1/me/mfa/totp, then /confirm with a code for the test clock's
+// time), then moves the clock on one 30 s step: the confirming code's step is
+// used up. It returns the TOTP secret (base32).
+func totpUser(e *apitest.Env, username string) string {
+	t := e.T
+	t.Helper()
+	tk := e.SignupLogin(username)
+	var enrol struct {
+		Secret string `json:"secret"`
+	}
+	e.As(tk.AccessToken, "POST", "/v1/me/mfa/totp", map[string]any{"password": apitest.StrongPassword}).
+		Expect(http.StatusCreated).Decode(&enrol)
+	if enrol.Secret == "" {
+		t.Fatal("POST /v1/me/mfa/totp answered no secret")
+	}
+	e.As(tk.AccessToken, "POST", "/v1/me/mfa/totp/confirm", map[string]any{"code": totpCode(t, enrol.Secret, e.Clock.Now())}).
+		Expect(http.StatusOK)
+	e.Clock.Advance(30 * time.Second)
+	return enrol.Secret
+}
+
+// totpCode is the authenticator app's code (RFC 6238: SHA-1, 6 digits, 30 s)
+// for the secret at a time.
+func totpCode(t testing.TB, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatalf("TOTP code: %v", err)
+	}
+	return code
+}
+
+// TestSwaggerUITwoStepLogin: for a user with TOTP on, login through "Try it
+// out" shows mfa_required and an mfa_token; POST /v1/auth/mfa with that token
+// and a code from the authenticator returns a token; with it in "Authorize",
+// GET /v1/me answers 200 with amr ["pwd", "otp", "mfa"].
+func TestSwaggerUITwoStepLogin(t *testing.T) {
+	var secret string
+	d := openDocs(t, func(e *apitest.Env) { secret = totpUser(e, "ada") })
+	ctx := d.ctx
+
+	status, body := tryOperation(t, ctx, "POST", "/v1/auth/login",
+		fmt.Sprintf(`{"login": "ada", "password": %q}`, apitest.StrongPassword))
 	if status != 200 {
-		t.Fatalf("login through Try it out: %d %s", status, body)
+		t.Fatalf("login through Try it out: %d %s; want 200", status, body)
 	}
-	if err := json.Unmarshal([]byte(body), &tokens); err != nil || tokens.AccessToken == "" || tokens.TokenType != "Bearer" {
-		t.Fatalf("login answer shown: %q (%v); want a Bearer token", body, err)
+	var first struct {
+		MFARequired bool     `json:"mfa_required"`
+		MFAToken    string   `json:"mfa_token"`
+		Methods     []string `json:"methods"`
+		AccessToken *string  `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &first); err != nil || !first.MFARequired || first.MFAToken == "" || first.AccessToken != nil {
+		t.Fatalf("login answer shown: %q (%v); want mfa_required: true, an mfa_token and no access_token", body, err)
+	}
+	if !slices.Contains(first.Methods, "totp") {
+		t.Errorf("login answer shown: %q; want totp among the methods", body)
 	}
 
-	authorize(t, ctx, "BearerAuth", "Bearer "+tokens.AccessToken)
-	status, body = tryOperation(t, ctx, "GET", "/v1/me", "")
-	if status != 200 {
-		t.Fatalf("GET /v1/me after Authorize: %d %s; want 200", status, body)
+	second, err := json.Marshal(map[string]string{"mfa_token": first.MFAToken, "code": totpCode(t, secret, d.e.Clock.Now())})
+	if err != nil {
+		t.Fatal(err)
 	}
-	var me struct {
-		User struct {
-			Username string `json:"username"`
-		} `json:"user"`
+	status, body = tryOperation(t, ctx, "POST", "/v1/auth/mfa", string(second))
+	access := bearerToken(t, "POST /v1/auth/mfa", status, body)
+
+	me, body := authorizedMe(t, ctx, access)
+	if me.User.Username != "ada" || !me.User.MFA.TOTP {
+		t.Errorf("GET /v1/me shows %q; want ada's profile with mfa.totp true", body)
 	}
-	if err := json.Unmarshal([]byte(body), &me); err != nil || me.User.Username != "root" {
-		t.Fatalf("GET /v1/me shows %q (%v); want root's profile", body, err)
+	if !slices.Equal(me.AMR, []string{"pwd", "otp", "mfa"}) {
+		t.Errorf("GET /v1/me shows amr %q in %q; want [pwd otp mfa]", me.AMR, body)
 	}
 }
