@@ -82,12 +82,13 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// A feed cursor carries a position (transaction and sequence number) in the
-// 16 bytes the signed cursors hold; the top bit marks it, so that the start
-// (0, 0) is no all-zero cursor.
+// A feed cursor carries a position (a sequence number) in the 16 bytes the
+// signed cursors hold; the top bit marks it, so that the start (0) is no
+// all-zero cursor. (The first 8 bytes held a transaction id before migration
+// 00010; a cursor from then resumes at its sequence number.)
 func feedCursor(p store.FeedPosition) uuid.UUID {
 	var id uuid.UUID
-	binary.BigEndian.PutUint64(id[:8], p.Txid|1<<63)
+	binary.BigEndian.PutUint64(id[:8], 1<<63)
 	binary.BigEndian.PutUint64(id[8:], uint64(p.Seq))
 	return id
 }
@@ -96,5 +97,5 @@ func feedPosition(id uuid.UUID) store.FeedPosition {
 	if id == uuid.Nil {
 		return store.FeedPosition{}
 	}
-	return store.FeedPosition{Txid: binary.BigEndian.Uint64(id[:8]) &^ (1 << 63), Seq: int64(binary.BigEndian.Uint64(id[8:]))}
+	return store.FeedPosition{Seq: int64(binary.BigEndian.Uint64(id[8:]))}
 }

@@ -311,7 +311,8 @@ func TestFeedCursorNeverSkipsConcurrentRevocations(t *testing.T) {
 	}
 
 	// Wait until the feed read from the start lists every revocation: then all
-	// of them have committed and are past the feed's safety lag. From there,
+	// of them have committed and the feed reads them (it waits for revocations in
+	// flight, up to a second a read). From there,
 	// following the reader's cursor to the end must bring what it has not seen.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
