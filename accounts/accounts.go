@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
@@ -56,6 +57,8 @@ type Deps struct {
 	Secret   *secret.Key
 	Mail     MailQueue         // may be nil
 	Limiter  ratelimit.Limiter // may be nil: no rate limits
+	// WebAuthn verifies passkey ceremonies; nil: passkeys are off.
+	WebAuthn *webauthn.WebAuthn
 	// Accounts reads accounts for the token endpoints (refresh), through the
 	// hot path's cache (middleware.Live); nil: from the store each time.
 	Accounts AccountSource

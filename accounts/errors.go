@@ -33,6 +33,11 @@ var (
 	ErrMFANotEnabled        = errors.New("accounts: TOTP is not on")
 	ErrMFANotStarted        = errors.New("accounts: no authenticator awaits confirmation")
 	ErrUndeliverableAddress = errors.New("accounts: mail cannot be sent to the address")
+	ErrPasskeysDisabled     = errors.New("accounts: passkeys are off (no relying party ID)")
+	ErrInvalidPasskey       = errors.New("accounts: passkey login failed")
+	ErrInvalidRegistration  = errors.New("accounts: passkey registration failed")
+	ErrPasskeyNotFound      = errors.New("accounts: no such passkey of the user")
+	ErrTooManyPasskeys      = errors.New("accounts: the account holds the most passkeys allowed")
 )
 
 // WeakPasswordError: a new password fails the policy.

@@ -126,8 +126,11 @@ func (s *Service) countFailedLogin(ctx context.Context, userID uuid.UUID, login 
 }
 
 func failureReason(failure error) string {
-	if errors.Is(failure, ErrInvalidMFACode) {
+	switch {
+	case errors.Is(failure, ErrInvalidMFACode):
 		return "invalid_mfa_code"
+	case errors.Is(failure, ErrInvalidPasskey):
+		return "invalid_passkey"
 	}
 	return "invalid_credentials"
 }

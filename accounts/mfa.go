@@ -372,8 +372,8 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 	return selfGone(err)
 }
 
-// ResetMFA removes every second factor of the user (an administrator's help for
-// someone who lost them) and ends the user's sessions.
+// ResetMFA removes every second factor of the user, passkeys included (an
+// administrator's help for someone who lost them), and ends the user's sessions.
 func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error {
 	return s.Store.InTx(ctx, func(tx *store.Store) error {
 		if _, err := lockManaged(ctx, tx, actor, id); err != nil {
@@ -381,6 +381,9 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error
 		}
 		now := s.Now()
 		if err := tx.ClearMFA(ctx, id, now); err != nil {
+			return err
+		}
+		if err := tx.DeletePasskeys(ctx, id); err != nil {
 			return err
 		}
 		n, err := s.revokeUser(ctx, tx, id, "mfa_reset")

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
@@ -128,10 +129,14 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
 	}
 	workers, queue := hashpool.DefaultSize(cfg.PasswordHashMemoryKiB)
+	wa, err := NewWebAuthn(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return accounts.New(accounts.Deps{
 		Store: st, Hasher: hasher, Hashing: hashpool.New(workers, queue), Policy: password.Policy{MinScore: cfg.PasswordMinScore},
 		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Limiter: limiter, Log: log, Now: now,
-		Accounts: accountSource(live),
+		Accounts: accountSource(live), WebAuthn: wa,
 	}, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
@@ -142,6 +147,21 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 		LoginLimit:           cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 		LockoutThreshold: cfg.LockoutThreshold,
 	}), nil
+}
+
+// NewWebAuthn is the passkey verifier for cfg's relying party; nil when
+// passkeys are off (no RP ID: PUBLIC_URL's host is an IP address).
+func NewWebAuthn(cfg config.Config) (*webauthn.WebAuthn, error) {
+	if cfg.WebAuthnRPID == "" {
+		return nil, nil
+	}
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID: cfg.WebAuthnRPID, RPDisplayName: cfg.WebAuthnRPName, RPOrigins: cfg.WebAuthnOrigins,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("WEBAUTHN_*: %w", err)
+	}
+	return wa, nil
 }
 
 // totpIssuer names the service in authenticator apps: the host people know it by.
@@ -218,6 +238,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WebAuthnRPID == "" {
+		log.Warn("passkeys are off: PUBLIC_URL's host is an IP address, and a passkey's relying party ID must be a domain name; set WEBAUTHN_RP_ID to turn them on",
+			"public_url", cfg.PublicURL)
+	}
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
 		Accounts: accts, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
@@ -254,7 +278,8 @@ func newServer(a *App) *echo.Echo {
 	return handlers.NewServer(handlers.Server{
 		Metrics: m,
 		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, CookieMode: cfg.CookieMode, TrustedProxies: cfg.TrustedProxies,
-		Auth: middleware.RequireAuth(live),
+		PasskeyDemo: cfg.PasskeyDemo,
+		Auth:        middleware.RequireAuth(live),
 		Permission: func(p string) echo.MiddlewareFunc {
 			return middleware.RequirePermission(p)
 		},

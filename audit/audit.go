@@ -45,6 +45,10 @@ const (
 	MFAFailed                = "mfa_failed"
 	RecoveryCodeUsed         = "recovery_code_used"
 	RecoveryCodesRegenerated = "recovery_codes_regenerated"
+	PasskeyAdded             = "passkey_added"
+	PasskeyRemoved           = "passkey_removed"
+	PasskeyLogin             = "passkey_login"
+	PasskeyCloneSuspected    = "passkey_clone_suspected"
 )
 
 // Client is who made the request: its address and user agent.

@@ -69,6 +69,15 @@ type Config struct {
 	// EmailVerification is off, optional or required (see EmailVerify*).
 	EmailVerification string
 
+	// Passkeys (WebAuthn): the relying party. WebAuthnRPID is empty when passkeys
+	// are off: WEBAUTHN_RP_ID unset and PUBLIC_URL's host an IP address.
+	WebAuthnRPID      string
+	WebAuthnRPName    string
+	WebAuthnOrigins   []string
+	WebAuthnRPIDIsSet bool // WEBAUTHN_RP_ID was given (else derived from PUBLIC_URL)
+	// PasskeyDemo serves the passkey demo page at /demo/passkeys (development).
+	PasskeyDemo bool
+
 	CORSOrigins    []string
 	CookieMode     bool
 	TrustedProxies []*net.IPNet
@@ -156,6 +165,11 @@ func Load(getenv Getenv) (Config, error) {
 
 		EmailVerification: r.oneOf("EMAIL_VERIFICATION", EmailVerifyOptional, EmailVerifyOff, EmailVerifyOptional, EmailVerifyRequired),
 
+		WebAuthnRPID:    r.str("WEBAUTHN_RP_ID", ""),
+		WebAuthnRPName:  r.str("WEBAUTHN_RP_NAME", "authsvc"),
+		WebAuthnOrigins: r.list("WEBAUTHN_ORIGINS"),
+		PasskeyDemo:     r.boolean("PASSKEY_DEMO", false),
+
 		CORSOrigins:    r.list("CORS_ORIGINS"),
 		CookieMode:     r.boolean("COOKIE_MODE", false),
 		TrustedProxies: r.cidrs("TRUSTED_PROXIES"),
@@ -167,7 +181,53 @@ func Load(getenv Getenv) (Config, error) {
 	if r.err != nil {
 		return Config{}, r.err
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, c.relyingParty()
+}
+
+// relyingParty fills in the passkey settings PUBLIC_URL implies: the RP ID is
+// its host unless that is an IP address (then passkeys are off: an RP ID must
+// be a domain), the origin its origin.
+func (c *Config) relyingParty() error {
+	u, _ := url.Parse(c.PublicURL) // validated
+	if c.WebAuthnRPID != "" {
+		c.WebAuthnRPIDIsSet = true
+		if !isDomain(c.WebAuthnRPID) {
+			return fmt.Errorf("WEBAUTHN_RP_ID: %q is not a domain name (passkeys are bound to one)", c.WebAuthnRPID)
+		}
+	} else if host := u.Hostname(); isDomain(host) {
+		c.WebAuthnRPID = strings.ToLower(host)
+	}
+	if len(c.WebAuthnOrigins) == 0 {
+		c.WebAuthnOrigins = []string{u.Scheme + "://" + u.Host}
+	}
+	for _, o := range c.WebAuthnOrigins {
+		if ou, err := url.Parse(o); err != nil || (ou.Scheme != "http" && ou.Scheme != "https") || ou.Host == "" || (ou.Path != "" && ou.Path != "/") {
+			return fmt.Errorf("WEBAUTHN_ORIGINS: %q is not an origin such as https://app.example.com", o)
+		}
+	}
+	return nil
+}
+
+// isDomain reports whether s is a domain name (letters, digits and hyphens in
+// dot-separated labels; "localhost" included), not an IP address.
+func isDomain(s string) bool {
+	if s == "" || len(s) > 253 || net.ParseIP(s) != nil {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c Config) validate() error {

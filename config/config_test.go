@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -76,6 +77,10 @@ func defaults() config.Config {
 		MailFrom: "",
 
 		EmailVerification: config.EmailVerifyOptional,
+
+		WebAuthnRPID:    "localhost",
+		WebAuthnRPName:  "authsvc",
+		WebAuthnOrigins: []string{"http://localhost:8080"},
 
 		CORSOrigins:    nil,
 		CookieMode:     false,
@@ -447,6 +452,41 @@ func TestSecureForCookies(t *testing.T) {
 	} {
 		if got := (config.Config{PublicURL: url}).SecureForCookies(); got != want {
 			t.Errorf("SecureForCookies(%s) = %v, want %v", url, got, want)
+		}
+	}
+}
+
+// Passkeys: the relying party comes from PUBLIC_URL unless set; an IP address
+// there turns passkeys off, an explicit RP ID that is no domain stops start-up.
+func TestWebAuthnRelyingParty(t *testing.T) {
+	for _, tc := range []struct {
+		vars    map[string]string
+		rpID    string
+		origins []string
+		err     string
+	}{
+		{vars: map[string]string{"PUBLIC_URL": "https://auth.example.com"}, rpID: "auth.example.com", origins: []string{"https://auth.example.com"}},
+		{vars: map[string]string{"PUBLIC_URL": "https://Auth.Example.com:8443/base"}, rpID: "auth.example.com", origins: []string{"https://Auth.Example.com:8443"}},
+		{vars: map[string]string{"PUBLIC_URL": "http://127.0.0.1:8080"}, rpID: "", origins: []string{"http://127.0.0.1:8080"}},
+		{vars: map[string]string{"PUBLIC_URL": "http://[::1]:8080", "WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_ORIGINS": "http://localhost:8080, https://app.example.com"},
+			rpID: "localhost", origins: []string{"http://localhost:8080", "https://app.example.com"}},
+		{vars: map[string]string{"WEBAUTHN_RP_ID": "10.0.0.1"}, err: "WEBAUTHN_RP_ID"},
+		{vars: map[string]string{"WEBAUTHN_RP_ID": "auth example.com"}, err: "WEBAUTHN_RP_ID"},
+		{vars: map[string]string{"WEBAUTHN_ORIGINS": "auth.example.com"}, err: "WEBAUTHN_ORIGINS"},
+	} {
+		c, err := config.Load(func(k string) string { return tc.vars[k] })
+		if tc.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tc.err+":") {
+				t.Errorf("%v: error %v; want one naming %s", tc.vars, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.vars, err)
+			continue
+		}
+		if c.WebAuthnRPID != tc.rpID || !slices.Equal(c.WebAuthnOrigins, tc.origins) {
+			t.Errorf("%v: RP ID %q, origins %v; want %q, %v", tc.vars, c.WebAuthnRPID, c.WebAuthnOrigins, tc.rpID, tc.origins)
 		}
 	}
 }

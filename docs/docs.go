@@ -484,7 +484,7 @@ const docTemplate = `{
                 "operationId": "completeMFA",
                 "parameters": [
                     {
-                        "description": "The mfa_token, and code or recovery_code",
+                        "description": "The mfa_token, and code or recovery_code (remove the one you do not send from the example)",
                         "name": "body",
                         "in": "body",
                         "required": true,
@@ -526,6 +526,110 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "rate_limited, too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/passkey/login": {
+            "post": {
+                "description": "With the challenge_id from POST /v1/auth/passkey/options and the browser's assertion (PublicKeyCredential.toJSON()). A passkey with user verification is a whole login (amr [\"hwk\",\"user\"]; no second step). The account's status and lockout apply as for passwords. A signature counter that went backwards (a cloned authenticator) is refused and audited.\nWith COOKIE_MODE=true the refresh token goes in its cookie, as for login.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Log in with a passkey",
+                "operationId": "passkeyLogin",
+                "parameters": [
+                    {
+                        "description": "The challenge and the assertion",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/PasskeyLoginRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TokenResponse"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_passkey",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "account_disabled, account_pending, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "passkeys_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited, too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/passkey/options": {
+            "post": {
+                "description": "Returns the options for navigator.credentials.get (PublicKeyCredentialRequestOptionsJSON) for a discoverable-credential login: no user is named, the authenticator offers the user's passkeys. Finish with POST /v1/auth/passkey/login within 5 minutes. The body may be empty.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Start a passkey login",
+                "operationId": "passkeyLoginOptions",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PasskeyOptionsResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "passkeys_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1227,6 +1331,208 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "mfa_already_enabled, mfa_not_started",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/passkeys": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "passkeys"
+                ],
+                "summary": "The signed-in user's passkeys",
+                "operationId": "listMyPasskeys",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PasskeysResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "passkeys_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/passkeys/register": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "With the challenge_id from POST /v1/me/passkeys/register/options and the browser's credential (PublicKeyCredential.toJSON()). The challenge works once, for 5 minutes; origin and RP ID must be the service's (WEBAUTHN_ORIGINS, WEBAUTHN_RP_ID).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "passkeys"
+                ],
+                "summary": "Finish registering a passkey",
+                "operationId": "registerPasskey",
+                "parameters": [
+                    {
+                        "description": "The challenge and the new credential",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/RegisterPasskeyRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/PasskeyResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_passkey, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "passkeys_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/passkeys/register/options": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs the current password. Returns the options for navigator.credentials.create (as PublicKeyCredentialCreationOptionsJSON: a resident key is required, user verification preferred, the user's passkeys excluded) and the challenge_id to finish with POST /v1/me/passkeys/register within 5 minutes. The ceremony itself needs a browser: see the demo page /demo/passkeys (PASSKEY_DEMO=true).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "passkeys"
+                ],
+                "summary": "Start registering a passkey",
+                "operationId": "passkeyRegistrationOptions",
+                "parameters": [
+                    {
+                        "description": "The current password",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/PasswordRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PasskeyOptionsResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_credentials",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "passkeys_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "too_many_passkeys",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/passkeys/{id}": {
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "passkeys"
+                ],
+                "summary": "Remove one of the signed-in user's passkeys",
+                "operationId": "deleteMyPasskey",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Passkey id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "passkey_not_found, passkeys_disabled",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2376,6 +2682,7 @@ const docTemplate = `{
             ],
             "properties": {
                 "code": {
+                    "description": "Code is the authenticator app's current code; leave out recovery_code when you send it.",
                     "type": "string",
                     "maxLength": 16,
                     "example": "123456"
@@ -2386,9 +2693,9 @@ const docTemplate = `{
                     "example": "correct horse battery staple"
                 },
                 "recovery_code": {
+                    "description": "RecoveryCode is one of the recovery codes, instead of code.",
                     "type": "string",
-                    "maxLength": 64,
-                    "example": "7hx4k-2mq9p"
+                    "maxLength": 64
                 }
             }
         },
@@ -2655,6 +2962,7 @@ const docTemplate = `{
             ],
             "properties": {
                 "code": {
+                    "description": "Code is the authenticator app's current code; leave out recovery_code when you send it.",
                     "type": "string",
                     "maxLength": 16,
                     "example": "123456"
@@ -2665,9 +2973,9 @@ const docTemplate = `{
                     "example": "Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"
                 },
                 "recovery_code": {
+                    "description": "RecoveryCode is one of the recovery codes, instead of code.",
                     "type": "string",
-                    "maxLength": 64,
-                    "example": "7hx4k-2mq9p"
+                    "maxLength": 64
                 }
             }
         },
@@ -2773,6 +3081,81 @@ const docTemplate = `{
                 "token_endpoint": {
                     "type": "string",
                     "example": "http://localhost:8080/v1/auth/login"
+                }
+            }
+        },
+        "Passkey": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "last_used_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "Laptop"
+                }
+            }
+        },
+        "PasskeyLoginRequest": {
+            "type": "object",
+            "required": [
+                "challenge_id",
+                "credential"
+            ],
+            "properties": {
+                "challenge_id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "credential": {
+                    "description": "Credential is PublicKeyCredential.toJSON() of what navigator.credentials.get returned.",
+                    "type": "object"
+                },
+                "remember": {
+                    "description": "Remember asks for the longer session lifetime (REMEMBER_SESSION_TTL).",
+                    "type": "boolean",
+                    "example": false
+                }
+            }
+        },
+        "PasskeyOptionsResponse": {
+            "type": "object",
+            "properties": {
+                "challenge_id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "public_key": {
+                    "description": "PublicKey is PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON (base64url fields).",
+                    "type": "object"
+                }
+            }
+        },
+        "PasskeyResponse": {
+            "type": "object",
+            "properties": {
+                "passkey": {
+                    "$ref": "#/definitions/Passkey"
+                }
+            }
+        },
+        "PasskeysResponse": {
+            "type": "object",
+            "properties": {
+                "passkeys": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Passkey"
+                    }
                 }
             }
         },
@@ -2896,6 +3279,28 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 1024,
                     "example": "correct horse battery staple"
+                }
+            }
+        },
+        "RegisterPasskeyRequest": {
+            "type": "object",
+            "required": [
+                "challenge_id",
+                "credential"
+            ],
+            "properties": {
+                "challenge_id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "credential": {
+                    "description": "Credential is PublicKeyCredential.toJSON() of what navigator.credentials.create returned.",
+                    "type": "object"
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "example": "Laptop"
                 }
             }
         },

@@ -238,7 +238,9 @@ func TestEmailChangeRace(t *testing.T) {
 		// Both links are used at once; exactly one address change wins.
 		results := make(chan int, 2)
 		for _, tok := range []string{first, second} {
-			go func() { results <- e.WithT(t).Request("POST", "/v1/auth/email/verify", map[string]any{"token": tok}).Status }()
+			go func() {
+				results <- e.WithT(t).Request("POST", "/v1/auth/email/verify", map[string]any{"token": tok}).Status
+			}()
 		}
 		got := []int{<-results, <-results}
 		slices.Sort(got)

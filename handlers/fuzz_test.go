@@ -277,33 +277,38 @@ type fuzzEndpoint struct {
 // (TestFuzzWriteEndpointsCoverRoutes keeps the list complete). Inputs pick one
 // by index: append new routes at the end, so the corpora keep their meaning.
 var writeEndpoints = []fuzzEndpoint{
-	{"POST", "/v1/auth/signup", authNone},             // 0
-	{"POST", "/v1/auth/login", authNone},              // 1
-	{"POST", "/v1/auth/refresh", authNone},            // 2
-	{"POST", "/v1/auth/logout", authBearer},           // 3
-	{"POST", "/v1/auth/password/forgot", authNone},    // 4
-	{"POST", "/v1/auth/password/reset", authNone},     // 5
-	{"POST", "/v1/auth/introspect", authBasic},        // 6
-	{"PATCH", "/v1/me", authBearer},                   // 7
-	{"DELETE", "/v1/me", authBearer},                  // 8
-	{"POST", "/v1/me/password", authBearer},           // 9
-	{"DELETE", "/v1/me/sessions/:id", authBearer},     // 10
-	{"POST", "/v1/users", authBearer},                 // 11
-	{"DELETE", "/v1/users", authBearer},               // 12
-	{"PATCH", "/v1/users/:id", authBearer},            // 13
-	{"DELETE", "/v1/users/:id", authBearer},           // 14
-	{"DELETE", "/v1/users/:id/sessions", authBearer},  // 15
-	{"POST", "/v1/roles", authBearer},                 // 16
-	{"PATCH", "/v1/roles/:name", authBearer},          // 17
-	{"DELETE", "/v1/roles/:name", authBearer},         // 18
-	{"POST", "/v1/auth/mfa", authNone},                // 19
-	{"POST", "/v1/auth/email/verify", authNone},       // 20
-	{"POST", "/v1/auth/email/resend", authNone},       // 21
-	{"POST", "/v1/me/mfa/totp", authBearer},           // 22
-	{"POST", "/v1/me/mfa/totp/confirm", authBearer},   // 23
-	{"DELETE", "/v1/me/mfa/totp", authBearer},         // 24
-	{"POST", "/v1/me/mfa/recovery-codes", authBearer}, // 25
-	{"DELETE", "/v1/users/:id/mfa", authBearer},       // 26
+	{"POST", "/v1/auth/signup", authNone},                    // 0
+	{"POST", "/v1/auth/login", authNone},                     // 1
+	{"POST", "/v1/auth/refresh", authNone},                   // 2
+	{"POST", "/v1/auth/logout", authBearer},                  // 3
+	{"POST", "/v1/auth/password/forgot", authNone},           // 4
+	{"POST", "/v1/auth/password/reset", authNone},            // 5
+	{"POST", "/v1/auth/introspect", authBasic},               // 6
+	{"PATCH", "/v1/me", authBearer},                          // 7
+	{"DELETE", "/v1/me", authBearer},                         // 8
+	{"POST", "/v1/me/password", authBearer},                  // 9
+	{"DELETE", "/v1/me/sessions/:id", authBearer},            // 10
+	{"POST", "/v1/users", authBearer},                        // 11
+	{"DELETE", "/v1/users", authBearer},                      // 12
+	{"PATCH", "/v1/users/:id", authBearer},                   // 13
+	{"DELETE", "/v1/users/:id", authBearer},                  // 14
+	{"DELETE", "/v1/users/:id/sessions", authBearer},         // 15
+	{"POST", "/v1/roles", authBearer},                        // 16
+	{"PATCH", "/v1/roles/:name", authBearer},                 // 17
+	{"DELETE", "/v1/roles/:name", authBearer},                // 18
+	{"POST", "/v1/auth/mfa", authNone},                       // 19
+	{"POST", "/v1/auth/email/verify", authNone},              // 20
+	{"POST", "/v1/auth/email/resend", authNone},              // 21
+	{"POST", "/v1/me/mfa/totp", authBearer},                  // 22
+	{"POST", "/v1/me/mfa/totp/confirm", authBearer},          // 23
+	{"DELETE", "/v1/me/mfa/totp", authBearer},                // 24
+	{"POST", "/v1/me/mfa/recovery-codes", authBearer},        // 25
+	{"DELETE", "/v1/users/:id/mfa", authBearer},              // 26
+	{"POST", "/v1/auth/passkey/options", authNone},           // 27
+	{"POST", "/v1/auth/passkey/login", authNone},             // 28
+	{"POST", "/v1/me/passkeys/register/options", authBearer}, // 29
+	{"POST", "/v1/me/passkeys/register", authBearer},         // 30
+	{"DELETE", "/v1/me/passkeys/:id", authBearer},            // 31
 }
 
 // fuzzContentTypes are what variant%5 picks.

@@ -12,11 +12,13 @@ import (
 )
 
 // MFARequest is the second step of a login: the mfa_token from the password
-// step, and either a TOTP code or a recovery code.
+// step, and either a TOTP code or a recovery code (send one of the two).
 type MFARequest struct {
-	MFAToken     string `json:"mfa_token" validate:"required,max=256" example:"Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"`
-	Code         string `json:"code,omitempty" validate:"required_without=RecoveryCode,excluded_with=RecoveryCode,max=16" example:"123456"`
-	RecoveryCode string `json:"recovery_code,omitempty" validate:"max=64" example:"7hx4k-2mq9p"`
+	MFAToken string `json:"mfa_token" validate:"required,max=256" example:"Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"`
+	// Code is the authenticator app's current code; leave out recovery_code when you send it.
+	Code string `json:"code,omitempty" validate:"required_without=RecoveryCode,excluded_with=RecoveryCode,max=16" example:"123456"`
+	// RecoveryCode is one of the recovery codes, instead of code.
+	RecoveryCode string `json:"recovery_code,omitempty" validate:"max=64"`
 } // @name MFARequest
 
 func (r *MFARequest) normalize() {
@@ -32,7 +34,7 @@ func (r *MFARequest) normalize() {
 //	@Tags			auth
 //	@Accept			json
 //	@Produce		json
-//	@Param			body	body		MFARequest	true	"The mfa_token, and code or recovery_code"
+//	@Param			body	body		MFARequest	true	"The mfa_token, and code or recovery_code (remove the one you do not send from the example)"
 //	@Success		200		{object}	TokenResponse
 //	@Header			200		{string}	Set-Cookie	"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
 //	@Failure		400		{object}	problem.Error	"validation_failed"
@@ -146,9 +148,11 @@ func (h *Me) confirmTOTP(c echo.Context) error {
 
 // DisableTOTPRequest confirms turning TOTP off: the password and a second factor.
 type DisableTOTPRequest struct {
-	Password     string `json:"password" validate:"required,max=1024" example:"correct horse battery staple"`
-	Code         string `json:"code,omitempty" validate:"required_without=RecoveryCode,excluded_with=RecoveryCode,max=16" example:"123456"`
-	RecoveryCode string `json:"recovery_code,omitempty" validate:"max=64" example:"7hx4k-2mq9p"`
+	Password string `json:"password" validate:"required,max=1024" example:"correct horse battery staple"`
+	// Code is the authenticator app's current code; leave out recovery_code when you send it.
+	Code string `json:"code,omitempty" validate:"required_without=RecoveryCode,excluded_with=RecoveryCode,max=16" example:"123456"`
+	// RecoveryCode is one of the recovery codes, instead of code.
+	RecoveryCode string `json:"recovery_code,omitempty" validate:"max=64"`
 } // @name DisableTOTPRequest
 
 func (r *DisableTOTPRequest) normalize() {

@@ -16,6 +16,7 @@ import (
 	"github.com/swaggo/swag"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/demo"
 	_ "github.com/authsvc/authsvc/docs" // the generated OpenAPI document, served at /apidocs
 	"github.com/authsvc/authsvc/logging"
 	"github.com/authsvc/authsvc/metrics"
@@ -35,6 +36,8 @@ type Server struct {
 	Auth       echo.MiddlewareFunc
 	Permission func(permission string) echo.MiddlewareFunc
 	Metrics    *metrics.Metrics // requests by route; served at /metrics
+	// PasskeyDemo serves the passkey demo page (PASSKEY_DEMO, development).
+	PasskeyDemo bool
 }
 
 // Handlers are the API's resources.
@@ -69,6 +72,8 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/auth/signup", h.Auth.signup)
 	e.POST("/v1/auth/login", h.Auth.login)
 	e.POST("/v1/auth/mfa", h.Auth.completeMFA)
+	e.POST("/v1/auth/passkey/options", h.Auth.passkeyLoginOptions)
+	e.POST("/v1/auth/passkey/login", h.Auth.passkeyLogin)
 	e.POST("/v1/auth/refresh", h.Auth.refresh)
 	e.POST("/v1/auth/logout", h.Auth.logout)
 	e.GET("/v1/auth/session", h.Auth.getSession, auth)
@@ -87,6 +92,10 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/me/mfa/totp/confirm", h.Me.confirmTOTP, auth)
 	e.DELETE("/v1/me/mfa/totp", h.Me.disableTOTP, auth)
 	e.POST("/v1/me/mfa/recovery-codes", h.Me.regenerateRecoveryCodes, auth)
+	e.POST("/v1/me/passkeys/register/options", h.Me.passkeyRegistrationOptions, auth)
+	e.POST("/v1/me/passkeys/register", h.Me.registerPasskey, auth)
+	e.GET("/v1/me/passkeys", h.Me.listMyPasskeys, auth)
+	e.DELETE("/v1/me/passkeys/:id", h.Me.deleteMyPasskey, auth)
 
 	e.GET("/v1/users", h.Users.listUsers, auth) // users:read, or USER_DIRECTORY_PUBLIC: decided inside
 	e.GET("/v1/users/count", h.Users.countUsers, auth)
@@ -105,6 +114,11 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.DELETE("/v1/roles/:name", h.Roles.deleteRole, auth, perm(models.PermRolesWrite))
 
 	e.GET("/v1/audit", h.Audit.listAudit, auth, perm(models.PermAuditRead))
+
+	if s.PasskeyDemo {
+		e.GET("/demo/passkeys", demo.Passkeys)
+		e.GET("/demo/passkeys.js", demo.PasskeysScript)
+	}
 
 	e.GET("/apidocs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/apidocs/index.html") })
 	e.GET("/apidocs/doc.json", apiDocument)

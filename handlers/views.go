@@ -102,7 +102,7 @@ func userView(a *store.Account, now time.Time) User {
 		LastLoginAt:   utcPtr(a.LastLoginAt),
 		EmailVerified: a.EmailVerifiedAt != nil, EmailVerifiedAt: utcPtr(a.EmailVerifiedAt),
 		PendingEmail: a.PendingEmail,
-		MFA:          MFAStatus{TOTP: a.TOTPEnabled(), RecoveryCodesLeft: a.RecoveryCodesLeft},
+		MFA:          MFAStatus{TOTP: a.TOTPEnabled(), RecoveryCodesLeft: a.RecoveryCodesLeft, Passkeys: a.PasskeyCount},
 	}
 }
 

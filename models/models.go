@@ -81,6 +81,7 @@ type User struct {
 	TOTPEnabledAt     *time.Time `gorm:"column:totp_enabled_at"`
 	TOTPLastStep      int64      `gorm:"column:totp_last_step"`
 	RecoveryCodesLeft int
+	PasskeyCount      int
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -232,6 +233,36 @@ type MFAChallenge struct {
 }
 
 func (MFAChallenge) TableName() string { return "mfa_challenges" }
+
+// Passkey is a user's WebAuthn credential.
+type Passkey struct {
+	ID           uuid.UUID `gorm:"primaryKey"`
+	UserID       uuid.UUID
+	CredentialID []byte
+	Credential   string // the verifier's credential record, JSON
+	Name         string
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+}
+
+// WebAuthn ceremony kinds.
+const (
+	CeremonyRegister = "register"
+	CeremonyLogin    = "login"
+)
+
+// WebAuthnChallenge is a WebAuthn ceremony in progress; single use.
+type WebAuthnChallenge struct {
+	ID        uuid.UUID `gorm:"primaryKey"`
+	UserID    *uuid.UUID // the registering user; nil for a login
+	Kind      string
+	Session   string // the verifier's session data, JSON
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+func (WebAuthnChallenge) TableName() string { return "webauthn_challenges" }
 
 // LoginLockout counts failed logins of an identifier that names no account,
 // as users.failed_logins, lock_count and locked_until do for an account.

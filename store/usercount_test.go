@@ -162,4 +162,4 @@ func TestUserCountMigration(t *testing.T) {
 
 // newerUserColumns are the users columns that migrations after 00005 added.
 var newerUserColumns = []string{"email_verified_at", "pending_email", "totp_secret_sealed", "totp_enabled_at",
-	"totp_last_step", "recovery_codes_left"}
+	"totp_last_step", "recovery_codes_left", "passkey_count"}
