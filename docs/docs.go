@@ -103,7 +103,7 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
-                "description": "The database answers; 503 when it does not. While Redis (REDIS_URL) is out of reach the service still answers (rate limits count in each instance alone): 200, with details naming it.",
+                "description": "The database answers; 503 when it does not. While Redis (REDIS_URL) is out of reach the service still answers (rate limits count in each instance alone): 200, with details naming it.\nAfter SIGTERM (a rolling restart) 503 with Retry-After for a few seconds while requests are still served, so that load balancers stop sending new ones before the instance stops.",
                 "produces": [
                     "application/json"
                 ],

@@ -105,6 +105,7 @@ func (h *Discovery) healthz(c echo.Context) error {
 //	@ID				readyz
 //	@Summary		Readiness
 //	@Description	The database answers; 503 when it does not. While Redis (REDIS_URL) is out of reach the service still answers (rate limits count in each instance alone): 200, with details naming it.
+//	@Description	After SIGTERM (a rolling restart) 503 with Retry-After for a few seconds while requests are still served, so that load balancers stop sending new ones before the instance stops.
 //	@Tags			operations
 //	@Produce		json
 //	@Success		200	{object}	Health
