@@ -123,9 +123,9 @@
   }
 
   $('login-form').addEventListener('submit', action('login', 'Logging in…', async () => {
-    const password = $('password');
-    const tokens = await api('POST', '/v1/auth/login', { login: $('login').value, password: password.value });
-    password.value = '';
+    const password = $('password').value;
+    $('password').value = ''; // typed again for each attempt, kept nowhere
+    const tokens = await api('POST', '/v1/auth/login', { login: $('login').value, password });
     if (tokens && tokens.mfa_required) {
       throw new Error('this account has a second factor (' + (tokens.methods || []).join(', ') +
         ') on; the demo logs in with a password alone or with a passkey');
@@ -136,9 +136,9 @@
   $('register-form').addEventListener('submit', action('register', 'Registering a passkey…', async () => {
     requireWebAuthn();
     if (!accessToken) throw new Error('log in first: registering a passkey needs a signed-in user');
-    const password = $('register-password');
-    const options = await api('POST', '/v1/me/passkeys/register/options', { password: password.value });
-    password.value = '';
+    const password = $('register-password').value;
+    $('register-password').value = '';
+    const options = await api('POST', '/v1/me/passkeys/register/options', { password });
     setStatus('register', 'busy', 'Waiting for the authenticator…');
     const credential = await navigator.credentials.create({
       publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.public_key),

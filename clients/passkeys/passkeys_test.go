@@ -246,10 +246,15 @@ func mustClick(t *testing.T, ctx context.Context, button, action string) status 
 	return s
 }
 
-// fill types value into an empty input.
+// fill empties an input and types value into it. (chromedp.Clear empties
+// only the value attribute, not what was typed.)
 func fill(t *testing.T, ctx context.Context, input, value string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Clear(chromedp.ID(input)), chromedp.SendKeys(chromedp.ID(input), value)); err != nil {
+	empty := chromedp.Evaluate[bool](fmt.Sprintf(`(el => { el.value = ''; return true; })(document.getElementById(%q))`, input))
+	if err := chromedp.Do(ctx, chromedp.Steps(chromedp.WaitVisible(chromedp.ID(input)), func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := empty(ctx, tg)
+		return chromedp.Void{}, err
+	}, chromedp.SendKeys(chromedp.ID(input), value))); err != nil {
 		t.Fatalf("type into #%s: %v", input, err)
 	}
 }
@@ -336,9 +341,11 @@ func checkPolicy(t *testing.T, ctx context.Context) {
 
 // TestPasskeyDemo: on the demo page, a user logs in with a password, registers
 // a passkey (the virtual authenticator makes a resident credential for RP ID
-// localhost), logs out, logs in with the passkey and sees GET /v1/me: their
-// profile, with amr [hwk user]. With the authenticator removed, passkey login
-// fails and the page holds no token.
+// localhost; a second registration on it is refused), logs out, logs in with
+// the passkey and sees GET /v1/me: their profile, with amr [hwk user]. Then
+// passkey login fails, and the page holds no token, when the passkey is
+// deleted on the service, when the browser has no authenticator (cancelled),
+// and when its authenticator does not hold the passkey.
 func TestPasskeyDemo(t *testing.T) {
 	tab := browser(t)
 	e, base := serve(t)
@@ -361,6 +368,15 @@ func TestPasskeyDemo(t *testing.T) {
 	creds := credentials(t, ctx, auth)
 	if len(creds) != 1 || !creds[0].IsResidentCredential || creds[0].RpID != "localhost" {
 		t.Fatalf("after registering, the authenticator holds %d credentials %+v; want one resident credential for localhost", len(creds), creds)
+	}
+	// The options exclude the user's passkeys: this authenticator, which has
+	// one, refuses to make a second.
+	fill(t, ctx, "register-password", apitest.StrongPassword)
+	if s := click(t, ctx, "register", "register"); s.State != "error" || !strings.Contains(s.Text, "InvalidStateError") {
+		t.Errorf("registering again on the same authenticator: the page says %s: %s; want InvalidStateError (excludeCredentials)", s.State, s.Text)
+	}
+	if creds := credentials(t, ctx, auth); len(creds) != 1 {
+		t.Errorf("after registering again, the authenticator holds %d credentials; want 1", len(creds))
 	}
 	if m, shown := showMe(t, ctx); m.User.Username != "ada" || !slices.Equal(m.AMR, []string{"pwd"}) || m.User.MFA.Passkeys != 1 {
 		t.Errorf("after registering, GET /v1/me of the password session shows %s; want ada, amr [pwd], mfa.passkeys 1", shown)
