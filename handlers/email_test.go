@@ -300,3 +300,36 @@ func TestAdminSetsEmailVerified(t *testing.T) {
 		}
 	})
 }
+
+// A mailed link's token shows in no log line, audit event or response, and
+// is stored only as a MAC.
+func TestEmailTokensStayPrivate(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, dialect string) {
+		srv := smtptest.Start(t, smtptest.Config{})
+		var logs logBuffer
+		e := apitest.New(t, dialect, smtpVars(srv, apitest.Vars{"EMAIL_VERIFICATION": "optional", "LOG_LEVEL": "debug"}), apitest.LogTo(&logs))
+		tk := e.SignupLogin("ada")
+		deliverMail(e, 1)
+		first := verifyToken(t, srv, "ada@example.com", confirmSubject)
+		verified := verify(e, first).Expect(200).Body
+		e.As(tk.AccessToken, "PATCH", "/v1/me", map[string]any{"email": "ada@new.example", "password": apitest.StrongPassword}).Expect(200)
+		deliverMail(e, 2)
+		second := verifyToken(t, srv, "ada@new.example", changeSubject)
+		var stored, plain int
+		testdb.Must(t, dbOf(t, e).QueryRow(rebindQ(e, "SELECT count(*), count(CASE WHEN token_hash = ? THEN 1 END) FROM email_tokens"), []byte(second)).Scan(&stored, &plain))
+		if stored == 0 || plain != 0 {
+			t.Errorf("%d email tokens stored, %d as mailed; want them as MACs", stored, plain)
+		}
+		changed := verify(e, second).Expect(200).Body
+
+		audit := e.As(e.AdminLogin().AccessToken, "GET", "/v1/audit?limit=200", nil).Expect(200).Body
+		for _, tok := range []string{first, second} {
+			for where, text := range map[string]string{"logs": logs.String(), "audit": string(audit),
+				"verify answers": string(verified) + string(changed)} {
+				if strings.Contains(text, tok) || strings.Contains(text, url.QueryEscape(tok)) {
+					t.Errorf("%s hold a mailed token", where)
+				}
+			}
+		}
+	})
+}
