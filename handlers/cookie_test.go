@@ -292,3 +292,24 @@ func TestCookieModeWarnsOnPlainHTTP(t *testing.T) {
 		}
 	}
 }
+
+// The second step of a login sets the cookies as login does; the password
+// step sets none.
+func TestCookieModeSecondStep(t *testing.T) {
+	apitest.Each(t, cookieVars, func(t *testing.T, e *apitest.Env) {
+		_, secret, _ := mfaUser(e, "ada")
+		r := e.Request("POST", "/v1/auth/login", map[string]any{"login": "ada", "password": apitest.StrongPassword}).Expect(200)
+		if sc := setCookies(t, r); len(sc) != 0 {
+			t.Errorf("the password step set cookies: %v", sc)
+		}
+		tok := r.JSON()["mfa_token"].(string)
+		r = secondStep(e, tok, map[string]any{"code": totpAt(t, secret, e.Clock.Now())}).Expect(200)
+		sc := setCookies(t, r)
+		if sc[refreshCookie] == nil || sc[refreshCookie].Value == "" || !sc[refreshCookie].HttpOnly || sc[csrfCookie] == nil {
+			t.Errorf("second step cookies %v; want the refresh and CSRF cookies", sc)
+		}
+		if body := r.JSON(); body["refresh_token"] != nil || body["access_token"] == nil {
+			t.Errorf("second step body %v; want an access token and no refresh token", body)
+		}
+	})
+}
