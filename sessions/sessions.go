@@ -92,21 +92,14 @@ func (s *Service) Refresh(ctx context.Context, plain string, c audit.Client) (*R
 	var out *Refreshed
 	reused := false
 	err := s.st.InTx(ctx, func(tx *store.Store) error {
-		found, err := tx.RefreshTokenByHash(ctx, hash)
-		if err != nil {
-			return err
-		}
-		// Lock the session first, then read the token again: concurrent refreshes
-		// of one session queue here and each sees the previous one's outcome.
-		sess, err := tx.LockSession(ctx, found.SessionID)
-		if err != nil {
-			return err
-		}
 		now := s.now()
-		if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return ErrInvalid
+		// Lock the session first, then read the token: concurrent refreshes of
+		// one session queue here and each sees the previous one's outcome.
+		sess, err := tx.UseSessionOf(ctx, hash, now, c.IP, c.UserAgent)
+		if err != nil {
+			return err
 		}
-		rt, err := tx.RefreshTokenByID(ctx, found.ID)
+		rt, err := tx.RefreshTokenByHash(ctx, hash)
 		if err != nil {
 			return err
 		}
@@ -119,9 +112,6 @@ func (s *Service) Refresh(ctx context.Context, plain string, c audit.Client) (*R
 			}
 			if !ok {
 				return errors.New("sessions: refresh token retired concurrently despite the session lock")
-			}
-			if err := tx.TouchSession(ctx, sess.ID, now, c.IP, c.UserAgent); err != nil {
-				return err
 			}
 			if err := tx.AddAudit(ctx, audit.Event(audit.TokenRefreshed, now, sess.UserID, sess.UserID, c,
 				audit.Details{"session_id": sess.ID})); err != nil {

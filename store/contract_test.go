@@ -537,14 +537,28 @@ func contractSessions(t *testing.T, st *store.Store) {
 		return nil
 	}))
 
-	// TouchSession records the use, and nothing else.
+	// UseSessionOf finds the live session of a refresh token and records the
+	// use, and nothing else; not for an unknown token or an expired session.
 	used := t0().Add(10 * time.Minute)
-	testdb.Must(t, st.TouchSession(ctx, s1.ID, used, "198.51.100.7", "curl/8"))
+	testdb.Must(t, st.InTx(ctx, func(tx *store.Store) error {
+		s, err := tx.UseSessionOf(ctx, hash, used, "198.51.100.7", "curl/8")
+		if err != nil {
+			return err
+		}
+		if s.ID != s1.ID || !s.LastUsedAt.Equal(used) {
+			return fmt.Errorf("UseSessionOf = %+v", s)
+		}
+		_, err = tx.UseSessionOf(ctx, []byte("unknown"), used, "", "")
+		mustNotFound(t, "UseSessionOf unknown token", err)
+		_, err = tx.UseSessionOf(ctx, hash, s1.ExpiresAt, "", "")
+		mustNotFound(t, "UseSessionOf expired session", err)
+		return nil
+	}))
 	got, err = st.SessionByID(ctx, s1.ID)
 	testdb.Must(t, err)
 	if !got.LastUsedAt.Equal(used) || got.IP != "198.51.100.7" || got.UserAgent != "curl/8" ||
 		!got.CreatedAt.Equal(s1.CreatedAt) || !got.ExpiresAt.Equal(s1.ExpiresAt) || !got.Remember {
-		t.Fatalf("after TouchSession: %+v", *got)
+		t.Fatalf("after UseSessionOf: %+v", *got)
 	}
 
 	// LiveSessions: the user's, unrevoked, unexpired, newest first (ties by id).
