@@ -130,22 +130,7 @@ func TestUserCountMigration(t *testing.T) {
 		for i := range 3 {
 			addUser(t, st, fmt.Sprintf("before%d", i), []string{models.RoleUser}, nil)
 		}
-		m, err := st.Migrator()
-		testdb.Must(t, err)
-		for {
-			status, err := m.Status(ctx)
-			testdb.Must(t, err)
-			applied := int64(0)
-			for _, s := range status {
-				if s.Applied {
-					applied = max(applied, s.Version)
-				}
-			}
-			if applied < 5 {
-				break
-			}
-			testdb.Must(t, m.Down(ctx))
-		}
+		m := migrateBelow(t, st, 5)
 		for i := range 2 { // as the schema of version 4 holds them
 			name := fmt.Sprintf("between%d", i)
 			u := &models.User{ID: uuid.Must(uuid.NewV7()), Email: name + "@example.com", Username: name,
@@ -163,3 +148,26 @@ func TestUserCountMigration(t *testing.T) {
 // newerUserColumns are the users columns that migrations after 00005 added.
 var newerUserColumns = []string{"email_verified_at", "pending_email", "totp_secret_sealed", "totp_enabled_at",
 	"totp_last_step", "recovery_codes_left", "passkey_count"}
+
+// migrateBelow migrates st down until the newest migration applied is older
+// than version, and returns the migrator to go up again.
+func migrateBelow(t *testing.T, st *store.Store, version int64) *store.Migrator {
+	t.Helper()
+	ctx := context.Background()
+	m, err := st.Migrator()
+	testdb.Must(t, err)
+	for {
+		status, err := m.Status(ctx)
+		testdb.Must(t, err)
+		applied := int64(0)
+		for _, s := range status {
+			if s.Applied {
+				applied = max(applied, s.Version)
+			}
+		}
+		if applied < version {
+			return m
+		}
+		testdb.Must(t, m.Down(ctx))
+	}
+}

@@ -17,22 +17,7 @@ func TestVerifiedEmailMigration(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, d string) {
 		ctx := context.Background()
 		st := testdb.Open(t, d)
-		m, err := st.Migrator()
-		testdb.Must(t, err)
-		for {
-			status, err := m.Status(ctx)
-			testdb.Must(t, err)
-			applied := int64(0)
-			for _, s := range status {
-				if s.Applied {
-					applied = max(applied, s.Version)
-				}
-			}
-			if applied < 8 {
-				break
-			}
-			testdb.Must(t, m.Down(ctx))
-		}
+		m := migrateBelow(t, st, 8)
 		u := &models.User{ID: uuid.Must(uuid.NewV7()), Email: "old@example.com", Username: "old",
 			EmailKey: "old@example.com", UsernameKey: "old", PasswordHash: "x", Status: models.StatusActive,
 			CreatedAt: t0(), UpdatedAt: t0()}
