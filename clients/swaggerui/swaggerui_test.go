@@ -10,9 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,6 +22,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/authsvc/authsvc/internal/apitest"
+	"github.com/authsvc/authsvc/internal/browsertest"
 )
 
 // browser starts headless Chromium for the test and returns a tab's context.
@@ -32,57 +30,7 @@ import (
 // artifact directory (kept with go test -artifacts) and its path logged.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium)")
-		}
-		t.Skip("chromium is not installed (apt-get install chromium); set CI=true to make this a failure")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 1024),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	tab, cancelTab := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	// Start the browser now. No deadline on this first call: it would stop the
-	// browser (the allocator bounds the start itself).
-	if err := chromedp.Do(tab); err != nil {
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("start %s: %v", path, err)
-	}
-	t.Cleanup(func() {
-		defer cancelAlloc()
-		defer cancelTab()
-		if t.Failed() {
-			screenshot(t, tab)
-		}
-	})
-	return tab
-}
-
-func screenshot(t *testing.T, tab context.Context) {
-	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
-	defer cancel()
-	url, _ := chromedp.Run(ctx, chromedp.Location())
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("no screenshot: %v", err)
-		return
-	}
-	file := filepath.Join(t.ArtifactDir(), "swaggerui.png")
-	if err := os.WriteFile(file, png, 0o644); err != nil {
-		t.Logf("no screenshot: %v", err)
-		return
-	}
-	t.Logf("screenshot of %s: %s (go test -artifacts keeps it)", url, file)
+	return browsertest.New(t, browsertest.Options{Screenshot: "swaggerui.png"})
 }
 
 // operation finds the block of an operation by method and path, as the page
