@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/smtptest"
 )
 
 // TestCluster starts three instances at the same instant on one empty
@@ -23,14 +25,22 @@ import (
 // The checks that leave every instance running share the cluster and run in
 // parallel; the restart and the kill come last.
 func TestCluster(t *testing.T) {
-	c := startCluster(t, clusterVars(t), 3)
+	// Mail goes to an SMTP server of the test's own, so that the checks can
+	// follow the links it carries, whichever instance sent it.
+	mail := smtptest.Start(t, smtptest.Config{})
+	vars := clusterVars(t)
+	vars["SMTP_URL"], vars["MAIL_FROM"] = mail.URL("", ""), "authsvc <noreply@cluster.test>"
+	c := startCluster(t, vars, 3)
 	t.Run("started together: one migration run, one admin, one key pair", func(t *testing.T) { startedOnce(t, c) })
 	t.Run("shared", func(t *testing.T) {
 		for name, check := range map[string]func(*testing.T, *cluster){
-			"logout refused everywhere at once":  revocation,
-			"refresh reuse revokes everywhere":   refreshReuse,
-			"one login limit and one lockout":    sharedLimits,
-			"key rotation under load, no errors": rotationUnderLoad,
+			"logout refused everywhere at once":                               revocation,
+			"refresh reuse revokes everywhere":                                refreshReuse,
+			"one login limit and one lockout":                                 sharedLimits,
+			"key rotation under load, no errors":                              rotationUnderLoad,
+			"TOTP enrolment and two-step login, step by step on A, B, C":      totpAcrossInstances,
+			"mailed verification and reset tokens used on another instance":   func(t *testing.T, c *cluster) { mailedTokens(t, c, mail) },
+			"passkey ceremonies started on one instance, finished on another": passkeysAcrossInstances,
 		} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
