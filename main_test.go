@@ -21,50 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/bintest"
 	"github.com/authsvc/authsvc/store"
 )
 
-// These tests build the real binary once and run it as an operator would: real
-// process, real port, real SQLite file, signals, exit statuses.
+// These tests build the real binary once (bintest.Build) and run it as an
+// operator would: real process, real port, real SQLite file, signals, exit
+// statuses.
 
-const testVersion = "v0.0.0-test"
-
-var build struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
-	os.Exit(code)
-}
-
-// binary builds authsvc once per test binary, static and with a version stamped
-// in as the Dockerfile does. The directory outlives any one test, so TestMain removes it.
-func binary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		if build.dir, build.err = os.MkdirTemp("", "authsvc-bin-"); build.err != nil {
-			return
-		}
-		build.bin = filepath.Join(build.dir, "authsvc")
-		cmd := exec.Command("go", "build", "-o", build.bin,
-			"-ldflags", "-X github.com/authsvc/authsvc/cli.version="+testVersion, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.bin
-}
+func TestMain(m *testing.M) { bintest.Main(m) }
 
 // baseVars is a cheap configuration on a SQLite file in dir, with no SECRET_KEY.
 func baseVars(dir string) map[string]string {
@@ -168,7 +133,7 @@ func start(t *testing.T, dir string, vars map[string]string) *service {
 		v[k] = val
 	}
 	s := &service{t: t, base: "http://" + addr, log: newLogLines(), exited: make(chan struct{})}
-	s.cmd = exec.Command(binary(t))
+	s.cmd = exec.Command(bintest.Build(t))
 	s.cmd.Dir, s.cmd.Env, s.cmd.Stderr = dir, environ(v), s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -325,7 +290,7 @@ func run(t *testing.T, dir string, vars map[string]string, stdin string, args ..
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, bintest.Build(t), args...)
 	cmd.Dir, cmd.Env = dir, environ(vars)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
@@ -578,7 +543,7 @@ func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	vars := baseVars(dir)
 
-	if out := mustRun(t, dir, vars, "", "version"); out != "authsvc "+testVersion+"\n" {
+	if out := mustRun(t, dir, vars, "", "version"); out != "authsvc "+bintest.Version+"\n" {
 		t.Errorf("version: %q", out)
 	}
 	help := mustRun(t, dir, vars, "", "--help")

@@ -27,6 +27,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the test's own connection to the cluster's database
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/bintest"
 	"github.com/authsvc/authsvc/internal/testdb"
 	"github.com/authsvc/authsvc/store"
 )
@@ -44,41 +45,7 @@ const (
 	grace = time.Second
 )
 
-var build struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
-	os.Exit(code)
-}
-
-// authsvcBinary builds authsvc from the module root once per test binary.
-func authsvcBinary(t testing.TB) string {
-	t.Helper()
-	build.once.Do(func() {
-		if build.dir, build.err = os.MkdirTemp("", "authsvc-cluster-"); build.err != nil {
-			return
-		}
-		build.bin = filepath.Join(build.dir, "authsvc")
-		cmd := exec.Command("go", "build", "-o", build.bin, ".")
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.bin
-}
+func TestMain(m *testing.M) { bintest.Main(m) }
 
 // redisURL is the machine's Redis; without one the test is skipped, except in
 // CI, where that is a failure.
@@ -155,7 +122,7 @@ type cluster struct {
 // of vars, and waits until each answers /readyz.
 func startCluster(t testing.TB, vars map[string]string, n int) *cluster {
 	t.Helper()
-	bin := authsvcBinary(t)
+	bin := bintest.Build(t)
 	c := &cluster{
 		t: t, vars: vars, dir: t.TempDir(), run: strings.ToLower(rand.Text()[:8]), ipBase: randUint32(),
 		http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
@@ -256,7 +223,7 @@ func (c *cluster) waitReady(nd *node) error {
 // replace starts a new process in slot i (the old one has stopped) and waits for it.
 func (c *cluster) replace(i int) *node {
 	c.t.Helper()
-	nd := c.spawn(authsvcBinary(c.t), c.node(i).name)
+	nd := c.spawn(bintest.Build(c.t), c.node(i).name)
 	if err := c.waitReady(nd); err != nil {
 		c.t.Fatal(err)
 	}
@@ -365,7 +332,7 @@ func (c *cluster) authsvc(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, authsvcBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bintest.Build(t), args...)
 	cmd.Dir = c.dir
 	for k, v := range c.vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
