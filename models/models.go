@@ -253,7 +253,7 @@ const (
 
 // WebAuthnChallenge is a WebAuthn ceremony in progress; single use.
 type WebAuthnChallenge struct {
-	ID        uuid.UUID `gorm:"primaryKey"`
+	ID        uuid.UUID  `gorm:"primaryKey"`
 	UserID    *uuid.UUID // the registering user; nil for a login
 	Kind      string
 	Session   string // the verifier's session data, JSON

@@ -18,10 +18,10 @@ import (
 
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/config"
+	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
-	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/store"
 )
 
