@@ -28,11 +28,8 @@ import (
 // GOMEMLIMIT says otherwise. Each argon2id call leaves its memory (19 MiB by
 // default) as garbage; under the default pacing the heap would reach twice the
 // hashes in flight before a collection. With it, memory follows the bounded
-// hashing: a login flood stays under 150 MiB. The lower the limit, the more
-// often the collector hands hashing memory back to the system and the next
-// hash faults it in again: at 96 MiB logins ran at about 74 % of raw argon2id,
-// at 112 MiB at about 86 % with the flood at about 144 MiB.
-const softMemoryLimit = 112 << 20
+// hashing: a login flood stays under 150 MiB.
+const softMemoryLimit = 96 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
