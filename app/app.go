@@ -228,6 +228,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	// live briefly; with SQLite, other processes (the command line) never tell.
 	cache := authcache.New(now, authcache.FallbackMaxAge)
 	cache.CountListenersWith(st.CountListeners)
+	cache.OnKeysChanged(km.KeysChanged)
 	st.OnChange(cache.Changed)
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	live := &middleware.Live{

@@ -50,6 +50,8 @@ type Cache struct {
 	acksQ     []string
 	waiting   map[string]waiter
 
+	keysChanged func() // set before use (OnKeysChanged); nil: nobody to tell
+
 	mu       sync.RWMutex
 	tokens   map[[32]byte]*token.Claims
 	sessions map[uuid.UUID]entry[models.Session]
@@ -226,8 +228,15 @@ type waiter struct {
 // (store.CountListeners); without it, changes made here do not wait for acknowledgements.
 func (c *Cache) CountListenersWith(f func(context.Context) (int, error)) { c.listeners = f }
 
+// OnKeysChanged has fn called for every change of the signing keys (or of
+// everything) the cache hears of: the key set lives elsewhere (keys.Manager).
+func (c *Cache) OnKeysChanged(fn func()) { c.keysChanged = fn }
+
 // Invalidate forgets what ch made stale.
 func (c *Cache) Invalidate(ch store.Change) {
+	if (ch.Keys || ch.All) && c.keysChanged != nil {
+		c.keysChanged()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen.Add(1)

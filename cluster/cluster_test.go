@@ -239,7 +239,7 @@ func sharedLimits(t *testing.T, c *cluster) {
 
 // rotationUnderLoad: `authsvc keys rotate` while clients read /v1/me and
 // refresh round-robin: no request fails, every instance starts signing with
-// the new key (when it re-reads the keys, every 30 s) and publishes it, and
+// the new key (it hears of the rotation on the change channel) and publishes it, and
 // tokens it signs verify on all three.
 func rotationUnderLoad(t *testing.T, c *cluster) {
 	type client struct {

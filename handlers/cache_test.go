@@ -122,3 +122,28 @@ func TestCacheFallbackAge(t *testing.T) {
 	e.Clock.Advance(authcache.FallbackMaxAge)
 	e.As(tk.AccessToken, "GET", "/v1/me", nil).ExpectProblem(401, "session_revoked")
 }
+
+// TestKeyRotationReachesOtherInstancesAtOnce: a rotation through A (or the
+// command line) makes B sign with the new key at once, through the change
+// channel, not at its next 30 s reload.
+func TestKeyRotationReachesOtherInstancesAtOnce(t *testing.T) {
+	a, b := twoInstances(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go b.App.Keys.Run(ctx) // what serve runs; its own reload is 30 s away
+	before := b.App.Keys.KeySet().Signing().KID
+	cur, err := a.App.Keys.Rotate(ctx)
+	testdb.Must(t, err)
+	if cur.KID == before {
+		t.Fatal("the rotation kept the signing key")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.App.Keys.KeySet().Signing().KID != cur.KID {
+		if time.Now().After(deadline) {
+			t.Fatalf("B still signs with %s 5 s after the rotation to %s", b.App.Keys.KeySet().Signing().KID, cur.KID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	tk := b.SignupLogin("fresh") // signed by the new key on B, accepted by A
+	a.As(tk.AccessToken, "GET", "/v1/me", nil).Expect(200)
+}

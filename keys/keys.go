@@ -341,6 +341,16 @@ func (m *Manager) ReloadSoon() {
 	}
 }
 
+// KeysChanged asks Run for a reload without waiting: another instance (or the
+// command line) rotated the keys. Unlike ReloadSoon it is not rate limited: it
+// comes from the database's own change notices, not from tokens anyone sends.
+func (m *Manager) KeysChanged() {
+	select {
+	case m.kick <- struct{}{}:
+	default: // a reload is already pending
+	}
+}
+
 // Run maintains the keys until ctx is done: every ReloadInterval it retires
 // expired keys, rotates when due and reloads; between ticks it serves
 // ReloadSoon. Errors are logged and retried at the next tick.

@@ -16,6 +16,7 @@ type Change struct {
 	Users    []uuid.UUID `json:"u,omitempty"`
 	AllUsers bool        `json:"users,omitempty"` // every account (not sessions)
 	All      bool        `json:"all,omitempty"`   // everything: sessions and accounts
+	Keys     bool        `json:"k,omitempty"`     // the signing keys (a rotation)
 	// Nonce names the NOTIFY that carried the change (PostgreSQL), so that the
 	// instance that made it can wait until it hears it back: by then the other
 	// instances have heard it too.
@@ -30,6 +31,7 @@ func merge(cs []Change) Change {
 		m.Users = append(m.Users, c.Users...)
 		m.AllUsers = m.AllUsers || c.AllUsers
 		m.All = m.All || c.All
+		m.Keys = m.Keys || c.Keys
 	}
 	return m
 }
@@ -108,7 +110,7 @@ func (s *Store) notify(ctx context.Context, cs []Change) (Change, error) {
 }
 
 func (s *Store) publish(c Change) {
-	if len(c.Sessions) == 0 && len(c.Users) == 0 && !c.AllUsers && !c.All {
+	if len(c.Sessions) == 0 && len(c.Users) == 0 && !c.AllUsers && !c.All && !c.Keys {
 		return
 	}
 	s.hooks.mu.RLock()

@@ -109,6 +109,10 @@ func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next model
 		}
 		nxt.State, nxt.ActivatedAt = models.KeyCurrent, &now
 		current, rotated = nxt, true
+		// Every instance reloads its keys at once rather than at its next tick.
+		if err := tx.changed(ctx, Change{Keys: true}); err != nil {
+			return err
+		}
 		if record != nil {
 			return tx.AddAudit(ctx, record(nxt, cur))
 		}
