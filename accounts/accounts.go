@@ -102,6 +102,23 @@ func (s *Service) afterAnswer(ctx context.Context, fn func(ctx context.Context))
 	}()
 }
 
+// mailLater answers a request to mail an address at once and does the work
+// (work) after the answer: whether the address belongs to an account shows
+// neither in the answer nor in its timing. Only a database out of reach is
+// reported (the same check for every address, so the client may retry);
+// later failures are logged as what failed.
+func (s *Service) mailLater(ctx context.Context, what string, work func(ctx context.Context) error) error {
+	if err := s.Store.Ping(ctx); err != nil {
+		return err
+	}
+	s.afterAnswer(ctx, func(ctx context.Context) {
+		if err := work(ctx); err != nil {
+			s.Log.ErrorContext(ctx, what+" failed", "error", err)
+		}
+	})
+	return nil
+}
+
 // Actor is who performs an operation: a signed-in account, or the operator at
 // the command line (Account nil), who may do anything.
 type Actor struct {

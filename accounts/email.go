@@ -64,15 +64,9 @@ func (s *Service) wakeMail() {
 // RequestReset it returns at once and works after the answer, so neither the
 // answer nor its timing tells whether such an account exists.
 func (s *Service) ResendVerification(ctx context.Context, email string, client audit.Client) error {
-	if err := s.Store.Ping(ctx); err != nil {
-		return err
-	}
-	s.afterAnswer(ctx, func(ctx context.Context) {
-		if err := s.resendVerification(ctx, email, client); err != nil {
-			s.Log.ErrorContext(ctx, "verification resend failed", "error", err)
-		}
+	return s.mailLater(ctx, "verification resend", func(ctx context.Context) error {
+		return s.resendVerification(ctx, email, client)
 	})
-	return nil
 }
 
 func (s *Service) resendVerification(ctx context.Context, email string, client audit.Client) error {

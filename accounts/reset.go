@@ -26,15 +26,9 @@ const maxResetToken = 256
 // Only a database out of reach is reported (the same check for every address,
 // so the client may retry); later failures are logged.
 func (s *Service) RequestReset(ctx context.Context, email string, client audit.Client) error {
-	if err := s.Store.Ping(ctx); err != nil {
-		return err
-	}
-	s.afterAnswer(ctx, func(ctx context.Context) {
-		if err := s.requestReset(ctx, email, client); err != nil {
-			s.Log.ErrorContext(ctx, "password reset request failed", "error", err)
-		}
+	return s.mailLater(ctx, "password reset request", func(ctx context.Context) error {
+		return s.requestReset(ctx, email, client)
 	})
-	return nil
 }
 
 func (s *Service) requestReset(ctx context.Context, email string, client audit.Client) error {
