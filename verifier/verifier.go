@@ -91,16 +91,23 @@ type Claims struct {
 	Username    string
 	Email       string
 	Resources   []string
-	Issuer      string
-	Audience    []string
-	ExpiresAt   time.Time
-	IssuedAt    time.Time
+	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
+	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
+	AMR       []string
+	Issuer    string
+	Audience  []string
+	ExpiresAt time.Time
+	IssuedAt  time.Time
 	// Raw is every claim as decoded JSON.
 	Raw map[string]any
 }
 
 // HasRole reports whether the token carries the role.
 func (c *Claims) HasRole(role string) bool { return c != nil && slices.Contains(c.Roles, role) }
+
+// HasAMR reports whether the session was authenticated by method (an RFC 8176
+// value: "mfa" for any second factor, "hwk" for a passkey).
+func (c *Claims) HasAMR(method string) bool { return c != nil && slices.Contains(c.AMR, method) }
 
 // HasPermission reports whether the token carries the permission.
 func (c *Claims) HasPermission(perm string) bool {
@@ -304,6 +311,7 @@ type tokenClaims struct {
 	Username    string          `json:"username"`
 	Email       string          `json:"email"`
 	Resources   []string        `json:"resources"`
+	AMR         []string        `json:"amr"`
 }
 
 func numericDate(f *float64) time.Time {
@@ -383,7 +391,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	return &Claims{
 		Subject: tc.Sub, SessionID: tc.SID, Roles: tc.Roles, Permissions: tc.Permissions,
-		Username: tc.Username, Email: tc.Email, Resources: tc.Resources,
+		Username: tc.Username, Email: tc.Email, Resources: tc.Resources, AMR: tc.AMR,
 		Issuer: tc.Iss, Audience: aud, ExpiresAt: exp, IssuedAt: numericDate(tc.Iat), Raw: all,
 	}, nil
 }

@@ -93,6 +93,9 @@ func TestVerifyAcceptsAndRefuses(t *testing.T) {
 	if !c.HasRole("user") || c.HasRole("admin") || c.Raw["sid"] != tk.SessionID {
 		t.Errorf("roles %v raw %v", c.Roles, c.Raw)
 	}
+	if !c.HasAMR("pwd") || c.HasAMR("mfa") || len(c.AMR) != 1 {
+		t.Errorf("amr %v; want [pwd] for a password login", c.AMR)
+	}
 	if want := e.Clock.Now().Add(15 * time.Minute); !c.ExpiresAt.Equal(want.Truncate(time.Second)) {
 		t.Errorf("exp %s, want %s", c.ExpiresAt, want)
 	}
