@@ -89,16 +89,22 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 	var out *Session
 	var wrong uuid.UUID // the user whose code was wrong
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
-		ch, err := tx.LockMFAChallenge(ctx, hash)
+		// The user first, then the step: the order every change of a user's
+		// steps takes (revokeUser), so that none of them deadlock.
+		userID, err := tx.MFAChallengeUser(ctx, hash)
 		if err != nil {
 			return notFound(err, ErrInvalidMFAToken)
+		}
+		cur, err := tx.LockUser(ctx, userID)
+		if err != nil {
+			return notFound(err, ErrInvalidMFAToken)
+		}
+		ch, err := tx.LockMFAChallenge(ctx, hash)
+		if err != nil {
+			return notFound(err, ErrInvalidMFAToken) // ended meanwhile
 		}
 		if ch.UsedAt != nil || !now.Before(ch.ExpiresAt) || ch.Failures >= maxMFAFailures {
 			return ErrInvalidMFAToken
-		}
-		cur, err := tx.LockUser(ctx, ch.UserID)
-		if err != nil {
-			return notFound(err, ErrInvalidMFAToken)
 		}
 		if !cur.TOTPEnabled() { // turned off since the password step
 			return ErrInvalidMFAToken

@@ -206,6 +206,9 @@ func (s *Service) DeletePasskey(ctx context.Context, actor Actor, id uuid.UUID) 
 		return err
 	}
 	return s.Store.InTx(ctx, func(tx *store.Store) error {
+		if _, err := tx.LockUser(ctx, actor.Account.ID); err != nil {
+			return selfGone(err)
+		}
 		if err := tx.DeletePasskey(ctx, actor.Account.ID, id); err != nil {
 			return notFound(err, ErrPasskeyNotFound)
 		}
@@ -253,13 +256,19 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 	var failed uuid.UUID // a known account whose passkey did not verify
 	cloned := false
 	err = s.Store.InTx(ctx, func(tx *store.Store) error {
-		pk, err := tx.LockPasskeyByCredentialID(ctx, parsed.RawID)
+		// The user first, then the passkey: the order every change of a user's
+		// passkeys takes, so that none of them deadlock.
+		owner, err := tx.PasskeyOwner(ctx, parsed.RawID)
 		if err != nil {
 			return notFound(err, ErrInvalidPasskey)
 		}
-		cur, err := tx.LockUser(ctx, pk.UserID)
+		cur, err := tx.LockUser(ctx, owner)
 		if err != nil {
 			return notFound(err, ErrInvalidPasskey)
+		}
+		pk, err := tx.LockPasskeyByCredentialID(ctx, parsed.RawID)
+		if err != nil {
+			return notFound(err, ErrInvalidPasskey) // removed meanwhile
 		}
 		if d := lockedFor(lockoutOf(&cur.User), now); d > 0 {
 			return &LockedError{RetryAfter: d.Round(time.Second) + time.Second}

@@ -82,8 +82,18 @@ func (s *Store) CreateMFAChallenge(ctx context.Context, c *models.MFAChallenge) 
 	return translate(s.conn(ctx).Create(c).Error)
 }
 
+// MFAChallengeUser is the user a second login step (by its token's MAC) belongs to.
+func (s *Store) MFAChallengeUser(ctx context.Context, hash []byte) (uuid.UUID, error) {
+	var c models.MFAChallenge
+	if err := s.conn(ctx).Select("user_id").Take(&c, "token_hash = ?", hash).Error; err != nil {
+		return uuid.Nil, translate(err)
+	}
+	return c.UserID, nil
+}
+
 // LockMFAChallenge finds a second login step by its token's MAC and, on
-// PostgreSQL, locks it for the transaction: attempts at one step queue.
+// PostgreSQL, locks it for the transaction: attempts at one step queue. Lock
+// its user first (LockUser), as every change of a user's steps does.
 func (s *Store) LockMFAChallenge(ctx context.Context, hash []byte) (*models.MFAChallenge, error) {
 	var c models.MFAChallenge
 	if err := s.forUpdate(s.conn(ctx)).Take(&c, "token_hash = ?", hash).Error; err != nil {

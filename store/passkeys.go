@@ -26,9 +26,19 @@ func (s *Store) Passkeys(ctx context.Context, userID uuid.UUID) ([]models.Passke
 	return list, err
 }
 
+// PasskeyOwner is the user whose passkey has the credential id its authenticator presents.
+func (s *Store) PasskeyOwner(ctx context.Context, credentialID []byte) (uuid.UUID, error) {
+	var p models.Passkey
+	if err := s.conn(ctx).Select("user_id").Take(&p, "credential_id = ?", credentialID).Error; err != nil {
+		return uuid.Nil, translate(err)
+	}
+	return p.UserID, nil
+}
+
 // LockPasskeyByCredentialID finds a passkey by the id its authenticator
 // presents and, on PostgreSQL, locks it: logins with one passkey queue, so
-// its signature counter moves one step at a time.
+// its signature counter moves one step at a time. Lock its user first
+// (LockUser), as every change of a user's passkeys does.
 func (s *Store) LockPasskeyByCredentialID(ctx context.Context, credentialID []byte) (*models.Passkey, error) {
 	var p models.Passkey
 	if err := s.forUpdate(s.conn(ctx)).Take(&p, "credential_id = ?", credentialID).Error; err != nil {
