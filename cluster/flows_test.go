@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/authsvc/authsvc/internal/smtptest"
+	"github.com/authsvc/authsvc/internal/webauthntest"
 )
 
 // The flows below move each step of one client to the next instance, A, B, C
@@ -254,7 +255,7 @@ func passkeysAcrossInstances(t *testing.T, c *cluster) {
 		t.Fatalf("user id %q: %v", u.id, err)
 	}
 	auth := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: id[:]})
-	cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	cred := webauthntest.NewCredential()
 
 	regOptions := func(i int) ceremony {
 		t.Helper()
@@ -297,7 +298,7 @@ func passkeysAcrossInstances(t *testing.T, c *cluster) {
 		t.Fatalf("register with options from A, finished on B: %v; want 201", r)
 	}
 	// That challenge again, with another credential, on C: used.
-	other := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	other := webauthntest.NewCredential()
 	if r := register(2, reg, attest(reg, other)); r.status != http.StatusBadRequest || r.code() != "invalid_passkey" {
 		t.Errorf("the registration challenge used on B, again on C: %v; want 400 invalid_passkey", r)
 	}

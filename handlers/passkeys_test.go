@@ -13,6 +13,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/testdb"
+	"github.com/authsvc/authsvc/internal/webauthntest"
 )
 
 // theRP is the relying party of the tests' PUBLIC_URL (http://authsvc.test).
@@ -30,7 +31,7 @@ func newDevice(t *testing.T, userID string) *device {
 	testdb.Must(t, err)
 	return &device{
 		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: id[:]}),
-		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		cred: webauthntest.NewCredential(),
 	}
 }
 
