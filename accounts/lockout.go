@@ -67,6 +67,11 @@ func (s *Service) locked(ctx context.Context, u *models.User, login string, now 
 			return err
 		}
 	}
+	return lockedError(l, now)
+}
+
+// lockedError is a *LockedError while l locks login at now, else nil.
+func lockedError(l store.Lockout, now time.Time) error {
 	if d := lockedFor(l, now); d > 0 {
 		return &LockedError{RetryAfter: d.Round(time.Second) + time.Second}
 	}

@@ -109,8 +109,8 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 		if !cur.TOTPEnabled() { // turned off since the password step
 			return ErrInvalidMFAToken
 		}
-		if d := lockedFor(lockoutOf(&cur.User), now); d > 0 {
-			return &LockedError{RetryAfter: d.Round(time.Second) + time.Second}
+		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
+			return err
 		}
 		if err := s.loginAllowed(&cur.User); err != nil {
 			return err

@@ -270,8 +270,8 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 		if err != nil {
 			return notFound(err, ErrInvalidPasskey) // removed meanwhile
 		}
-		if d := lockedFor(lockoutOf(&cur.User), now); d > 0 {
-			return &LockedError{RetryAfter: d.Round(time.Second) + time.Second}
+		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
+			return err
 		}
 		stored, err := credentialsOf([]models.Passkey{*pk})
 		if err != nil {
