@@ -35,11 +35,15 @@ type Auth struct {
 	Cookies *Cookies
 }
 
-// loginOutcome names what became of a login, for the metrics.
-func (h *Auth) loginOutcome(err error) string {
+// loginOutcome names what became of a login step (s, err), for the metrics:
+// a password step that asks for a second one is mfa_required, and only the
+// step that opens the session counts as a success.
+func (h *Auth) loginOutcome(s *accounts.Session, err error) string {
 	var limited *ratelimit.RefusedError
 	var locked *accounts.LockedError
 	switch {
+	case err == nil && s.SecondStep != nil:
+		return metrics.LoginMFARequired
 	case err == nil:
 		return metrics.LoginSuccess
 	case errors.As(err, &locked):
@@ -49,7 +53,8 @@ func (h *Auth) loginOutcome(err error) string {
 		return metrics.LoginRateLimited
 	case errors.Is(err, hashpool.ErrOverloaded):
 		return metrics.LoginOverloaded
-	case errors.Is(err, accounts.ErrInvalidCredentials):
+	case errors.Is(err, accounts.ErrInvalidCredentials), errors.Is(err, accounts.ErrInvalidMFACode),
+		errors.Is(err, accounts.ErrInvalidMFAToken), errors.Is(err, accounts.ErrInvalidPasskey):
 		return metrics.LoginInvalid
 	}
 	return "other"
@@ -159,7 +164,7 @@ func (h *Auth) login(c echo.Context) error {
 	}
 	s, err := h.Accounts.Login(c.Request().Context(),
 		accounts.LoginInput{Login: req.Login, Password: req.Password, Remember: req.Remember}, clientOf(c))
-	h.Metrics.Login(h.loginOutcome(err))
+	h.Metrics.Login(h.loginOutcome(s, err))
 	if err != nil {
 		return err
 	}

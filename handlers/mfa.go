@@ -49,7 +49,7 @@ func (h *Auth) completeMFA(c echo.Context) error {
 	}
 	s, err := h.Accounts.CompleteMFA(c.Request().Context(), req.MFAToken,
 		accounts.SecondFactor{Code: req.Code, RecoveryCode: req.RecoveryCode}, clientOf(c))
-	h.Metrics.Login(h.loginOutcome(err))
+	h.Metrics.Login(h.loginOutcome(s, err))
 	if err != nil {
 		return err
 	}

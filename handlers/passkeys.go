@@ -236,7 +236,7 @@ func (h *Auth) passkeyLogin(c echo.Context) error {
 		return err
 	}
 	s, err := h.Accounts.PasskeyLogin(c.Request().Context(), challengeID(req.ChallengeID), req.Credential, req.Remember, clientOf(c))
-	h.Metrics.Login(h.loginOutcome(err))
+	h.Metrics.Login(h.loginOutcome(s, err))
 	if err != nil {
 		return err
 	}
