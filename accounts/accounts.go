@@ -80,6 +80,8 @@ type Service struct {
 	// cannot tell a client whether an account exists.
 	later sync.WaitGroup
 	slots chan struct{}
+
+	attemptLocks attemptLocks // password checks of one account queue here (lockout.go)
 }
 
 // New builds the service.
@@ -207,15 +209,22 @@ func (s *Service) verifyDummy(ctx context.Context, pw string) error {
 	return s.Hashing.Do(ctx, func() { s.Hasher.VerifyDummy(pw) })
 }
 
-// checkPassword is verify for operations that need the caller's password:
-// ErrInvalidCredentials when it is wrong.
-func (s *Service) checkPassword(ctx context.Context, u *models.User, pw string) error {
-	ok, _, err := s.verify(ctx, u, pw)
+// checkPassword is verify for operations that need the caller's password
+// (re-authentication): ErrInvalidCredentials when it is wrong. A wrong one
+// counts toward the lockout like a failed login; while login is locked it is
+// not checked (*LockedError).
+func (s *Service) checkPassword(ctx context.Context, u *models.User, pw string, client audit.Client) error {
+	a, err := s.reserve(ctx, u.ID, "")
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return ErrInvalidCredentials
+	ok, _, err := s.verify(ctx, u, pw)
+	if err != nil {
+		a.release()
+		return err
 	}
-	return nil
+	if !ok {
+		return s.fail(ctx, a, client, audit.ReauthFailed, ErrInvalidCredentials)
+	}
+	return s.passAlone(ctx, a)
 }

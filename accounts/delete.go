@@ -29,7 +29,7 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id uuid.UUID) error {
 // DeleteSelf removes the actor's own account after checking its password.
 func (s *Service) DeleteSelf(ctx context.Context, actor Actor, password string) error {
 	me := actor.Account
-	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
@@ -65,7 +65,7 @@ func (s *Service) Wipe(ctx context.Context, actor Actor, password string) error 
 	if !actor.isAdmin() {
 		return ErrAdminsOnly
 	}
-	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {

@@ -18,6 +18,7 @@ var (
 	ErrAdminsOnly           = errors.New("accounts: only administrators may do this")
 	ErrLastAdmin            = errors.New("accounts: no active administrator would remain")
 	ErrCannotDeleteSelf     = errors.New("accounts: use the self-service deletion for your own account")
+	ErrSelfServiceRequired  = errors.New("accounts: one's own credentials and factors change only through self-service")
 	ErrSamePassword         = errors.New("accounts: the new password equals the current one")
 	ErrInvalidResetToken    = errors.New("accounts: reset token unknown, used, expired or superseded")
 	ErrSessionNotFound      = errors.New("accounts: no such session of the user")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,10 +14,23 @@ import (
 	"github.com/authsvc/authsvc/store"
 )
 
-// Consecutive failed logins lock an account, or an identifier that names none,
-// for a time that doubles with each lock: the answer to a guess is the same
-// either way, so it reveals nothing. Attempts during a lock are refused
-// without checking the password and do not extend it.
+// Consecutive failed checks of a secret (a password at login or when a
+// signed-in user re-authenticates, a TOTP or recovery code) lock an account,
+// or an identifier that names none, for a time that doubles with each lock:
+// the answer to a guess is the same either way, so it reveals nothing.
+// Attempts during a lock are refused without checking the secret and do not
+// extend it.
+//
+// However many attempts arrive at once, at most LockoutThreshold wrong
+// secrets are checked per lock. A code is cheap to check, so it is checked
+// inside the transaction that holds the account's row lock, decides whether
+// the account is locked and counts the failure. A password costs a hash
+// (tens of milliseconds) that must not hold a row lock or a connection, so
+// its attempt is counted as a failure before the hash, in the transaction
+// that decides whether it may be checked at all, and a correct password takes
+// its count back (reserve, check, settle). Within one instance the attempts
+// on one account also queue on a mutex (attemptLocks): a burst of correct
+// logins waits its turn instead of being refused by the others' reservations.
 const (
 	firstLock = time.Minute
 	longest   = time.Hour
@@ -56,20 +70,6 @@ func (s *Service) identifierMAC(login string) []byte {
 	return s.Secret.MAC("login-identifier", []byte(identifierKey(login)))
 }
 
-// locked refuses a login whose account (u, or nil) or identifier is locked.
-func (s *Service) locked(ctx context.Context, u *models.User, login string, now time.Time) error {
-	l := store.Lockout{}
-	if u != nil {
-		l = lockoutOf(u)
-	} else {
-		var err error
-		if l, err = s.Store.IdentifierLockout(ctx, s.identifierMAC(login)); err != nil {
-			return err
-		}
-	}
-	return lockedError(l, now)
-}
-
 // lockedError is a *LockedError while l locks login at now, else nil.
 func lockedError(l store.Lockout, now time.Time) error {
 	if d := lockedFor(l, now); d > 0 {
@@ -78,72 +78,9 @@ func lockedError(l store.Lockout, now time.Time) error {
 	return nil
 }
 
-// loginFailed counts a failed login against the account (userID) or, for
-// uuid.Nil, the identifier, records it, and returns the one error both give.
-// The failure that reaches the threshold locks, and is still a plain failure.
-func (s *Service) loginFailed(ctx context.Context, userID uuid.UUID, login string, client audit.Client) error {
-	return s.countFailedLogin(ctx, userID, login, client, audit.LoginFailed, ErrInvalidCredentials)
-}
-
-// countFailedLogin counts a failure (a wrong password, or a wrong second-factor
-// code) toward the lockout, writes it as event, and returns failure.
-func (s *Service) countFailedLogin(ctx context.Context, userID uuid.UUID, login string, client audit.Client, event string, failure error) error {
-	now := s.Now()
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
-		var l store.Lockout
-		key := s.identifierMAC(login)
-		if userID != uuid.Nil {
-			acct, err := tx.LockUser(ctx, userID)
-			if err != nil {
-				return err
-			}
-			l = lockoutOf(&acct.User)
-		} else {
-			var err error
-			if l, err = tx.LockIdentifierLockout(ctx, key, now); err != nil {
-				return err
-			}
-		}
-		locks := s.countFailure(&l, now)
-		var err error
-		if userID != uuid.Nil {
-			err = tx.SetUserLockout(ctx, userID, l)
-		} else {
-			err = tx.SetIdentifierLockout(ctx, key, l, now)
-		}
-		if err != nil {
-			return err
-		}
-		if err := tx.AddAudit(ctx, audit.Event(event, now, uuid.Nil, userID, client,
-			audit.Details{"reason": failureReason(failure)})); err != nil {
-			return err
-		}
-		if !locks {
-			return nil
-		}
-		return tx.AddAudit(ctx, audit.Event(audit.LoginLocked, now, uuid.Nil, userID, client,
-			audit.Details{"locked_until": l.LockedUntil, "lock_count": l.LockCount, "known_account": userID != uuid.Nil}))
-	})
-	if err != nil {
-		return err
-	}
-	return failure
-}
-
-func failureReason(failure error) string {
-	switch {
-	case errors.Is(failure, ErrInvalidMFACode):
-		return "invalid_mfa_code"
-	case errors.Is(failure, ErrInvalidPasskey):
-		return "invalid_passkey"
-	}
-	return "invalid_credentials"
-}
-
-// countFailure adds a failure to l and reports whether it locks now. A
-// failure racing a lock just set does not count (nor extend it).
+// countFailure adds a failure to l and reports whether it locks now.
 func (s *Service) countFailure(l *store.Lockout, now time.Time) bool {
-	if s.cfg.LockoutThreshold <= 0 || lockedFor(*l, now) > 0 {
+	if s.cfg.LockoutThreshold <= 0 {
 		return false
 	}
 	l.FailedLogins++
@@ -154,4 +91,201 @@ func (s *Service) countFailure(l *store.Lockout, now time.Time) bool {
 	until := now.Add(lockDuration(l.LockCount))
 	l.FailedLogins, l.LockedUntil = 0, &until
 	return true
+}
+
+// failCode counts, on tx, a wrong code of the user whose row tx has locked
+// (cur) and whose lock it has checked: the failure, written as event, and the
+// lock it may set.
+func (s *Service) failCode(ctx context.Context, tx *store.Store, cur *models.User, client audit.Client, event string) error {
+	now := s.Now()
+	l := lockoutOf(cur)
+	locks := s.countFailure(&l, now)
+	if err := tx.SetUserLockout(ctx, cur.ID, l); err != nil {
+		return err
+	}
+	return s.auditFailure(ctx, tx, cur.ID, client, event, ErrInvalidMFACode, locks, l, now)
+}
+
+// auditFailure writes a failed check as event and, when it locked login, the lock.
+func (s *Service) auditFailure(ctx context.Context, tx *store.Store, userID uuid.UUID, client audit.Client, event string,
+	failure error, locks bool, l store.Lockout, now time.Time) error {
+	if err := tx.AddAudit(ctx, audit.Event(event, now, uuid.Nil, userID, client,
+		audit.Details{"reason": failureReason(failure)})); err != nil {
+		return err
+	}
+	if !locks {
+		return nil
+	}
+	return tx.AddAudit(ctx, audit.Event(audit.LoginLocked, now, uuid.Nil, userID, client,
+		audit.Details{"locked_until": l.LockedUntil, "lock_count": l.LockCount, "known_account": userID != uuid.Nil}))
+}
+
+func failureReason(failure error) string {
+	switch {
+	case errors.Is(failure, ErrInvalidMFACode):
+		return "invalid_mfa_code"
+	case errors.Is(failure, ErrInvalidEnrolCode):
+		return "invalid_enrol_code"
+	}
+	return "invalid_credentials"
+}
+
+// attempt is one password check, counted as a failure until it is settled.
+type attempt struct {
+	userID uuid.UUID // uuid.Nil: an identifier that names no account
+	key    []byte    // the identifier's MAC, for uuid.Nil
+	// before and after are the lockout without and with this attempt counted;
+	// locks says whether counting it locked login.
+	before, after store.Lockout
+	locks         bool
+	at            time.Time
+	release       func()
+}
+
+// reserve counts an attempt at the account (userID) or, for uuid.Nil, the
+// identifier login, before its password is checked: a *LockedError when
+// login is locked. The caller settles it with fail or pass.
+func (s *Service) reserve(ctx context.Context, userID uuid.UUID, login string) (*attempt, error) {
+	a := &attempt{userID: userID, release: func() {}}
+	if userID == uuid.Nil {
+		a.key = s.identifierMAC(login)
+	}
+	if s.cfg.LockoutThreshold <= 0 {
+		return a, nil
+	}
+	lockKey := userID.String()
+	if userID == uuid.Nil {
+		lockKey = string(a.key)
+	}
+	release, err := s.attemptLocks.lock(ctx, lockKey)
+	if err != nil {
+		return nil, err
+	}
+	a.release = release
+	a.at = s.Now()
+	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+		l, err := a.lockRow(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := lockedError(l, a.at); err != nil {
+			return err
+		}
+		a.before, a.after = l, l
+		a.locks = s.countFailure(&a.after, a.at)
+		return a.write(ctx, tx, a.after)
+	})
+	if err != nil {
+		a.release()
+		return nil, notFound(err, ErrInvalidCredentials) // an account deleted meanwhile is a wrong password
+	}
+	return a, nil
+}
+
+// lockRow reads the attempt's lockout on tx and locks its row for the rest of tx.
+func (a *attempt) lockRow(ctx context.Context, tx *store.Store) (store.Lockout, error) {
+	if a.userID == uuid.Nil {
+		return tx.LockIdentifierLockout(ctx, a.key, a.at)
+	}
+	acct, err := tx.LockUser(ctx, a.userID)
+	if err != nil {
+		return store.Lockout{}, err
+	}
+	return lockoutOf(&acct.User), nil
+}
+
+func (a *attempt) write(ctx context.Context, tx *store.Store, l store.Lockout) error {
+	if a.userID == uuid.Nil {
+		return tx.SetIdentifierLockout(ctx, a.key, l, a.at)
+	}
+	return tx.SetUserLockout(ctx, a.userID, l)
+}
+
+// fail settles a wrong password: its failure stands (it was counted when
+// reserved); it is written as event, with the lock it set. It returns failure.
+func (s *Service) fail(ctx context.Context, a *attempt, client audit.Client, event string, failure error) error {
+	defer a.release()
+	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+		return s.auditFailure(ctx, tx, a.userID, client, event, failure, a.locks, a.after, s.Now())
+	})
+	if err != nil {
+		return err
+	}
+	return failure
+}
+
+// pass takes back, on tx, the count of an attempt whose password was right.
+// Unless something else changed the counters meanwhile (another instance),
+// they return to what they were before it; otherwise one failure is taken off.
+func (s *Service) pass(ctx context.Context, tx *store.Store, a *attempt) error {
+	if s.cfg.LockoutThreshold <= 0 {
+		return nil
+	}
+	cur, err := a.lockRow(ctx, tx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sameCounts(cur, a.after):
+		cur = a.before
+	case cur.FailedLogins > 0:
+		cur.FailedLogins--
+	default:
+		return nil
+	}
+	return a.write(ctx, tx, cur)
+}
+
+// passAlone is pass in a transaction of its own, for a correct password that
+// is not followed by a write of its own (re-authentication).
+func (s *Service) passAlone(ctx context.Context, a *attempt) error {
+	defer a.release()
+	return s.Store.InTx(ctx, func(tx *store.Store) error { return s.pass(ctx, tx, a) })
+}
+
+// sameCounts compares two lockouts as the database keeps them (its times are
+// rounded, so only whether a lock is set counts).
+func sameCounts(a, b store.Lockout) bool {
+	return a.FailedLogins == b.FailedLogins && a.LockCount == b.LockCount && (a.LockedUntil == nil) == (b.LockedUntil == nil)
+}
+
+// attemptLocks queues the password checks of one account (or identifier)
+// within this instance. Entries live while someone holds or waits for them.
+type attemptLocks struct {
+	mu    sync.Mutex
+	locks map[string]*attemptLock
+}
+
+type attemptLock struct {
+	turn  chan struct{} // holds a token while someone has the turn
+	users int           // holding or waiting
+}
+
+// lock waits for key's turn, or for ctx to end, and returns its release.
+func (l *attemptLocks) lock(ctx context.Context, key string) (release func(), err error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*attemptLock{}
+	}
+	e := l.locks[key]
+	if e == nil {
+		e = &attemptLock{turn: make(chan struct{}, 1)}
+		l.locks[key] = e
+	}
+	e.users++
+	l.mu.Unlock()
+	leave := func() {
+		l.mu.Lock()
+		if e.users--; e.users == 0 {
+			delete(l.locks, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case e.turn <- struct{}{}:
+		return func() { <-e.turn; leave() }, nil
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
 }

@@ -55,28 +55,32 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.locked(ctx, u, in.Login, s.Now()); err != nil {
-		return nil, err
-	}
 	if u == nil {
-		// Spend the same hashing work as a wrong password, so timing reveals nothing.
-		if err := s.verifyDummy(ctx, in.Password); err != nil {
+		// The same work as a wrong password (a counted attempt, a hash), so
+		// neither the answer nor its timing reveals anything.
+		a, err := s.reserve(ctx, uuid.Nil, in.Login)
+		if err != nil {
 			return nil, err
 		}
-		return nil, s.loginFailed(ctx, uuid.Nil, in.Login, client)
+		if err := s.verifyDummy(ctx, in.Password); err != nil {
+			a.release()
+			return nil, err
+		}
+		return nil, s.fail(ctx, a, client, audit.LoginFailed, ErrInvalidCredentials)
 	}
-	ok, rehash, err := s.verify(ctx, u, in.Password)
+	a, err := s.reserve(ctx, u.ID, in.Login)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, s.loginFailed(ctx, u.ID, in.Login, client)
-	}
-	// The account's state is only revealed to someone who knows its password;
-	// a correct password on a pending or disabled account is no failure.
-	if err := s.loginAllowed(u); err != nil {
+	ok, rehash, err := s.verify(ctx, u, in.Password)
+	if err != nil {
+		a.release()
 		return nil, err
 	}
+	if !ok {
+		return nil, s.fail(ctx, a, client, audit.LoginFailed, ErrInvalidCredentials)
+	}
+	defer a.release()
 	var upgraded string
 	if rehash { // the cost parameters changed since this hash was made: upgrade it now that we know the password
 		var herr error
@@ -86,6 +90,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	}
 	now := s.Now()
 	out := &Session{}
+	var refused error // a correct password on an account that may not log in: no failure
 	err = s.Store.InTx(ctx, func(tx *store.Store) error {
 		// The password was checked outside the transaction. Lock the user and check
 		// again that it is still the password just verified and that the account may
@@ -99,10 +104,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 			return err
 		}
 		if cur.PasswordHash != u.PasswordHash {
-			return ErrInvalidCredentials
+			return ErrInvalidCredentials // changed meanwhile: the attempt's failure stands
 		}
-		if err := s.loginAllowed(&cur.User); err != nil {
-			return err
+		if refused = s.loginAllowed(&cur.User); refused != nil {
+			return s.pass(ctx, tx, a)
 		}
 		if upgraded != "" {
 			if err := tx.UpgradePasswordHash(ctx, u.ID, upgraded); err != nil {
@@ -111,13 +116,19 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 		}
 		if cur.TOTPEnabled() {
 			// The password alone is half a login: no session, and the failure
-			// count stands until the second step succeeds.
+			// count stands as it was until the second step succeeds.
+			if err := s.pass(ctx, tx, a); err != nil {
+				return err
+			}
 			out.SecondStep, err = s.startSecondStep(ctx, tx, u.ID, in.Remember, now)
 			return err
 		}
-		out, err = s.startSession(ctx, tx, u.ID, in.Remember, []string{models.AMRPassword}, client, now)
+		out, err = s.startSession(ctx, tx, u.ID, in.Remember, []string{models.AMRPassword}, uuid.Nil, client, now)
 		return err
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -125,14 +136,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 }
 
 // startSession completes a login on tx: the lockout counters reset, a session
-// authenticated by amr starts, login_succeeded is written.
-func (s *Service) startSession(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, amr []string, client audit.Client, now time.Time) (*Session, error) {
+// authenticated by amr (and opened by the passkey factorID, or uuid.Nil)
+// starts, login_succeeded is written.
+func (s *Service) startSession(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, amr []string,
+	factorID uuid.UUID, client audit.Client, now time.Time) (*Session, error) {
 	if err := tx.RecordLogin(ctx, userID, now); err != nil {
 		return nil, err
 	}
 	out := &Session{}
 	var err error
-	if out.Session, out.RefreshToken, err = s.Sessions.Start(ctx, tx, userID, remember, amr, client); err != nil {
+	if out.Session, out.RefreshToken, err = s.Sessions.Start(ctx, tx, sessions.Opening{
+		UserID: userID, Remember: remember, AMR: amr, FactorID: factorID, Client: client,
+	}); err != nil {
 		return nil, err
 	}
 	if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, userID, userID, client,

@@ -14,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
@@ -87,10 +88,12 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 	hash := s.Secret.MAC(mfaTokenPurpose, []byte(token))
 	now := s.Now()
 	var out *Session
-	var wrong uuid.UUID // the user whose code was wrong
+	wrong := false
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
 		// The user first, then the step: the order every change of a user's
-		// steps takes (revokeUser), so that none of them deadlock.
+		// steps takes (revokeUser), so that none of them deadlock. The user's
+		// row lock also makes the lock check, the code's check and the count
+		// of a failure one step: concurrent wrong codes queue on it.
 		userID, err := tx.MFAChallengeUser(ctx, hash)
 		if err != nil {
 			return notFound(err, ErrInvalidMFAToken)
@@ -117,8 +120,11 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 		}
 		amr, err := s.checkSecondFactor(ctx, tx, &cur.User, f, client, now)
 		if errors.Is(err, ErrInvalidMFACode) {
-			wrong = cur.ID
 			// Committed with the transaction: the failure counts whatever comes next.
+			wrong = true
+			if err := s.failCode(ctx, tx, &cur.User, client, audit.MFAFailed); err != nil {
+				return err
+			}
 			return tx.SetMFAChallenge(ctx, ch.ID, ch.Failures+1, nil)
 		}
 		if err != nil {
@@ -127,14 +133,14 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 		if err := tx.SetMFAChallenge(ctx, ch.ID, ch.Failures, &now); err != nil {
 			return err
 		}
-		out, err = s.startSession(ctx, tx, cur.ID, ch.Remember, amr, client, now)
+		out, err = s.startSession(ctx, tx, cur.ID, ch.Remember, amr, uuid.Nil, client, now)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if wrong != uuid.Nil {
-		return nil, s.countFailedLogin(ctx, wrong, "", client, audit.MFAFailed, ErrInvalidMFACode)
+	if wrong {
+		return nil, ErrInvalidMFACode
 	}
 	return out, nil
 }
@@ -243,7 +249,10 @@ func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (
 	if me.TOTPEnabled() {
 		return nil, ErrMFAAlreadyEnabled
 	}
-	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+	if err := s.mayAddFactor(&me.User); err != nil {
+		return nil, err
+	}
+	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return nil, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{
@@ -270,8 +279,9 @@ func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (
 			return ErrMFAAlreadyEnabled
 		}
 		return tx.UpdateUser(ctx, me.ID, s.Now(), map[string]any{
-			"totp_secret_sealed": s.Secret.Seal([]byte(key.Secret()), s.totpSealContext(me.ID)),
-			"totp_last_step":     0,
+			"totp_secret_sealed":  s.Secret.Seal([]byte(key.Secret()), s.totpSealContext(me.ID)),
+			"totp_last_step":      0,
+			"totp_enrol_failures": 0,
 		})
 	})
 	if err != nil {
@@ -280,12 +290,18 @@ func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (
 	return &TOTPEnrolment{Secret: key.Secret(), URL: key.URL(), QRCodePNG: qr.Bytes()}, nil
 }
 
+// maxEnrolFailures wrong codes end an enrolment: its secret cannot be guessed
+// at behind a stolen token, however the lockout stands.
+const maxEnrolFailures = 5
+
 // ConfirmTOTP turns TOTP on with a code from the new authenticator, and
 // returns the first recovery codes. The actor's other sessions end: they
-// were opened without the second factor.
+// were opened without the second factor. A wrong code counts toward the
+// lockout; the maxEnrolFailures-th ends the enrolment (ErrMFANotStarted).
 func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.UUID, code string) ([]string, error) {
 	me := actor.Account
 	var codes []string
+	var wrong error
 	err := s.Store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
@@ -294,14 +310,33 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 		if cur.TOTPEnabled() {
 			return ErrMFAAlreadyEnabled
 		}
-		now := s.Now()
-		if err := s.useTOTPCode(ctx, tx, &cur.User, code, now); err != nil {
-			if errors.Is(err, ErrInvalidMFACode) {
-				return ErrInvalidEnrolCode
-			}
+		if cur.TOTPSecretSealed == nil {
+			return ErrMFANotStarted
+		}
+		if err := s.mayAddFactor(&cur.User); err != nil {
 			return err
 		}
-		if err := tx.UpdateUser(ctx, me.ID, now, map[string]any{"totp_enabled_at": now}); err != nil {
+		now := s.Now()
+		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
+			return err
+		}
+		if err := s.useTOTPCode(ctx, tx, &cur.User, code, now); err != nil {
+			if !errors.Is(err, ErrInvalidMFACode) {
+				return err
+			}
+			// Committed: the failure counts, and the last one ends the enrolment.
+			wrong = ErrInvalidEnrolCode
+			failures := map[string]any{"totp_enrol_failures": cur.TOTPEnrolFailures + 1}
+			if cur.TOTPEnrolFailures+1 >= maxEnrolFailures {
+				wrong = ErrMFANotStarted
+				failures = map[string]any{"totp_secret_sealed": nil, "totp_enrol_failures": 0}
+			}
+			if err := tx.UpdateUser(ctx, me.ID, now, failures); err != nil {
+				return err
+			}
+			return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed)
+		}
+		if err := tx.UpdateUser(ctx, me.ID, now, map[string]any{"totp_enabled_at": now, "totp_enrol_failures": 0}); err != nil {
 			return err
 		}
 		if codes, err = s.newRecoveryCodes(ctx, tx, me.ID); err != nil {
@@ -311,21 +346,42 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 		if err != nil {
 			return err
 		}
+		if err := s.notice(ctx, tx, &cur.User, mail.NoticeTOTPEnabled, now); err != nil {
+			return err
+		}
 		return tx.AddAudit(ctx, audit.Event(audit.MFAEnabled, now, me.ID, me.ID, actor.Client,
 			audit.Details{"method": MethodTOTP, "sessions_revoked": len(ids)}))
 	})
+	if err == nil && wrong != nil {
+		return nil, wrong
+	}
+	if err == nil {
+		s.wakeMail()
+	}
 	return codes, selfGone(err)
 }
 
 // DisableTOTP turns the actor's TOTP off and voids its recovery codes, after
-// checking the password and a code (TOTP or recovery).
+// checking the password and a code (TOTP or recovery). The sessions that a
+// code authenticated end, the current one included: they leaned on the
+// factor that is gone.
 func (s *Service) DisableTOTP(ctx context.Context, actor Actor, password string, f SecondFactor) error {
-	return s.withSecondFactor(ctx, actor, password, f, func(tx *store.Store, now time.Time) error {
-		if err := tx.ClearMFA(ctx, actor.Account.ID, now); err != nil {
+	return s.withSecondFactor(ctx, actor, password, f, func(tx *store.Store, cur *models.User, now time.Time) error {
+		if err := tx.ClearMFA(ctx, cur.ID, now); err != nil {
+			return err
+		}
+		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{cur.ID}, AMR: models.AMRMFA, Reason: "mfa_disabled"})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteMFAChallenges(ctx, cur.ID); err != nil {
+			return err
+		}
+		if err := s.notice(ctx, tx, cur, mail.NoticeTOTPDisabled, now); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.MFADisabled, now, actor.ID(), actor.ID(), actor.Client,
-			audit.Details{"method": MethodTOTP}))
+			audit.Details{"method": MethodTOTP, "sessions_revoked": len(ids)}))
 	})
 }
 
@@ -333,9 +389,12 @@ func (s *Service) DisableTOTP(ctx context.Context, actor Actor, password string,
 // the password and a TOTP code; the old set stops working.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, actor Actor, password, code string) ([]string, error) {
 	var codes []string
-	err := s.withSecondFactor(ctx, actor, password, SecondFactor{Code: code}, func(tx *store.Store, now time.Time) error {
+	err := s.withSecondFactor(ctx, actor, password, SecondFactor{Code: code}, func(tx *store.Store, cur *models.User, now time.Time) error {
 		var err error
-		if codes, err = s.newRecoveryCodes(ctx, tx, actor.Account.ID); err != nil {
+		if codes, err = s.newRecoveryCodes(ctx, tx, cur.ID); err != nil {
+			return err
+		}
+		if err := s.notice(ctx, tx, cur, mail.NoticeRecoveryCodes, now); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.RecoveryCodesRegenerated, now, actor.ID(), actor.ID(), actor.Client, nil))
@@ -345,12 +404,14 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, actor Actor, pass
 
 // withSecondFactor runs change on a transaction once the password and the
 // second factor f of the actor (who has TOTP on) are checked; f is used up.
-func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password string, f SecondFactor, change func(tx *store.Store, now time.Time) error) error {
+// Both count toward the lockout when wrong, like a login's.
+func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password string, f SecondFactor,
+	change func(tx *store.Store, cur *models.User, now time.Time) error) error {
 	me := actor.Account
 	if !me.TOTPEnabled() {
 		return ErrMFANotEnabled
 	}
-	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}
 	wrong := false
@@ -363,17 +424,23 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 			return ErrMFANotEnabled
 		}
 		now := s.Now()
+		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
+			return err
+		}
 		if _, err := s.checkSecondFactor(ctx, tx, &cur.User, f, actor.Client, now); err != nil {
 			if errors.Is(err, ErrInvalidMFACode) {
 				wrong = true
-				return tx.AddAudit(ctx, audit.Event(audit.MFAFailed, now, me.ID, me.ID, actor.Client, nil))
+				return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed)
 			}
 			return err
 		}
-		return change(tx, now)
+		return change(tx, &cur.User, now)
 	})
 	if err == nil && wrong {
 		return ErrInvalidMFACode
+	}
+	if err == nil {
+		s.wakeMail()
 	}
 	return selfGone(err)
 }
@@ -381,8 +448,12 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 // ResetMFA removes every second factor of the user, passkeys included (an
 // administrator's help for someone who lost them), and ends the user's sessions.
 func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error {
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
-		if _, err := lockManaged(ctx, tx, actor, id); err != nil {
+	if actor.ID() == id {
+		return ErrSelfServiceRequired // one's own factors change at /v1/me, with a password and a code
+	}
+	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+		target, err := lockManaged(ctx, tx, actor, id)
+		if err != nil {
 			return err
 		}
 		now := s.Now()
@@ -396,7 +467,14 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error
 		if err != nil {
 			return err
 		}
+		if err := s.notice(ctx, tx, &target.User, mail.NoticeFactorsReset, now); err != nil {
+			return err
+		}
 		return tx.AddAudit(ctx, audit.Event(audit.MFADisabled, now, actor.ID(), id, actor.Client,
 			actor.details(audit.Details{"method": "all", "by": "administrator", "sessions_revoked": n})))
 	})
+	if err == nil {
+		s.wakeMail()
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/store"
 )
@@ -100,7 +101,10 @@ func (s *Service) PasskeyRegistrationOptions(ctx context.Context, actor Actor, p
 		return nil, err
 	}
 	me := actor.Account
-	if err := s.checkPassword(ctx, &me.User, password); err != nil {
+	if err := s.mayAddFactor(&me.User); err != nil {
+		return nil, err
+	}
+	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return nil, err
 	}
 	list, err := s.Store.Passkeys(ctx, me.ID)
@@ -173,7 +177,11 @@ func (s *Service) registerPasskey(ctx context.Context, actor Actor, challengeID 
 		Name: name, CreatedAt: now,
 	}
 	err = s.Store.InTx(ctx, func(tx *store.Store) error {
-		if _, err := tx.LockUser(ctx, me.ID); err != nil {
+		cur, err := tx.LockUser(ctx, me.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.mayAddFactor(&cur.User); err != nil {
 			return err
 		}
 		var conflict *store.ConflictError
@@ -182,12 +190,16 @@ func (s *Service) registerPasskey(ctx context.Context, actor Actor, challengeID 
 		} else if err != nil {
 			return err
 		}
+		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasskeyAdded, now); err != nil {
+			return err
+		}
 		return tx.AddAudit(ctx, audit.Event(audit.PasskeyAdded, now, me.ID, me.ID, actor.Client,
 			audit.Details{"passkey_id": p.ID}))
 	})
 	if err != nil {
 		return nil, selfGone(err)
 	}
+	s.wakeMail()
 	return p, nil
 }
 
@@ -199,22 +211,35 @@ func (s *Service) Passkeys(ctx context.Context, actor Actor) ([]models.Passkey, 
 	return s.Store.Passkeys(ctx, actor.Account.ID)
 }
 
-// DeletePasskey removes one of the actor's passkeys; ErrPasskeyNotFound for
-// anyone else's.
+// DeletePasskey removes one of the actor's passkeys, and ends the sessions it
+// opened; ErrPasskeyNotFound for anyone else's.
 func (s *Service) DeletePasskey(ctx context.Context, actor Actor, id uuid.UUID) error {
 	if err := s.passkeysOn(); err != nil {
 		return err
 	}
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
-		if _, err := tx.LockUser(ctx, actor.Account.ID); err != nil {
+	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+		cur, err := tx.LockUser(ctx, actor.Account.ID)
+		if err != nil {
 			return selfGone(err)
 		}
-		if err := tx.DeletePasskey(ctx, actor.Account.ID, id); err != nil {
+		if err := tx.DeletePasskey(ctx, cur.ID, id); err != nil {
 			return notFound(err, ErrPasskeyNotFound)
 		}
-		return tx.AddAudit(ctx, audit.Event(audit.PasskeyRemoved, s.Now(), actor.ID(), actor.ID(), actor.Client,
-			audit.Details{"passkey_id": id}))
+		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{cur.ID}, FactorID: id, Reason: "passkey_removed"})
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasskeyRemoved, now); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, audit.Event(audit.PasskeyRemoved, now, actor.ID(), actor.ID(), actor.Client,
+			audit.Details{"passkey_id": id, "sessions_revoked": len(ids)}))
 	})
+	if err == nil {
+		s.wakeMail()
+	}
+	return err
 }
 
 // PasskeyLoginOptions starts a discoverable-credential login: no user named,
@@ -233,9 +258,11 @@ func (s *Service) PasskeyLoginOptions(ctx context.Context, client audit.Client) 
 	return s.saveChallenge(ctx, models.CeremonyLogin, nil, session, assertion.Response)
 }
 
-// PasskeyLogin finishes a passkey login: the account's status and lockout
-// apply as for a password; a signature counter that went backwards (a cloned
-// authenticator) is refused and audited.
+// PasskeyLogin finishes a passkey login: the account's status applies as for
+// a password; a signature counter that went backwards (a cloned
+// authenticator) is refused and audited. A passkey cannot be guessed, so the
+// lockout neither refuses it nor counts its failures: otherwise anyone who
+// knows an identifier could keep its owner out. A passkey login lifts a lock.
 func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, credential []byte, remember bool, client audit.Client) (*Session, error) {
 	if err := s.passkeysOn(); err != nil {
 		return nil, err
@@ -253,8 +280,7 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 	}
 	now := s.Now()
 	var out *Session
-	var failed uuid.UUID // a known account whose passkey did not verify
-	cloned := false
+	failed, cloned := false, false
 	err = s.Store.InTx(ctx, func(tx *store.Store) error {
 		// The user first, then the passkey: the order every change of a user's
 		// passkeys takes, so that none of them deadlock.
@@ -270,9 +296,6 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 		if err != nil {
 			return notFound(err, ErrInvalidPasskey) // removed meanwhile
 		}
-		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
-			return err
-		}
 		stored, err := credentialsOf([]models.Passkey{*pk})
 		if err != nil {
 			return err
@@ -286,8 +309,9 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 		}, *session, parsed)
 		if err != nil {
 			s.Log.InfoContext(ctx, "passkey login refused", "user_id", cur.ID, "reason", protocolReason(err))
-			failed = cur.ID
-			return nil
+			failed = true
+			return tx.AddAudit(ctx, audit.Event(audit.LoginFailed, now, uuid.Nil, cur.ID, client,
+				audit.Details{"reason": "invalid_passkey"}))
 		}
 		if cred.Authenticator.CloneWarning {
 			cloned = true
@@ -305,7 +329,7 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 		if err := tx.UsePasskey(ctx, pk.ID, string(record), now); err != nil {
 			return err
 		}
-		if out, err = s.startSession(ctx, tx, cur.ID, remember, []string{models.AMRHardware, models.AMRUser}, client, now); err != nil {
+		if out, err = s.startSession(ctx, tx, cur.ID, remember, []string{models.AMRHardware, models.AMRUser}, pk.ID, client, now); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.PasskeyLogin, now, cur.ID, cur.ID, client,
@@ -314,9 +338,7 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 	switch {
 	case err != nil:
 		return nil, err
-	case failed != uuid.Nil:
-		return nil, s.countFailedLogin(ctx, failed, "", client, audit.LoginFailed, ErrInvalidPasskey)
-	case cloned:
+	case failed, cloned:
 		return nil, ErrInvalidPasskey
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -90,8 +91,10 @@ func (s *Service) resetNotSent(ctx context.Context, userID uuid.UUID, reason str
 
 // ResetPassword sets a new password with a token from a reset mail. The token
 // is used up only when the password is set: a weak password lets the user try
-// another. Every session ends; a login lockout is lifted (the user proved
-// control of the mailbox).
+// another. Every session ends; a login lockout is lifted and the address is
+// verified (the user proved control of the mailbox). When it was not verified
+// before, every second factor and passkey goes too: they were added by
+// whoever held the account before its owner proved the address.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, client audit.Client) error {
 	if token == "" || len(token) > maxResetToken {
 		return ErrInvalidResetToken
@@ -115,8 +118,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 	if err != nil {
 		return err
 	}
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
-		if _, err := tx.LockUser(ctx, acct.ID); err != nil {
+	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+		cur, err := tx.LockUser(ctx, acct.ID)
+		if err != nil {
 			return notFound(err, ErrInvalidResetToken)
 		}
 		// Fails when the token was used concurrently, or deleted by a password
@@ -128,10 +132,18 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 		if !ok {
 			return ErrInvalidResetToken
 		}
-		if err := tx.UpdateUser(ctx, acct.ID, now, map[string]any{
-			"password_hash": hash, "failed_logins": 0, "lock_count": 0, "locked_until": nil,
-		}); err != nil {
+		fields := map[string]any{"password_hash": hash, "failed_logins": 0, "lock_count": 0, "locked_until": nil}
+		unproven := cur.EmailVerifiedAt == nil
+		if unproven {
+			fields["email_verified_at"] = now
+		}
+		if err := tx.UpdateUser(ctx, acct.ID, now, fields); err != nil {
 			return err
+		}
+		if unproven {
+			if err := s.removeUnprovenFactors(ctx, tx, &cur.User, client, now); err != nil {
+				return err
+			}
 		}
 		if err := tx.DeleteResetTokens(ctx, acct.ID, rt.ID); err != nil {
 			return err
@@ -143,7 +155,35 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 		if err != nil {
 			return err
 		}
+		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasswordReset, now); err != nil {
+			return err
+		}
 		return tx.AddAudit(ctx, audit.Event(audit.PasswordReset, now, acct.ID, acct.ID, client,
-			audit.Details{"sessions_revoked": n}))
+			audit.Details{"sessions_revoked": n, "email_verified": unproven}))
 	})
+	if err == nil {
+		s.wakeMail()
+	}
+	return err
+}
+
+// removeUnprovenFactors removes, on tx, the TOTP secret, recovery codes and
+// passkeys of a user whose address has just been proved for the first time,
+// tells the address, and records what went.
+func (s *Service) removeUnprovenFactors(ctx context.Context, tx *store.Store, u *models.User, client audit.Client, now time.Time) error {
+	if u.TOTPSecretSealed == nil && u.RecoveryCodesLeft == 0 && u.PasskeyCount == 0 {
+		return nil
+	}
+	if err := tx.ClearMFA(ctx, u.ID, now); err != nil {
+		return err
+	}
+	if err := tx.DeletePasskeys(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := s.notice(ctx, tx, u, mail.NoticeUnprovenFactorsGone, now); err != nil {
+		return err
+	}
+	return tx.AddAudit(ctx, audit.Event(audit.MFADisabled, now, u.ID, u.ID, client,
+		audit.Details{"method": "all", "by": "password_reset", "reason": "added_before_email_verified",
+			"totp": u.TOTPEnabled(), "passkeys": u.PasskeyCount}))
 }

@@ -35,6 +35,9 @@ func (s *Service) UserSessions(ctx context.Context, actor Actor, id uuid.UUID) (
 
 // RevokeUserSessions ends every session of another user.
 func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.UUID) error {
+	if actor.ID() == id {
+		return ErrSelfServiceRequired // POST /v1/auth/logout with all: true
+	}
 	return s.Store.InTx(ctx, func(tx *store.Store) error {
 		if _, err := lockManaged(ctx, tx, actor, id); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/store"
 )
@@ -50,6 +51,12 @@ func (c *change) revoke(reason string) {
 // operator). A change of password, roles or status revokes the user's
 // sessions; a new password or email ends the reset links already mailed.
 func (s *Service) Update(ctx context.Context, actor Actor, id uuid.UUID, ch Changes) (*store.Account, error) {
+	if actor.ID() == id && (ch.Email != nil || ch.Password != nil || ch.Status != nil || ch.Roles != nil) {
+		// One's own credentials change only with the current password (at
+		// /v1/me), and one's own status and roles not at all: a stolen token of
+		// a users:write holder must not take the account over.
+		return nil, ErrSelfServiceRequired
+	}
 	var hash string
 	if ch.Password != nil {
 		// Hash before the transaction: it is slow and needs no lock. The policy sees
@@ -250,7 +257,7 @@ type ProfileChanges struct {
 func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChanges) (*store.Account, error) {
 	me := actor.Account
 	if ch.Email != nil && *ch.Email != me.Email {
-		if err := s.checkPassword(ctx, &me.User, ch.Password); err != nil {
+		if err := s.checkPassword(ctx, &me.User, ch.Password, actor.Client); err != nil {
 			return nil, err
 		}
 	}
@@ -308,7 +315,7 @@ func selfGone(err error) error {
 // every session ends and the reset links already mailed stop working.
 func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new string) error {
 	me := actor.Account
-	if err := s.checkPassword(ctx, &me.User, old); err != nil {
+	if err := s.checkPassword(ctx, &me.User, old, actor.Client); err != nil {
 		return err
 	}
 	if new == old {
@@ -319,7 +326,11 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 		return err
 	}
 	err = s.Store.InTx(ctx, func(tx *store.Store) error {
-		if _, err := tx.LockUser(ctx, me.ID); err != nil {
+		cur, err := tx.LockUser(ctx, me.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasswordChanged, s.Now()); err != nil {
 			return err
 		}
 		if err := tx.UpdateUser(ctx, me.ID, s.Now(), map[string]any{"password_hash": hash}); err != nil {
@@ -338,6 +349,9 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 		return tx.AddAudit(ctx, audit.Event(audit.PasswordChanged, s.Now(), me.ID, me.ID, actor.Client,
 			audit.Details{"sessions_revoked": n}))
 	})
+	if err == nil {
+		s.wakeMail()
+	}
 	return selfGone(err)
 }
 

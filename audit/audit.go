@@ -19,6 +19,7 @@ const (
 	LoginSucceeded       = "login_succeeded"
 	LoginFailed          = "login_failed"
 	LoginLocked          = "login_locked"
+	ReauthFailed         = "reauth_failed" // a signed-in user's wrong password (it counts toward the lockout)
 	Logout               = "logout"
 	TokenRefreshed       = "token_refreshed"
 	RefreshReuseDetected = "refresh_reuse_detected"

@@ -110,6 +110,7 @@ func TestResetLinksEndWithPasswordOrEmailChange(t *testing.T) {
 	eachDBMail(t, nil, func(t *testing.T, e *apitest.Env, srv *smtptest.Server, _ apitest.Vars) {
 		admin := e.AdminLogin().AccessToken
 		link := func(name string) string {
+			flushMail(e)
 			forgotPW(e, name+"@example.com").Expect(http.StatusAccepted)
 			deliverMail(e, 1)
 			return lastToken(t, srv, name+"@example.com")

@@ -33,6 +33,7 @@ var problems = []struct {
 	{accounts.ErrAdminsOnly, problem.Forbidden("forbidden", "Only administrators can do this.")},
 	{accounts.ErrLastAdmin, problem.Conflict("last_admin", "This would leave no active administrator; make another one first.")},
 	{accounts.ErrCannotDeleteSelf, problem.Conflict("cannot_delete_self", "You cannot delete your own account here; use DELETE /v1/me.")},
+	{accounts.ErrSelfServiceRequired, problem.Forbidden("self_service_required", "Your own email, password, status, roles, factors and sessions change through /v1/me, which asks for your password or a code.")},
 	{accounts.ErrSamePassword, problem.Invalid(problem.FieldError{Field: "new_password", Message: "must differ from the current password"})},
 	{accounts.ErrInvalidResetToken, problem.BadRequest("invalid_token", "The reset link is unknown, already used, expired or replaced by a newer one; ask for a new link.")},
 	{accounts.ErrEmailUnverified, problem.Forbidden("email_unverified", "Confirm your email address first: open the link mailed to you, or ask for a new one at POST /v1/auth/email/resend.")},

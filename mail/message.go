@@ -107,6 +107,60 @@ change and signs everyone out of the account.
 `}
 }
 
+// Notice names a change to how an account signs in, told to its address by
+// SecurityNotice.
+type Notice string
+
+const (
+	NoticeTOTPEnabled         Notice = "totp_enabled"
+	NoticeTOTPDisabled        Notice = "totp_disabled"
+	NoticeRecoveryCodes       Notice = "recovery_codes_regenerated"
+	NoticePasskeyAdded        Notice = "passkey_added"
+	NoticePasskeyRemoved      Notice = "passkey_removed"
+	NoticePasswordChanged     Notice = "password_changed"
+	NoticePasswordReset       Notice = "password_reset"
+	NoticeFactorsReset        Notice = "factors_reset"
+	NoticeUnprovenFactorsGone Notice = "unproven_factors_removed"
+)
+
+// noticeText is n's subject and what happened, in a sentence.
+func noticeText(n Notice) (subject, what string) {
+	switch n {
+	case NoticeTOTPEnabled:
+		return "Two-step sign-in was turned on", "An authenticator app was set up for your account: signing in now also asks for its code."
+	case NoticeTOTPDisabled:
+		return "Two-step sign-in was turned off", "The authenticator app and the recovery codes of your account were removed: signing in no longer asks for a code."
+	case NoticeRecoveryCodes:
+		return "New recovery codes were made", "A new set of recovery codes was made for your account; the old codes no longer work."
+	case NoticePasskeyAdded:
+		return "A passkey was added", "A passkey was added to your account: it can now sign in without the password."
+	case NoticePasskeyRemoved:
+		return "A passkey was removed", "A passkey was removed from your account; the sessions it opened have ended."
+	case NoticePasswordChanged:
+		return "Your password was changed", "The password of your account was changed, and every session was signed out."
+	case NoticePasswordReset:
+		return "Your password was reset", "The password of your account was reset with a link mailed to this address, and every session was signed out."
+	case NoticeFactorsReset:
+		return "Your sign-in methods were reset", "An administrator removed the authenticator app, recovery codes and passkeys of your account, and every session was signed out."
+	case NoticeUnprovenFactorsGone:
+		return "Sign-in methods added before you confirmed this address were removed", "Your password reset confirmed that this address is yours. Authenticator apps, recovery codes and passkeys that were added to the account before that were removed: whoever added them had not proved they own this mailbox."
+	}
+	return "Your account changed", "A sign-in setting of your account changed."
+}
+
+// SecurityNotice tells an account's address that n happened. It holds no link
+// and no token: it only lets the owner notice a change they did not make.
+func SecurityNotice(to string, n Notice) Message {
+	subject, what := noticeText(n)
+	return Message{To: to, Subject: subject, Text: what + `
+
+If this was you, there is nothing to do.
+
+If it was not, reset your password at once (use "Forgot password" on the sign-in
+page): that signs everyone out of the account.
+`}
+}
+
 // humanDuration writes d for people: "1 hour", "90 minutes", "2 days".
 func humanDuration(d time.Duration) string {
 	plural := func(n int64, unit string) string {

@@ -77,9 +77,11 @@ type User struct {
 	PendingEmail    *string
 	// TOTP: the secret sealed with SECRET_KEY (set at enrolment), on from
 	// TOTPEnabledAt; TOTPLastStep is the last time step accepted (replays fail).
-	TOTPSecretSealed  []byte     `gorm:"column:totp_secret_sealed"`
-	TOTPEnabledAt     *time.Time `gorm:"column:totp_enabled_at"`
-	TOTPLastStep      int64      `gorm:"column:totp_last_step"`
+	TOTPSecretSealed []byte     `gorm:"column:totp_secret_sealed"`
+	TOTPEnabledAt    *time.Time `gorm:"column:totp_enabled_at"`
+	TOTPLastStep     int64      `gorm:"column:totp_last_step"`
+	// TOTPEnrolFailures counts wrong codes typed to confirm the enrolment in progress.
+	TOTPEnrolFailures int `gorm:"column:totp_enrol_failures"`
 	RecoveryCodesLeft int
 	PasskeyCount      int
 	CreatedAt         time.Time
@@ -134,6 +136,8 @@ type Session struct {
 	Remember     bool
 	// AMR is how the session was authenticated: RFC 8176 values, space-separated.
 	AMR string `gorm:"column:amr"`
+	// FactorID is the passkey the session was opened with, if any.
+	FactorID *uuid.UUID
 }
 
 // Authentication methods (RFC 8176) a session may record.

@@ -45,19 +45,33 @@ func New(st *store.Store, key *secret.Key, cfg Config, now func() time.Time) *Se
 	return &Service{st: st, key: key, cfg: cfg, now: now}
 }
 
-// Start opens a session for the user on tx and returns it with its first
-// refresh token. amr is how the user was authenticated (RFC 8176 values): every
-// access token of the session carries it, refreshes included.
-func (s *Service) Start(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, amr []string, c audit.Client) (*models.Session, string, error) {
+// Opening is what a login knows of the session it opens.
+type Opening struct {
+	UserID   uuid.UUID
+	Remember bool // the longer lifetime
+	// AMR is how the user was authenticated (RFC 8176 values): every access
+	// token of the session carries it, refreshes included.
+	AMR []string
+	// FactorID is the passkey the session was opened with (uuid.Nil for none):
+	// removing it ends the session.
+	FactorID uuid.UUID
+	Client   audit.Client
+}
+
+// Start opens a session on tx and returns it with its first refresh token.
+func (s *Service) Start(ctx context.Context, tx *store.Store, o Opening) (*models.Session, string, error) {
 	now := s.now()
 	ttl := s.cfg.SessionTTL
-	if remember {
+	if o.Remember {
 		ttl = s.cfg.RememberTTL
 	}
 	sess := &models.Session{
-		ID: uuid.Must(uuid.NewV7()), UserID: userID,
+		ID: uuid.Must(uuid.NewV7()), UserID: o.UserID,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl),
-		IP: c.IP, UserAgent: c.UserAgent, Remember: remember, AMR: strings.Join(amr, " "),
+		IP: o.Client.IP, UserAgent: o.Client.UserAgent, Remember: o.Remember, AMR: strings.Join(o.AMR, " "),
+	}
+	if o.FactorID != uuid.Nil {
+		sess.FactorID = &o.FactorID
 	}
 	plain, rt := s.newRefreshToken(sess.ID, now)
 	if err := tx.CreateSession(ctx, sess, rt); err != nil {

@@ -73,8 +73,12 @@ type Revoke struct {
 	All       bool
 	// Except keeps this session of UserIDs live (the caller's own).
 	Except uuid.UUID
-	Reason string
-	Now    time.Time
+	// With UserIDs: only the sessions opened with this factor (a passkey), or
+	// authenticated with this method (an RFC 8176 amr value).
+	FactorID uuid.UUID
+	AMR      string
+	Reason   string
+	Now      time.Time
 	// AccessTTL bounds when the last access token of a revoked session expires;
 	// revocation-feed entries drop out after that.
 	AccessTTL time.Duration
@@ -94,6 +98,12 @@ func (s *Store) RevokeSessions(ctx context.Context, r Revoke) ([]uuid.UUID, erro
 		q = q.Where("user_id IN ?", r.UserIDs)
 		if r.Except != uuid.Nil {
 			q = q.Where("id <> ?", r.Except)
+		}
+		if r.FactorID != uuid.Nil {
+			q = q.Where("factor_id = ?", r.FactorID)
+		}
+		if r.AMR != "" { // amr is space-separated
+			q = q.Where("(' ' || amr || ' ') LIKE ?", "% "+r.AMR+" %")
 		}
 	default:
 		return nil, nil

@@ -122,7 +122,7 @@ func mintRefreshTokens(ctx context.Context, cfg config.Config, users []account, 
 				if err != nil {
 					return err
 				}
-				if _, out[i], err = svc.Start(ctx, tx, id, false, []string{models.AMRPassword}, client); err != nil {
+				if _, out[i], err = svc.Start(ctx, tx, sessions.Opening{UserID: id, AMR: []string{models.AMRPassword}, Client: client}); err != nil {
 					return err
 				}
 			}
