@@ -16,7 +16,7 @@ func TestNormalize(t *testing.T) {
 		{"ada@bücher.example", "ada@xn--bcher-kva.example", nil},
 		{"ada@BÜCHER.example", "ada@xn--bcher-kva.example", nil},
 		{"ada@XN--BCHER-KVA.example", "ada@xn--bcher-kva.example", nil},
-		{"ada@ｅｘａｍｐｌｅ.com", "ada@example.com", nil}, // fullwidth letters map to ASCII in a domain
+		{"ada@ｅｘａｍｐｌｅ.com", "ada@example.com", nil},        // fullwidth letters map to ASCII in a domain
 		{"kate@\u212Axample.com", "kate@kxample.com", nil}, // resolvers map the Kelvin sign to k
 		{"a@b@example.com", "a@b@example.com", nil},        // the last @ splits
 		{"\u212Aate@example.com", "", mailaddr.ErrLocalPart},
