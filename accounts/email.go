@@ -157,7 +157,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client audit.Cl
 		}
 		fields := map[string]any{"email_verified_at": now}
 		switch {
-		case t.Purpose == models.EmailVerify && store.FoldKey(t.Email) == store.FoldKey(cur.Email):
+		case t.Purpose == models.EmailVerify && store.EmailKey(t.Email) == store.EmailKey(cur.Email):
 			if cur.EmailVerifiedAt != nil {
 				fields["email_verified_at"] = *cur.EmailVerifiedAt
 			}

@@ -148,7 +148,7 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 // unverified unless ch says otherwise; an address change the user had asked
 // for is dropped.
 func applyEmailVerified(ch Changes, target *store.Account, c *change, now time.Time) {
-	newAddress := ch.Email != nil && store.FoldKey(*ch.Email) != store.FoldKey(target.Email)
+	newAddress := ch.Email != nil && store.EmailKey(*ch.Email) != store.EmailKey(target.Email)
 	if newAddress {
 		c.fields["pending_email"] = nil
 		if ch.EmailVerified == nil && target.EmailVerifiedAt != nil {
@@ -270,7 +270,7 @@ func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChan
 		}
 		now := s.Now()
 		c := &change{fields: map[string]any{}}
-		if ch.Email != nil && store.FoldKey(*ch.Email) != store.FoldKey(cur.Email) {
+		if ch.Email != nil && store.EmailKey(*ch.Email) != store.EmailKey(cur.Email) {
 			if s.cfg.VerifyEmail {
 				if err := s.requestEmailChange(ctx, tx, actor, cur, *ch.Email, now); err != nil {
 					return err

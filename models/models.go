@@ -60,8 +60,8 @@ type User struct {
 	ID           uuid.UUID `gorm:"primaryKey"`
 	Email        string
 	Username     string
-	EmailKey     string // Email folded (store.FoldKey): what uniqueness and lookups compare
-	UsernameKey  string // Username folded likewise
+	EmailKey     string // Email in its ASCII form, folded (store.EmailKey): what uniqueness and lookups compare
+	UsernameKey  string // Username folded (store.FoldKey)
 	FirstName    string
 	LastName     string
 	PasswordHash string

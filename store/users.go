@@ -6,9 +6,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/models"
 )
 
@@ -30,7 +33,7 @@ func (a *Account) Can(permission string) bool { return slices.Contains(a.Permiss
 // CreateUser inserts the user with its roles and resources. Unknown roles give
 // ErrNotFound; a taken email or username gives a *ConflictError.
 func (s *Store) CreateUser(ctx context.Context, u *models.User, roles, resources []string) error {
-	u.EmailKey, u.UsernameKey = FoldKey(u.Email), FoldKey(u.Username)
+	u.EmailKey, u.UsernameKey = EmailKey(u.Email), FoldKey(u.Username)
 	return s.InTx(ctx, func(tx *Store) error {
 		if err := translate(tx.conn(ctx).Create(u).Error); err != nil {
 			return err
@@ -101,9 +104,21 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*Account, error) {
 	return s.withGrants(ctx, u)
 }
 
-// FoldKey is how emails and usernames compare: case-insensitively, folded in
-// Go so that both databases agree beyond ASCII (SQLite's lower() does not).
-func FoldKey(s string) string { return strings.ToLower(s) }
+// FoldKey is how usernames compare: case-insensitively, folded in Go so that
+// both databases agree beyond ASCII (SQLite's lower() does not). A character
+// outside ASCII never folds into an ASCII one (unicode.ToLower maps the Kelvin
+// sign to k and İ to i): no identifier takes the slot of an ASCII one.
+func FoldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if l := unicode.ToLower(r); r < utf8.RuneSelf || l >= utf8.RuneSelf {
+			return l
+		}
+		return r
+	}, s)
+}
+
+// EmailKey is how emails compare: in their ASCII form (mailaddr), folded.
+func EmailKey(email string) string { return FoldKey(mailaddr.ASCII(email)) }
 
 // UserByLogin finds an account by email or username, case-insensitively.
 func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error) {
@@ -119,12 +134,12 @@ func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error)
 // (login, password reset) spends the same time on it. An identifier with "@" is
 // an email: usernames cannot contain one.
 func (s *Store) UserRowByLogin(ctx context.Context, login string) (*models.User, error) {
-	col := "username_key"
+	col, key := "username_key", FoldKey(login)
 	if strings.Contains(login, "@") {
-		col = "email_key"
+		col, key = "email_key", EmailKey(login)
 	}
 	var u models.User
-	if err := s.conn(ctx).Take(&u, col+" = ?", FoldKey(login)).Error; err != nil {
+	if err := s.conn(ctx).Take(&u, col+" = ?", key).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &u, nil
@@ -141,10 +156,11 @@ func (s *Store) withGrants(ctx context.Context, u models.User) (*Account, error)
 // UpdateUser writes the given columns of the user (and updated_at).
 func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fields map[string]any) error {
 	fields["updated_at"] = now
-	for col, key := range map[string]string{"email": "email_key", "username": "username_key"} {
-		if v, ok := fields[col].(string); ok {
-			fields[key] = FoldKey(v)
-		}
+	if v, ok := fields["email"].(string); ok {
+		fields["email_key"] = EmailKey(v)
+	}
+	if v, ok := fields["username"].(string); ok {
+		fields["username_key"] = FoldKey(v)
 	}
 	res := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).Updates(fields)
 	if res.Error != nil {
