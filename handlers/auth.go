@@ -11,6 +11,7 @@ import (
 
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/hashpool"
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/problem"
@@ -75,7 +76,7 @@ func refreshOutcome(err error) string {
 
 // SignupRequest creates an account.
 type SignupRequest struct {
-	Email     string `json:"email" validate:"required,max=254,email" example:"ada@example.com"`
+	Email     string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
 	Username  string `json:"username" validate:"required,username" example:"ada"`
 	Password  string `json:"password" validate:"required" example:"correct horse battery staple"`
 	FirstName string `json:"first_name" validate:"max=100" example:"Ada"`
@@ -122,14 +123,15 @@ func (r *SignupRequest) normalize() {
 	r.LastName = strings.TrimSpace(r.LastName)
 }
 
-// normalizeEmail trims the address and lower-cases its domain; the local part
-// keeps its case (it may matter to the mail server), uniqueness ignores case.
+// normalizeEmail is the address in its ASCII form (mailaddr: the domain as
+// its A-label, lower case; the local part keeps its case, which may matter to
+// the mail server), or trimmed as given when it has none: the mailbox rule
+// then refuses it.
 func normalizeEmail(email string) string {
-	email = strings.TrimSpace(email)
-	if i := strings.LastIndexByte(email, '@'); i >= 0 {
-		return email[:i+1] + strings.ToLower(email[i+1:])
+	if a, err := mailaddr.Normalize(email); err == nil {
+		return a
 	}
-	return email
+	return strings.TrimSpace(email)
 }
 
 // LoginRequest signs in with an email or a username.
@@ -177,7 +179,15 @@ func (h *Auth) login(c echo.Context) error {
 	return h.tokens(c, s)
 }
 
-func (r *LoginRequest) normalize() { r.Login = strings.TrimSpace(r.Login) }
+// normalize: a login with "@" is an email (usernames have none), compared in
+// its ASCII form; one without an ASCII form can only be an address stored
+// before that rule, so it is looked up as given.
+func (r *LoginRequest) normalize() {
+	r.Login = strings.TrimSpace(r.Login)
+	if strings.Contains(r.Login, "@") {
+		r.Login = normalizeEmail(r.Login)
+	}
+}
 
 // tokens issues an access token for a new session and answers with both
 // tokens; in cookie mode the refresh token goes in its cookie, with a new CSRF token.

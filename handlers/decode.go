@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/problem"
 )
 
@@ -204,6 +205,12 @@ func newValidator() *requestValidator {
 	v.RegisterValidation("username", func(fl validator.FieldLevel) bool {
 		return usernamePattern.MatchString(fl.Field().String())
 	})
+	// mailbox: normalize put the address in its ASCII form; one that has none
+	// (a non-ASCII local part, a domain IDNA refuses) is still as given.
+	v.RegisterValidation("mailbox", func(fl validator.FieldLevel) bool {
+		a, err := mailaddr.Normalize(fl.Field().String())
+		return err == nil && a == fl.Field().String()
+	})
 	v.RegisterValidation("slug", func(fl validator.FieldLevel) bool {
 		return slugPattern.MatchString(fl.Field().String())
 	})
@@ -239,6 +246,8 @@ func message(fe validator.FieldError) string {
 		return "is required"
 	case "email":
 		return "must be a valid email address"
+	case "mailbox":
+		return "must have only ASCII characters before the @ (international domains are fine)"
 	case "username":
 		return "must be 3 to 32 letters, digits, '.', '_' or '-'"
 	case "slug":

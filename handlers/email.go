@@ -46,7 +46,7 @@ var resendAccepted = MessageResponse{
 
 // ResendVerificationRequest asks for a new verification link.
 type ResendVerificationRequest struct {
-	Email string `json:"email" validate:"required,max=254,email" example:"ada@example.com"`
+	Email string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
 } // @name ResendVerificationRequest
 
 func (r *ResendVerificationRequest) normalize() { r.Email = normalizeEmail(r.Email) }

@@ -59,7 +59,7 @@ type MeResponse struct {
 // UpdateMeRequest changes the caller's own profile; absent fields stay as they
 // are. Roles, status and resources are not accepted here.
 type UpdateMeRequest struct {
-	Email     *string `json:"email,omitempty" validate:"omitnil,max=254,email" example:"ada@example.com"`
+	Email     *string `json:"email,omitempty" validate:"omitnil,max=254,email,mailbox" example:"ada@example.com"`
 	Username  *string `json:"username,omitempty" validate:"omitnil,username" example:"ada"`
 	FirstName *string `json:"first_name,omitempty" validate:"omitnil,max=100" example:"Ada"`
 	LastName  *string `json:"last_name,omitempty" validate:"omitnil,max=100" example:"Lovelace"`

@@ -13,7 +13,7 @@ var forgotAccepted = MessageResponse{
 
 // ForgotPasswordRequest asks for a password-reset link by mail.
 type ForgotPasswordRequest struct {
-	Email string `json:"email" validate:"required,max=254,email" example:"ada@example.com"`
+	Email string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
 } // @name ForgotPasswordRequest
 
 func (r *ForgotPasswordRequest) normalize() { r.Email = normalizeEmail(r.Email) }

@@ -207,7 +207,7 @@ func (h *Users) getUser(c echo.Context) error {
 
 // CreateUserRequest is an account an administrator creates.
 type CreateUserRequest struct {
-	Email     string `json:"email" validate:"required,max=254,email" example:"ada@example.com"`
+	Email     string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
 	Username  string `json:"username" validate:"required,username" example:"ada"`
 	Password  string `json:"password" validate:"required" example:"correct horse battery staple"`
 	FirstName string `json:"first_name" validate:"max=100" example:"Ada"`
@@ -266,7 +266,7 @@ func (h *Users) createUser(c echo.Context) error {
 
 // UpdateUserRequest changes a user; absent (or null) fields stay as they are.
 type UpdateUserRequest struct {
-	Email     *string `json:"email" validate:"omitnil,max=254,email" example:"ada@example.com"`
+	Email     *string `json:"email" validate:"omitnil,max=254,email,mailbox" example:"ada@example.com"`
 	Username  *string `json:"username" validate:"omitnil,username" example:"ada"`
 	FirstName *string `json:"first_name" validate:"omitnil,max=100" example:"Ada"`
 	LastName  *string `json:"last_name" validate:"omitnil,max=100" example:"Lovelace"`
