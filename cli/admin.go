@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -28,6 +29,10 @@ func admin(ctx context.Context, args []string, env Env) error {
 	if *email == "" || *username == "" {
 		return fmt.Errorf("%w: --email and --username are required", errUsage)
 	}
+	addr, err := mailaddr.Normalize(*email)
+	if err != nil {
+		return fmt.Errorf("%w: --email %q: only ASCII before the @ and a valid domain after it", errUsage, *email)
+	}
 	cfg, accts, st, err := openAccounts(ctx, env)
 	if err != nil {
 		return err
@@ -40,7 +45,7 @@ func admin(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
-	acct, err := accts.CreateAdmin(ctx, accounts.Profile{Email: *email, Username: *username}, pw)
+	acct, err := accts.CreateAdmin(ctx, accounts.Profile{Email: addr, Username: *username}, pw)
 	var conflict *store.ConflictError
 	if errors.As(err, &conflict) {
 		return fmt.Errorf("a user with that %s already exists", conflict.Field)

@@ -250,6 +250,7 @@ func TestUsageErrors(t *testing.T) {
 		{"admin", "create"},
 		{"admin", "create", "--email", "a@example.com"},
 		{"admin", "create", "--username", "a"},
+		{"admin", "create", "--email", "\u212Aate@example.com", "--username", "kelvin"}, // the Kelvin sign has no ASCII form
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			if r := p.run(args...).expect(t, 2); !strings.Contains(r.stderr, "usage: ") {
@@ -300,6 +301,11 @@ func TestAdminCreateErrors(t *testing.T) {
 	// ADMIN_PASSWORD stands in for stdin.
 	p.vars["ADMIN_PASSWORD"] = apitest.StrongPassword
 	create("", "--email", "ops3@example.com", "--username", "ops3").expect(t, 0)
+	// An international domain is stored as its A-label, as through the API.
+	r = create("", "--email", "Ops4@Bücher.example", "--username", "ops4").expect(t, 0)
+	if !strings.Contains(r.stdout, "created admin ops4 (Ops4@xn--bcher-kva.example,") {
+		t.Fatalf("stdout %q", r.stdout)
+	}
 }
 
 // TestServeShutsDownOnCancel runs `authsvc serve` in-process on a listener the
