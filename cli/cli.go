@@ -185,7 +185,22 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, log, st, err := openStore(ctx, env)
+	cfg, log, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	// Listen before anything is created: a busy or bad HTTP_ADDR must stop the
+	// start before the bootstrap admin's one-time password is logged and lost.
+	listen := env.Listen
+	if listen == nil {
+		listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	}
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w (nothing was created; free the address or set HTTP_ADDR to another)", err)
+	}
+	defer ln.Close() // Serve closes it too; this is for the failures before
+	st, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -196,14 +211,6 @@ func serve(ctx context.Context, args []string, env Env) error {
 	}
 	if err := a.Bootstrap(ctx); err != nil {
 		return err
-	}
-	listen := env.Listen
-	if listen == nil {
-		listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
-	}
-	ln, err := listen(cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	log.Info("authsvc starting", "version", version, "database", st.Dialect(), "public_url", cfg.PublicURL)
 	return a.Serve(ctx, ln)
