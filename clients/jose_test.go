@@ -78,7 +78,7 @@ func TestJoseVerifiesAccessTokens(t *testing.T) {
 			if _, err := jose(t, jwks, tk.AccessToken, e.Clock.Now().Add(16*time.Minute)); err == nil {
 				t.Error("jose accepted an expired token")
 			}
-			basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("gateway:gateway-secret-0123456789"))
+			basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(apitest.GatewayClient+":"+apitest.GatewaySecret))
 			feed := e.Request("GET", "/v1/auth/revocations", nil, "Authorization", basic).Expect(200)
 			if _, err := jose(t, jwks, string(feed.Body), e.Clock.Now()); err == nil || !strings.Contains(err.Error(), "typ") {
 				t.Errorf("jose did not refuse the feed as an access token for its typ: %v", err)

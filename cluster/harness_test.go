@@ -27,6 +27,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the test's own connection to the cluster's database
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/bintest"
 	"github.com/authsvc/authsvc/internal/testdb"
 	"github.com/authsvc/authsvc/store"
@@ -74,7 +75,7 @@ func clusterVars(t testing.TB) map[string]string {
 		"ADMIN_EMAIL":              adminEmail,
 		"ADMIN_USERNAME":           "root",
 		"ADMIN_PASSWORD":           adminPassword,
-		"INTROSPECTION_CLIENTS":    "gateway:gateway-secret-0123456789",
+		"INTROSPECTION_CLIENTS":    apitest.GatewayClient + ":" + apitest.GatewaySecret,
 		"PASSWORD_HASH_MEMORY_KIB": "1024",
 		"PASSWORD_HASH_ITERATIONS": "1",
 		"KEY_ROTATION_INTERVAL":    "0",

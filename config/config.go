@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/joho/godotenv"
 
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
@@ -178,6 +180,13 @@ func Load(getenv Getenv) (Config, error) {
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
 	c.JWTIssuer = r.str("JWT_ISSUER", c.PublicURL)
+	if c.AdminEmail != "" {
+		addr, err := mailaddr.Normalize(c.AdminEmail)
+		if err != nil {
+			r.fail("ADMIN_EMAIL", "only ASCII before the @ and a valid domain after it")
+		}
+		c.AdminEmail = addr
+	}
 	if r.err != nil {
 		return Config{}, r.err
 	}
@@ -315,6 +324,9 @@ func checkURL(s string) error {
 	return nil
 }
 
+// MinClientSecretLen is the shortest secret INTROSPECTION_CLIENTS accepts.
+const MinClientSecretLen = 32
+
 // reader parses variables and keeps the first error, naming its variable.
 type reader struct {
 	getenv Getenv
@@ -414,6 +426,12 @@ func (r *reader) clients(name string) map[string]string {
 		id, sec, ok := strings.Cut(pair, ":")
 		if !ok || id == "" || sec == "" {
 			r.fail(name, "must be id:secret pairs separated by commas")
+			return nil
+		}
+		// A gateway's secret is typed by nobody: it can be long enough that
+		// guessing it is hopeless. The message names the client, never the secret.
+		if utf8.RuneCountInString(sec) < MinClientSecretLen {
+			r.fail(name, "the secret of client %q must have at least %d characters", id, MinClientSecretLen)
 			return nil
 		}
 		out[id] = sec

@@ -26,7 +26,7 @@ var lifetimes = []string{"ACCESS_TOKEN_TTL", "SESSION_TTL", "REMEMBER_SESSION_TT
 //	go test -run='^$' -fuzz='^FuzzConfig$' -fuzztime=1m ./config/
 func FuzzConfig(f *testing.F) {
 	f.Add("15m", "168h", "10s", "720h", "10/m", "https://a.example, https://b.example", "10.0.0.0/8,::1/128",
-		"sqlite://authsvc.db", "gateway:secret,other:s2")
+		"sqlite://authsvc.db", "gateway:secret-0123456789abcdef0123456789,other:s2-0123456789abcdef0123456789ab")
 	f.Add("", "", "", "", "", "", "", "", "")
 	f.Add("1h", "30m", "0", "1h", "0/m", "*", "10.0.0.1", "postgresql://db.internal:5432/x?sslmode=require", "a:")
 

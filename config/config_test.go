@@ -155,6 +155,10 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"CORS_ORIGINS", map[string]string{"COOKIE_MODE": "true", "CORS_ORIGINS": "https://app.example, *"}, "wildcard in cookie mode"},
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "gateway"}, "no secret"},
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "a:1,:2"}, "no id"},
+		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "gateway:" + strings.Repeat("s", 31)}, "a short secret"},
+		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "gateway:" + longSecret + ",edge:é" + longSecret[:30]}, "31 characters in 32 bytes"},
+		{"ADMIN_EMAIL", map[string]string{"ADMIN_EMAIL": "\u212Aate@example.com"}, "a non-ASCII local part"},
+		{"ADMIN_EMAIL", map[string]string{"ADMIN_EMAIL": "root"}, "not an address"},
 		{"SMTP_URL", map[string]string{"SMTP_URL": "http://mail.example.com", "MAIL_FROM": "a@example.com"}, "wrong scheme"},
 		{"SMTP_URL", map[string]string{"SMTP_URL": "smtp://", "MAIL_FROM": "a@example.com"}, "no host"},
 		{"MAIL_FROM", map[string]string{"SMTP_URL": "smtp://mail.example.com:587"}, "missing with SMTP_URL"},
@@ -178,12 +182,19 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	}
 }
 
+// longSecret is an introspection client's secret of exactly the shortest length accepted.
+const longSecret = "0123456789abcdef0123456789abcdef"
+
 // A secret given in the wrong variable must not end up in the message.
 func TestErrorsDoNotEchoSecrets(t *testing.T) {
 	const short = "deadbeefdeadbeef"
 	_, err := config.Load(env(map[string]string{"SECRET_KEY": short}))
 	if err == nil || strings.Contains(err.Error(), short) {
 		t.Fatalf("error %v echoes SECRET_KEY", err)
+	}
+	_, err = config.Load(env(map[string]string{"INTROSPECTION_CLIENTS": "edge:" + short}))
+	if err == nil || strings.Contains(err.Error(), short) || !strings.Contains(err.Error(), `"edge"`) {
+		t.Fatalf("error %v: want one naming the client edge, not its secret", err)
 	}
 	// A password holding a character a URL reserves breaks the parse; the
 	// message must not quote the part it broke on.
@@ -218,10 +229,12 @@ func TestValidValues(t *testing.T) {
 		{"rate per hour, spaces trimmed", map[string]string{"LOGIN_RATE_LIMIT": " 100/h "},
 			func(c config.Config) bool { return c.LoginRateLimit == config.Rate{Count: 100, Period: time.Hour} }},
 		{"introspection clients; a secret may hold colons",
-			map[string]string{"INTROSPECTION_CLIENTS": "gateway:s3cret, api:a:b:c ,"},
+			map[string]string{"INTROSPECTION_CLIENTS": "gateway:" + longSecret + ", api:a:b:" + longSecret + " ,"},
 			func(c config.Config) bool {
-				return reflect.DeepEqual(c.IntrospectionClients, map[string]string{"gateway": "s3cret", "api": "a:b:c"})
+				return reflect.DeepEqual(c.IntrospectionClients, map[string]string{"gateway": longSecret, "api": "a:b:" + longSecret})
 			}},
+		{"the bootstrap admin's address in its ASCII form", map[string]string{"ADMIN_EMAIL": " Root@Bücher.example"},
+			func(c config.Config) bool { return c.AdminEmail == "Root@xn--bcher-kva.example" }},
 		{"trusted proxies, IPv4 and IPv6, host bits dropped",
 			map[string]string{"TRUSTED_PROXIES": "10.1.2.3/8, 192.168.0.0/16,fd00::/8"},
 			func(c config.Config) bool {

@@ -341,7 +341,7 @@ func (s *fuzzService) authorization(t *testing.T, ep fuzzEndpoint, variant uint8
 	case authBearer:
 		return "Bearer " + s.admin.access
 	case authBasic:
-		return basic("gateway", "gateway-secret-0123456789")
+		return basic(apitest.GatewayClient, apitest.GatewaySecret)
 	}
 	return ""
 }

@@ -17,7 +17,7 @@ import (
 
 // gatewayAuth is the Basic header of the test configuration's introspection client.
 func gatewayAuth() []string {
-	return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("gateway:gateway-secret-0123456789"))}
+	return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(apitest.GatewayClient+":"+apitest.GatewaySecret))}
 }
 
 func introspectJSON(e *apitest.Env, tok string, headers ...string) *apitest.Response {
@@ -104,7 +104,9 @@ func TestIntrospection(t *testing.T) {
 }
 
 func TestIntrospectionClientAuth(t *testing.T) {
-	apitest.Each(t, apitest.Vars{"INTROSPECTION_CLIENTS": "gateway:gateway-secret-0123456789,edge:s3cr3t:with+colon%"}, func(t *testing.T, e *apitest.Env) {
+	const edgeSecret = "s3cr3t:with+colon%-and-32-characters"
+	vars := apitest.Vars{"INTROSPECTION_CLIENTS": "gateway:" + apitest.GatewaySecret + ",edge:" + edgeSecret}
+	apitest.Each(t, vars, func(t *testing.T, e *apitest.Env) {
 		tk := e.AdminLogin()
 		basic := func(id, secret string) []string {
 			return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))}
@@ -114,10 +116,10 @@ func TestIntrospectionClientAuth(t *testing.T) {
 			headers []string
 		}{
 			{"no credentials", nil},
-			{"wrong secret", basic("gateway", "gateway-secret-0123456788")},
-			{"unknown client", basic("nobody", "gateway-secret-0123456789")},
+			{"wrong secret", basic("gateway", apitest.GatewaySecret[:len(apitest.GatewaySecret)-1]+"x")},
+			{"unknown client", basic("nobody", apitest.GatewaySecret)},
 			{"empty secret", basic("gateway", "")},
-			{"secret of another client", basic("gateway", "s3cr3t:with+colon%")},
+			{"secret of another client", basic("gateway", edgeSecret)},
 			{"bearer token instead", apitest.Bearer(tk.AccessToken)},
 			{"not base64", []string{"Authorization", "Basic !!!"}},
 		}
@@ -134,7 +136,7 @@ func TestIntrospectionClientAuth(t *testing.T) {
 			})
 		}
 		// A secret with reserved characters passes as is and form-encoded (RFC 6749 §2.3.1).
-		for _, secret := range []string{"s3cr3t:with+colon%", url.QueryEscape("s3cr3t:with+colon%")} {
+		for _, secret := range []string{edgeSecret, url.QueryEscape(edgeSecret)} {
 			r := e.Request("POST", "/v1/auth/introspect", map[string]any{"token": tk.AccessToken}, basic("edge", secret)...).Expect(200)
 			if r.JSON()["active"] != true {
 				t.Fatalf("edge client with %q: %s", secret, r.Body)

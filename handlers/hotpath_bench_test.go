@@ -134,7 +134,7 @@ func BenchmarkRefresh(b *testing.B) {
 func BenchmarkIntrospect(b *testing.B) {
 	benchEach(b, func(b *testing.B, e *apitest.Env) {
 		tok := e.SignupLogin("benchintrospect").AccessToken
-		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("gateway:gateway-secret-0123456789"))
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(apitest.GatewayClient+":"+apitest.GatewaySecret))
 		body := `{"token":"` + tok + `"}`
 		rec := serve(e, benchPost("/v1/auth/introspect", body, "Authorization", basic))
 		benchExpect(b, rec, http.StatusOK)

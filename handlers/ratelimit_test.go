@@ -91,7 +91,8 @@ func TestLongRefreshTokenIsUnknown(t *testing.T) {
 // TestIntrospectionRateLimit: calls per client past INTROSPECTION_RATE_LIMIT are
 // 429 with Retry-After; other clients are counted apart.
 func TestIntrospectionRateLimit(t *testing.T) {
-	vars := apitest.Vars{"INTROSPECTION_RATE_LIMIT": "3/m", "INTROSPECTION_CLIENTS": "gateway:gateway-secret-0123456789,other:other-secret-0123456789"}
+	const otherSecret = "other-secret-0123456789abcdef0123"
+	vars := apitest.Vars{"INTROSPECTION_RATE_LIMIT": "3/m", "INTROSPECTION_CLIENTS": "gateway:" + apitest.GatewaySecret + ",other:" + otherSecret}
 	apitest.Each(t, vars, func(t *testing.T, e *apitest.Env) {
 		basic := func(id, secret string) string {
 			return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
@@ -99,13 +100,13 @@ func TestIntrospectionRateLimit(t *testing.T) {
 		call := func(auth string) *apitest.Response {
 			return e.Request("POST", "/v1/auth/introspect", map[string]any{"token": "not-a-token"}, "Authorization", auth)
 		}
-		gw := basic("gateway", "gateway-secret-0123456789")
+		gw := basic(apitest.GatewayClient, apitest.GatewaySecret)
 		for range 3 {
 			call(gw).Expect(200)
 		}
 		if r := call(gw).ExpectProblem(http.StatusTooManyRequests, "rate_limited"); r.Header.Get("Retry-After") == "" {
 			t.Fatal("429 without Retry-After")
 		}
-		call(basic("other", "other-secret-0123456789")).Expect(200)
+		call(basic("other", otherSecret)).Expect(200)
 	})
 }

@@ -39,7 +39,7 @@ func newStack(t *testing.T, audience string) *stack {
 	v, err := verifier.New(context.Background(), verifier.Config{
 		Issuer: "http://authsvc.test", Audience: audience,
 		JWKSURL: auth.URL + "/.well-known/jwks.json", FeedURL: auth.URL + "/v1/auth/revocations",
-		ClientID: "gateway", ClientSecret: "gateway-secret-0123456789",
+		ClientID: apitest.GatewayClient, ClientSecret: apitest.GatewaySecret,
 		PollInterval: time.Hour, // the test refreshes the feed itself
 		HTTPClient:   auth.Client(), Now: s.e.Clock.Now,
 	})

@@ -46,7 +46,7 @@ func BaseVars(databaseURL string) Vars {
 		"ADMIN_EMAIL":              "root@example.com",
 		"ADMIN_USERNAME":           "root",
 		"ADMIN_PASSWORD":           AdminPassword,
-		"INTROSPECTION_CLIENTS":    "gateway:gateway-secret-0123456789",
+		"INTROSPECTION_CLIENTS":    GatewayClient + ":" + GatewaySecret,
 		"LOG_LEVEL":                "error",
 		// Every test request comes from one address: limits and lockout are on only in the tests of them.
 		"LOGIN_RATE_LIMIT":  "0",
@@ -58,6 +58,13 @@ func BaseVars(databaseURL string) Vars {
 		"EMAIL_VERIFICATION": "off",
 	}
 }
+
+// GatewayClient and GatewaySecret are the introspection client in BaseVars
+// (INTROSPECTION_CLIENTS, whose secrets have at least 32 characters).
+const (
+	GatewayClient = "gateway"
+	GatewaySecret = "gateway-secret-0123456789abcdef01"
+)
 
 // AdminPassword is the bootstrap admin's password in tests.
 const AdminPassword = "Root-pass-for-tests-9481!"
