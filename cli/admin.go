@@ -40,7 +40,7 @@ func admin(ctx context.Context, args []string, env Env) error {
 	defer st.Close()
 	pw := cfg.AdminPassword
 	if pw == "" {
-		pw, err = readPassword(env)
+		pw, err = readPassword(env, " or set ADMIN_PASSWORD")
 		if err != nil {
 			return err
 		}
@@ -57,16 +57,18 @@ func admin(ctx context.Context, args []string, env Env) error {
 	return nil
 }
 
-// readPassword reads one line from stdin.
-func readPassword(env Env) (string, error) {
+// readPassword reads one line from stdin; or names another way to give it,
+// for the message when there is none.
+func readPassword(env Env, or string) (string, error) {
+	missing := errors.New("no password: pipe it on stdin" + or)
 	if env.Stdin == nil {
-		return "", errors.New("no password: pipe it on stdin or set ADMIN_PASSWORD")
+		return "", missing
 	}
 	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
 		if err != nil {
-			return "", errors.New("no password: pipe it on stdin or set ADMIN_PASSWORD")
+			return "", missing
 		}
 		return "", errors.New("the password on stdin is empty")
 	}

@@ -48,6 +48,8 @@ Usage:
                                            list users
   authsvc users set-role --user ID|EMAIL|USERNAME --role NAME [--remove]
                                            grant or remove a role (revokes the user's sessions)
+  authsvc users set-password --user ID|EMAIL|USERNAME
+                                           set a new password from stdin (revokes the user's sessions)
   authsvc keys rotate|list                 rotate the signing key, or list keys
   authsvc healthcheck                      exit 0 when the local service answers /healthz
   authsvc version                          print the version

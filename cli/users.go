@@ -15,11 +15,14 @@ import (
 	"github.com/authsvc/authsvc/store"
 )
 
-const usersUsage = `Usage: authsvc users list|set-role
+const usersUsage = `Usage: authsvc users list|set-role|set-password
   list [--q TEXT] [--limit N] [--status S] [--role R]
                      list users by id (creation order)
   set-role --user ID|EMAIL|USERNAME --role NAME [--remove]
-                     grant (or remove) a role; the user's sessions are revoked`
+                     grant (or remove) a role; the user's sessions are revoked
+  set-password --user ID|EMAIL|USERNAME
+                     set a new password, read from one line of stdin (the
+                     password policy applies); the user's sessions are revoked`
 
 func users(ctx context.Context, args []string, env Env) error {
 	if len(args) > 0 {
@@ -28,12 +31,14 @@ func users(ctx context.Context, args []string, env Env) error {
 			return usersList(ctx, args[1:], env)
 		case "set-role":
 			return usersSetRole(ctx, args[1:], env)
+		case "set-password":
+			return usersSetPassword(ctx, args[1:], env)
 		case "--help", "-h", "help":
 			fmt.Fprintln(env.Stdout, usersUsage)
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: authsvc users list|set-role (see authsvc users --help)", errUsage)
+	return fmt.Errorf("%w: authsvc users list|set-role|set-password (see authsvc users --help)", errUsage)
 }
 
 // listPage is how many users one query of users list fetches.
@@ -142,6 +147,51 @@ func usersSetRole(ctx context.Context, args []string, env Env) error {
 	default:
 		fmt.Fprintf(env.Stdout, "granted role %s to %s; %d session(s) revoked\n", *role, acct.Username, len(revoked))
 	}
+	return nil
+}
+
+// usersSetPassword is the operator's way back into an account whose password
+// is lost, the bootstrap admin's included.
+func usersSetPassword(ctx context.Context, args []string, env Env) error {
+	fs := flags("users set-password", "users set-password --user ID|EMAIL|USERNAME   (the new password is read from stdin)", env)
+	who := fs.String("user", "", "the user: id, email or username (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *who == "" {
+		return fmt.Errorf("%w: --user is required", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	_, accts, st, err := openAccounts(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	acct, err := findUser(ctx, st, *who)
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(env, "")
+	if err != nil {
+		return err
+	}
+	revoked, err := st.LiveSessions(ctx, acct.ID, env.Now())
+	if err != nil {
+		return err
+	}
+	_, err = accts.Update(ctx, accounts.Operator(), acct.ID, accounts.Changes{Password: &pw})
+	var weak *accounts.WeakPasswordError
+	switch {
+	case errors.As(err, &weak):
+		return fmt.Errorf("refused: the password is too weak: %s", weak.Reason)
+	case errors.Is(err, accounts.ErrUserNotFound):
+		return fmt.Errorf("user %s was deleted meanwhile", acct.Username)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "set a new password for %s; %d session(s) revoked\n", acct.Username, len(revoked))
 	return nil
 }
 

@@ -15,9 +15,10 @@ import (
 
 // usersCLI runs authsvc in-process against the database of a service under test.
 type usersCLI struct {
-	t    *testing.T
-	e    *apitest.Env
-	vars apitest.Vars
+	t     *testing.T
+	e     *apitest.Env
+	vars  apitest.Vars
+	stdin string
 }
 
 type usersRun struct {
@@ -35,6 +36,7 @@ func (u *usersCLI) run(args ...string) usersRun {
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), args, cli.Env{
 		Getenv: func(k string) string { return u.vars[k] },
+		Stdin:  strings.NewReader(u.stdin),
 		Stdout: &stdout, Stderr: &stderr,
 		DotEnv: filepath.Join(u.t.TempDir(), "absent.env"),
 		Now:    u.e.Clock.Now,
@@ -178,6 +180,94 @@ func TestUsersSetRole(t *testing.T) {
 		u.run("users", "set-role", "--user", "root", "--role", "master").expect(t, 0)
 		if r := u.run("users", "list", "--role", "master").expect(t, 0); strings.Join(r.rows(t), ",") != "root" {
 			t.Fatalf("masters = %q", r.stdout)
+		}
+	})
+}
+
+// TestUsersSetPassword: the operator sets a new password read from stdin, by
+// username, email or id; the policy applies, every session of the user ends,
+// the old password stops working and the audit trail names the command line.
+func TestUsersSetPassword(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, d string) {
+		u := newUsersCLI(t, d)
+		e := u.e
+		const newPw = "Harbour-lantern-quietly-93!"
+		first := e.SignupLogin("alice")
+		second := e.Login("alice", apitest.StrongPassword)
+		aliceID := first.User["id"].(string)
+
+		u.stdin = newPw + "\n"
+		r := u.run("users", "set-password", "--user", "alice").expect(t, 0)
+		if r.stdout != "set a new password for alice; 2 session(s) revoked\n" || r.stderr != "" {
+			t.Fatalf("stdout %q, stderr %q", r.stdout, r.stderr)
+		}
+		for _, tk := range []apitest.Tokens{first, second} {
+			e.As(tk.AccessToken, "GET", "/v1/me", nil).ExpectProblem(http.StatusUnauthorized, "session_revoked")
+			e.Request("POST", "/v1/auth/refresh", map[string]any{"refresh_token": tk.RefreshToken}).
+				ExpectProblem(http.StatusUnauthorized, "invalid_refresh_token")
+		}
+		e.Request("POST", "/v1/auth/login", map[string]any{"login": "alice", "password": apitest.StrongPassword}).
+			ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
+		e.Login("alice", newPw)
+
+		// The policy applies, with the user's own details as inputs; nothing changes.
+		for stdin, want := range map[string]string{
+			"password1\n":                   "too weak",
+			"alice@example.com-alice\n":     "too weak",
+			strings.Repeat("x", 129) + "\n": "too weak",
+			"":                              "no password: pipe it on stdin",
+			"\n":                            "empty",
+		} {
+			u.stdin = stdin
+			r := u.run("users", "set-password", "--user", "alice@example.com").expect(t, 1)
+			if !strings.HasPrefix(r.stderr, "authsvc: ") || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "ADMIN_PASSWORD") {
+				t.Errorf("stdin %q: stderr %q; want it to say %q", stdin, r.stderr, want)
+			}
+		}
+		tk := e.Login("alice", newPw) // still the password set above
+
+		// The way back for a lost admin password: by id.
+		root := e.AdminLogin()
+		u.stdin = newPw + "\n"
+		u.run("users", "set-password", "--user", root.User["id"].(string)).expect(t, 0)
+		e.As(root.AccessToken, "GET", "/v1/me", nil).ExpectProblem(http.StatusUnauthorized, "session_revoked")
+		admin := e.Login("root", newPw)
+
+		var page struct {
+			Events []struct {
+				UserID  string         `json:"user_id"`
+				ActorID *string        `json:"actor_id"`
+				Details map[string]any `json:"details"`
+			} `json:"events"`
+		}
+		e.As(admin.AccessToken, "GET", "/v1/audit?type=user_updated", nil).Expect(http.StatusOK).Decode(&page)
+		if len(page.Events) != 2 {
+			t.Fatalf("user_updated events = %+v; want alice's and root's", page.Events)
+		}
+		for i, want := range []struct {
+			user    string
+			revoked float64
+		}{{root.User["id"].(string), 1}, {aliceID, 2}} { // newest first
+			ev := page.Events[i]
+			changed, _ := ev.Details["changed"].([]any)
+			if ev.UserID != want.user || ev.ActorID != nil || ev.Details["via"] != "command line" ||
+				len(changed) != 1 || changed[0] != "password" || ev.Details["sessions_revoked"] != want.revoked {
+				t.Errorf("user_updated event %d = %+v; want %s's password by the command line, %v sessions revoked", i, ev, want.user, want.revoked)
+			}
+		}
+		e.As(tk.AccessToken, "GET", "/v1/me", nil).Expect(http.StatusOK) // root's change left alice alone
+
+		u.stdin = newPw + "\n"
+		if r := u.run("users", "set-password", "--user", "nobody").expect(t, 1); !strings.Contains(r.stderr, `no user with id, email or username "nobody"`) {
+			t.Errorf("unknown user: stderr %q", r.stderr)
+		}
+		u.run("users", "set-password").expect(t, 2)
+		u.run("users", "set-password", "--user", "alice", "extra").expect(t, 2)
+		if r := u.run("users", "set-password", "--help").expect(t, 0); !strings.Contains(r.stdout, "-user") || !strings.Contains(r.stdout, "stdin") {
+			t.Errorf("help = %q", r.stdout)
+		}
+		if r := u.run("users", "--help").expect(t, 0); !strings.Contains(r.stdout, "set-password") {
+			t.Errorf("users --help = %q", r.stdout)
 		}
 	})
 }
