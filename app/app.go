@@ -128,13 +128,18 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 	if err != nil {
 		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
 	}
-	workers, queue := hashpool.DefaultSize(cfg.PasswordHashMemoryKiB)
+	// One hash timed now bounds the queue from the first caller on; the pool
+	// then follows the cost it measures (real time, not now: it times work).
+	hashing := hashpool.New(hashpool.Config{
+		Workers: hashpool.DefaultWorkers(cfg.PasswordHashMemoryKiB), Budget: hashpool.DefaultBudget,
+		Sample: func() { hasher.VerifyDummy("") }, Now: time.Now,
+	})
 	wa, err := NewWebAuthn(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return accounts.New(accounts.Deps{
-		Store: st, Hasher: hasher, Hashing: hashpool.New(workers, queue), Policy: password.Policy{MinScore: cfg.PasswordMinScore},
+		Store: st, Hasher: hasher, Hashing: hashing, Policy: password.Policy{MinScore: cfg.PasswordMinScore},
 		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Limiter: limiter, Log: log, Now: now,
 		Accounts: accountSource(live), WebAuthn: wa,
 	}, accounts.Config{

@@ -1,81 +1,113 @@
-// Package hashpool bounds how many password hashes run at once and how many
-// callers may wait for one. Each argon2id call holds its full memory cost
-// (19 MiB by default) until it returns, so the number of hashes in flight, not
-// the number of requests, decides the service's memory; and a short queue with
-// an immediate "overloaded" answer keeps the wait of admitted callers bounded
-// however many logins arrive.
+// Package hashpool bounds how many password hashes run at once and how much
+// hashing may wait. Each argon2id call holds its full memory cost (19 MiB by
+// default) until it returns, so the number of hashes in flight, not the number
+// of requests, decides the service's memory. The queue is bounded in time: a
+// caller is admitted while the work queued ahead of it would take about
+// Budget to finish, and refused at once beyond that. A burst of logins is
+// served with a wait of at most about Budget; a flood is shed without holding
+// anyone longer.
 package hashpool
 
 import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// ErrOverloaded means the queue is full. Callers answer 503 with Retry-After
-// instead of waiting: the work behind them is already more than it can finish
-// in a useful time.
+// ErrOverloaded means more hashing is queued than finishes within the pool's
+// budget. Callers answer 503 with Retry-After instead of waiting.
 var ErrOverloaded = errors.New("hashpool: overloaded")
 
-// Pool runs functions on at most Workers goroutines at once with at most Queue
-// callers waiting. The zero value is not usable; call New.
+// DefaultBudget is how much queued hashing a pool admits by default: a burst
+// of logins that the cores finish within a second is served in full, and no
+// admitted caller waits much longer than that.
+const DefaultBudget = time.Second
+
+// Config sizes a pool.
+type Config struct {
+	// Workers is how many functions run at once (DefaultWorkers); below 1 is 1.
+	Workers int
+	// Budget is the queued work admitted, in time: a caller is admitted to
+	// wait while waiting × cost / Workers ≤ Budget, itself counted among the
+	// waiting. 0 lets no one wait.
+	Budget time.Duration
+	// Sample is one typical call (a hash). New runs it once and takes its
+	// time as the cost until calls have been measured, so the bound holds
+	// from the first caller on, also when a flood meets a fresh start. Nil
+	// leaves the queue unbounded until the first call has been timed.
+	Sample func()
+	// Now is the clock that times the calls; time.Now when nil. It must be the
+	// real clock in the service (not a test clock that stands still).
+	Now func() time.Time
+}
+
+// Pool runs functions on at most Workers goroutines at once and admits
+// waiting callers while the queue holds at most Budget of work at the
+// measured cost per call. The zero value is not usable; call New.
 type Pool struct {
-	admit   chan struct{} // one token per caller running or waiting
+	workers int
+	budget  time.Duration
+	now     func() time.Time
 	run     chan struct{} // one token per caller running
+
+	mu   sync.Mutex
+	in   int           // callers admitted: running or waiting
+	cost time.Duration // the moving average of a call's duration
+
 	waiting atomic.Int64
 	reject  atomic.Uint64
 }
 
-// New returns a pool that runs at most workers functions at once and lets at
-// most queue more callers wait. workers below 1 is taken as 1, queue below 0 as 0.
-func New(workers, queue int) *Pool {
-	workers = max(workers, 1)
-	queue = max(queue, 0)
-	return &Pool{
-		admit: make(chan struct{}, workers+queue),
-		run:   make(chan struct{}, workers),
+// New returns a pool sized by c.
+func New(c Config) *Pool {
+	p := &Pool{
+		workers: max(c.Workers, 1),
+		budget:  max(c.Budget, 0),
+		now:     c.Now,
 	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.run = make(chan struct{}, p.workers)
+	if c.Sample != nil {
+		p.cost = p.timed(c.Sample)
+	}
+	return p
 }
 
 // hashBudget is the memory hashing may take, leaving room under a 150 MiB
 // process for the heap, stacks and runtime (about 20 MiB at rest).
 const hashBudget = 128 << 20
 
-// DefaultSize sizes a pool for argon2id calls of hashMemKiB each:
-//
-//   - workers = GOMAXPROCS, but no more than hashBudget allows. Hashing is
-//     CPU-bound, so more workers than cores add memory, not throughput. Each call
-//     holds its memory live and leaves as much again as garbage until the next
-//     collection, so a worker costs about twice hashMemKiB: at 19 MiB that is
-//     3 workers at most. Measured (500 concurrent callers, 19 MiB, t=2):
-//     peak RSS 90 MiB with 2 workers, 122 MiB with 3, 141 MiB with 4, 336 MiB with 8.
-//   - queue = 4 × workers. An admitted caller waits for at most four hashes of
-//     each worker before its own, so its latency is bounded by five hash times
-//     (about 100 ms at the default cost) however many logins arrive; the rest
-//     are turned away at once. Waiters hold only a goroutine, not hash memory, so
-//     the queue costs no RSS; shorter would refuse ordinary bursts (a page of
-//     tabs logging in at once), longer would only add latency.
-func DefaultSize(hashMemKiB uint32) (workers, queue int) {
+// DefaultWorkers is how many argon2id calls of hashMemKiB each may run at
+// once: GOMAXPROCS, but no more than hashBudget allows. Hashing is CPU-bound,
+// so more workers than cores add memory, not throughput. Each call holds its
+// memory live and leaves as much again as garbage until the next collection,
+// so a worker costs about twice hashMemKiB: at 19 MiB that is 3 workers at
+// most. Measured (500 concurrent callers, 19 MiB, t=2): peak RSS 90 MiB with 2
+// workers, 122 MiB with 3, 141 MiB with 4, 336 MiB with 8. Waiting callers
+// hold only a goroutine, not hash memory, so the queue's length costs no RSS.
+func DefaultWorkers(hashMemKiB uint32) int {
 	perWorker := 2 * int64(max(hashMemKiB, 1)) << 10
-	workers = max(1, min(runtime.GOMAXPROCS(0), int(hashBudget/perWorker)))
-	return workers, 4 * workers
+	return max(1, min(runtime.GOMAXPROCS(0), int(hashBudget/perWorker)))
 }
 
 // Do runs fn on the calling goroutine once a worker slot is free. It returns
-// ErrOverloaded at once when the queue is full, and ctx.Err() when ctx ends
-// before fn starts; fn itself is never interrupted.
+// ErrOverloaded at once when the queue already holds the pool's budget of
+// work, and ctx.Err() when ctx ends before fn starts; fn itself is never
+// interrupted.
 func (p *Pool) Do(ctx context.Context, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case p.admit <- struct{}{}:
-	default:
+	if !p.enter() {
 		p.reject.Add(1)
 		return ErrOverloaded
 	}
-	defer func() { <-p.admit }()
+	defer p.leave()
 
 	p.waiting.Add(1)
 	select {
@@ -92,8 +124,50 @@ func (p *Pool) Do(ctx context.Context, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fn()
+	p.observe(p.timed(fn))
 	return nil
+}
+
+// enter admits a caller if the callers that would then wait (itself
+// included) are at most Budget of work for the workers at the current cost.
+func (p *Pool) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queued := p.in + 1 - p.workers
+	if queued > 0 && time.Duration(queued)*p.cost > p.budget*time.Duration(p.workers) {
+		return false
+	}
+	p.in++
+	return true
+}
+
+func (p *Pool) leave() {
+	p.mu.Lock()
+	p.in--
+	p.mu.Unlock()
+}
+
+func (p *Pool) timed(fn func()) time.Duration {
+	start := p.now()
+	fn()
+	return p.now().Sub(start)
+}
+
+// observe folds a call's duration into the cost, an exponentially weighted
+// moving average over about the last eight calls (the first call is taken as
+// it is when there was no Sample). Measured, not calibrated once: a hash takes
+// longer under load than on an idle machine (the collector, page faults, other
+// processes on shared cores), and the bound must follow what the queue really
+// drains at; eight calls follow a change within a fraction of the budget,
+// while one odd call moves the bound by only an eighth.
+func (p *Pool) observe(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cost == 0 {
+		p.cost = d
+		return
+	}
+	p.cost += (d - p.cost) / 8
 }
 
 // Depth is the number of callers waiting for a worker now.
@@ -102,6 +176,22 @@ func (p *Pool) Depth() int { return int(p.waiting.Load()) }
 // Rejected is the number of calls refused with ErrOverloaded since New.
 func (p *Pool) Rejected() uint64 { return p.reject.Load() }
 
-// Workers and Queue are the pool's sizes, for logs and dashboards.
-func (p *Pool) Workers() int { return cap(p.run) }
-func (p *Pool) Queue() int   { return cap(p.admit) - cap(p.run) }
+// Workers is how many calls run at once.
+func (p *Pool) Workers() int { return p.workers }
+
+// Cost is the current estimate of one call's duration.
+func (p *Pool) Cost() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cost
+}
+
+// Queue is how many callers may wait at the current cost; -1 while the cost
+// is zero (no Sample, no call timed yet) and the queue is unbounded.
+func (p *Pool) Queue() int {
+	c := p.Cost()
+	if c <= 0 {
+		return -1
+	}
+	return int(p.budget * time.Duration(p.workers) / c)
+}

@@ -3,13 +3,31 @@ package hashpool_test
 import (
 	"context"
 	"errors"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/authsvc/authsvc/hashpool"
 )
+
+// clock is a test clock that moves only when a "hash" advances it, so every
+// measured cost is exact and nothing depends on how fast the machine is.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// newPool is a pool with a one-second budget whose calls are first estimated
+// at cost each.
+func newPool(workers int, cost time.Duration) (*hashpool.Pool, *clock) {
+	c := &clock{}
+	p := hashpool.New(hashpool.Config{
+		Workers: workers, Budget: time.Second, Now: c.now,
+		Sample: func() { c.advance(cost) },
+	})
+	return p, c
+}
 
 // blocker is a fn that records how many run at once and blocks until released.
 type blocker struct {
@@ -19,7 +37,7 @@ type blocker struct {
 }
 
 func newBlocker() *blocker {
-	return &blocker{started: make(chan struct{}, 100), release: make(chan struct{})}
+	return &blocker{started: make(chan struct{}, 1000), release: make(chan struct{})}
 }
 
 func (b *blocker) fn() {
@@ -35,42 +53,159 @@ func (b *blocker) fn() {
 	b.running.Add(-1)
 }
 
-// waitFor polls cond; the pool has no event to wait on for "a caller is queued".
+// callers starts n goroutines that call p.Do with b.fn; each sends its error.
+func callers(p *hashpool.Pool, b *blocker, n int) <-chan error {
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- p.Do(context.Background(), b.fn) }()
+	}
+	return errs
+}
+
+// receive takes n errors from errs. Refused callers answer at once and
+// admitted ones block, so a missing answer fails after a generous deadline
+// instead of hanging; nothing waits for time to pass when all is well.
+func receive(t *testing.T, errs <-chan error, n int) []error {
+	t.Helper()
+	out := make([]error, 0, n)
+	deadline := time.After(10 * time.Second)
+	for len(out) < n {
+		select {
+		case err := <-errs:
+			out = append(out, err)
+		case <-deadline:
+			t.Fatalf("got %d answers, want %d", len(out), n)
+		}
+	}
+	return out
+}
+
+func count(errs []error, target error) int {
+	n := 0
+	for _, err := range errs {
+		if errors.Is(err, target) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor yields until cond holds; the pool has no event for "a caller is
+// queued". It polls without sleeping, and fails only after a deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(time.Millisecond)
+		runtime.Gosched()
+	}
+}
+
+// 50 callers at 20 ms per hash on 2 workers are 0.5 s of work: all wait their
+// turn, none is refused.
+func TestBurstIsAdmitted(t *testing.T) {
+	const workers, burst = 2, 50
+	p, _ := newPool(workers, 20*time.Millisecond)
+	b := newBlocker()
+	errs := callers(p, b, burst)
+	waitFor(t, "the burst to queue", func() bool { return p.Depth() == burst-workers || p.Rejected() > 0 })
+	if got := p.Rejected(); got != 0 {
+		t.Fatalf("Rejected = %d of a burst of %d (%s of work), want 0", got, burst, burst*20*time.Millisecond/workers)
+	}
+	close(b.release)
+	if got := receive(t, errs, burst); count(got, nil) != burst {
+		t.Errorf("%d of %d calls succeeded", count(got, nil), burst)
+	}
+}
+
+// 500 callers at 20 ms on 2 workers are 5 s of work: the pool admits what
+// finishes within its budget (2 running, 100 waiting = 1 s) and refuses the
+// rest at once.
+func TestFloodIsShed(t *testing.T) {
+	const workers, flood = 2, 500
+	const admitted = workers + 100 // 1 s × 2 workers / 20 ms waiting
+	p, _ := newPool(workers, 20*time.Millisecond)
+	if got := p.Queue(); got != 100 {
+		t.Fatalf("Queue = %d, want 100", got)
+	}
+	b := newBlocker()
+	errs := callers(p, b, flood)
+	// Admitted callers block until released: the first answers are the refusals.
+	if got := receive(t, errs, flood-admitted); count(got, hashpool.ErrOverloaded) != flood-admitted {
+		t.Fatalf("the first %d answers hold %d ErrOverloaded, want all", len(got), count(got, hashpool.ErrOverloaded))
+	}
+	waitFor(t, "the admitted to queue", func() bool { return p.Depth() == admitted-workers || p.Rejected() > flood-admitted })
+	close(b.release)
+	if got := receive(t, errs, admitted); count(got, nil) != admitted {
+		t.Errorf("%d of the %d admitted calls succeeded", count(got, nil), admitted)
+	}
+	if got := p.Rejected(); got != flood-admitted {
+		t.Errorf("Rejected = %d, want %d", got, flood-admitted)
+	}
+	if got := b.peak.Load(); got != workers {
+		t.Errorf("peak concurrency = %d, want %d", got, workers)
+	}
+}
+
+// The bound is the measured cost's: when hashes take twice as long, half as
+// many callers may wait, and when they speed up again, more may.
+func TestBoundFollowsMeasuredCost(t *testing.T) {
+	const workers = 2
+	p, clk := newPool(workers, 20*time.Millisecond)
+	if got := p.Queue(); got != 100 {
+		t.Fatalf("Queue at 20 ms = %d, want 100", got)
+	}
+	for range 64 {
+		if err := p.Do(context.Background(), func() { clk.advance(40 * time.Millisecond) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := p.Cost(); c < 39900*time.Microsecond || c > 40*time.Millisecond {
+		t.Fatalf("Cost after 64 calls of 40 ms = %v", c)
+	}
+	if got := p.Queue(); got != 50 {
+		t.Fatalf("Queue at 40 ms = %d, want 50", got)
+	}
+
+	b := newBlocker()
+	const n, admitted = 100, workers + 50
+	errs := callers(p, b, n)
+	if got := receive(t, errs, n-admitted); count(got, hashpool.ErrOverloaded) != n-admitted {
+		t.Fatalf("at 40 ms: the first %d answers hold %d ErrOverloaded, want all", len(got), count(got, hashpool.ErrOverloaded))
+	}
+	waitFor(t, "the admitted to queue", func() bool { return p.Depth() == admitted-workers || p.Rejected() > n-admitted })
+	close(b.release)
+	if got := receive(t, errs, admitted); count(got, nil) != admitted {
+		t.Errorf("at 40 ms: %d of the %d admitted calls succeeded", count(got, nil), admitted)
+	}
+
+	for range 64 { // the blocked calls took no time on the test clock: settle at 10 ms
+		if err := p.Do(context.Background(), func() { clk.advance(10 * time.Millisecond) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Queue(); got < 199 || got > 201 {
+		t.Errorf("Queue at 10 ms = %d, want about 200", got)
 	}
 }
 
 func TestConcurrencyNeverExceedsWorkers(t *testing.T) {
-	const workers, queue, callers = 3, 20, 20
-	p := hashpool.New(workers, queue)
+	const workers, callersN = 3, 20
+	p, _ := newPool(workers, 10*time.Millisecond)
 	b := newBlocker()
-
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Go(func() { errs <- p.Do(context.Background(), b.fn) })
-	}
+	errs := callers(p, b, callersN)
 	for range workers {
 		<-b.started
 	}
-	waitFor(t, "the rest to queue", func() bool { return p.Depth() == callers-workers })
+	waitFor(t, "the rest to queue", func() bool { return p.Depth() == callersN-workers })
 	if got := b.running.Load(); got != workers {
 		t.Fatalf("running = %d, want %d", got, workers)
 	}
 	close(b.release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("Do: %v", err)
-		}
+	if got := receive(t, errs, callersN); count(got, nil) != callersN {
+		t.Errorf("%d of %d calls succeeded", count(got, nil), callersN)
 	}
 	if got := b.peak.Load(); got != workers {
 		t.Errorf("peak concurrency = %d, want %d", got, workers)
@@ -81,44 +216,54 @@ func TestConcurrencyNeverExceedsWorkers(t *testing.T) {
 }
 
 func TestOverloadIsImmediate(t *testing.T) {
-	p := hashpool.New(1, 2)
+	c := &clock{}
+	// 1 worker, 20 ms a call, 40 ms of budget: one runs, two wait.
+	p := hashpool.New(hashpool.Config{
+		Workers: 1, Budget: 40 * time.Millisecond, Now: c.now,
+		Sample: func() { c.advance(20 * time.Millisecond) },
+	})
 	b := newBlocker()
-	var wg sync.WaitGroup
-	for range 3 { // one running, two queued: full
-		wg.Go(func() { p.Do(context.Background(), b.fn) })
+	errs := callers(p, b, 4)
+	got := receive(t, errs, 1)
+	if !errors.Is(got[0], hashpool.ErrOverloaded) {
+		t.Fatalf("first answer = %v, want ErrOverloaded", got[0])
 	}
 	<-b.started
-	waitFor(t, "the queue to fill", func() bool { return p.Depth() == 2 })
-
-	var ran atomic.Bool
-	done := make(chan error)
-	go func() { done <- p.Do(context.Background(), func() { ran.Store(true) }) }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, hashpool.ErrOverloaded) {
-			t.Fatalf("Do on a full pool = %v, want ErrOverloaded", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Do on a full pool blocked")
+	waitFor(t, "two to queue", func() bool { return p.Depth() == 2 })
+	if n := b.running.Load(); n != 1 {
+		t.Errorf("running = %d, want 1", n)
 	}
-	if ran.Load() {
-		t.Error("fn ran although the pool was full")
-	}
-	if got := p.Rejected(); got != 1 {
-		t.Errorf("Rejected = %d, want 1", got)
+	if r := p.Rejected(); r != 1 {
+		t.Errorf("Rejected = %d, want 1", r)
 	}
 
 	close(b.release)
-	wg.Wait()
+	if got := receive(t, errs, 3); count(got, nil) != 3 {
+		t.Errorf("admitted calls: %v", got)
+	}
 	if err := p.Do(context.Background(), func() {}); err != nil {
 		t.Errorf("Do after the load passed = %v, want nil", err)
 	}
 }
 
-func TestCancelWhileQueued(t *testing.T) {
-	p := hashpool.New(1, 1)
+func TestNoBudgetNoWaiting(t *testing.T) {
+	c := &clock{}
+	p := hashpool.New(hashpool.Config{Workers: 1, Now: c.now, Sample: func() { c.advance(time.Millisecond) }})
 	b := newBlocker()
-	go p.Do(context.Background(), b.fn)
+	errs := callers(p, b, 2)
+	if got := receive(t, errs, 1); !errors.Is(got[0], hashpool.ErrOverloaded) {
+		t.Fatalf("second caller with no budget: %v, want ErrOverloaded", got[0])
+	}
+	close(b.release)
+	if got := receive(t, errs, 1); got[0] != nil {
+		t.Errorf("first caller: %v", got[0])
+	}
+}
+
+func TestCancelWhileQueued(t *testing.T) {
+	p, _ := newPool(1, 20*time.Millisecond)
+	b := newBlocker()
+	first := callers(p, b, 1)
 	<-b.started
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -134,8 +279,10 @@ func TestCancelWhileQueued(t *testing.T) {
 		t.Errorf("Depth after cancel = %d, want 0", p.Depth())
 	}
 
-	// Its queue slot was given back: another caller can wait in it.
 	close(b.release)
+	if err := receive(t, first, 1)[0]; err != nil {
+		t.Errorf("first caller: %v", err)
+	}
 	if err := p.Do(context.Background(), func() {}); err != nil {
 		t.Errorf("Do after cancel = %v", err)
 	}
@@ -145,7 +292,7 @@ func TestCancelWhileQueued(t *testing.T) {
 }
 
 func TestDoneContextIsNotRun(t *testing.T) {
-	p := hashpool.New(1, 0)
+	p, _ := newPool(1, time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := p.Do(ctx, func() { t.Error("fn ran") }); !errors.Is(err, context.Canceled) {
@@ -157,15 +304,25 @@ func TestDoneContextIsNotRun(t *testing.T) {
 }
 
 func TestSizes(t *testing.T) {
-	p := hashpool.New(0, -1)
-	if p.Workers() != 1 || p.Queue() != 0 {
-		t.Errorf("New(0, -1): workers %d, queue %d; want 1, 0", p.Workers(), p.Queue())
+	c := &clock{}
+	p := hashpool.New(hashpool.Config{Workers: 0, Budget: time.Second, Now: c.now})
+	if p.Workers() != 1 {
+		t.Errorf("Workers 0 gave %d workers, want 1", p.Workers())
 	}
-	w, q := hashpool.DefaultSize(19456)
-	if w < 1 || w > 3 || q != 4*w {
-		t.Errorf("DefaultSize(19 MiB) = %d, %d; want 1..3 workers and a queue of four times that", w, q)
+	if p.Queue() != -1 {
+		t.Errorf("Queue with no Sample and no call = %d, want -1 (unbounded)", p.Queue())
 	}
-	if w, _ := hashpool.DefaultSize(1 << 20); w != 1 {
-		t.Errorf("DefaultSize(1 GiB) workers = %d, want 1", w)
+	if err := p.Do(context.Background(), func() { c.advance(100 * time.Millisecond) }); err != nil {
+		t.Fatal(err)
+	}
+	// With no Sample, the first timed call is the cost.
+	if got, want := p.Cost(), 100*time.Millisecond; got != want {
+		t.Errorf("Cost after one 100 ms call = %v, want %v", got, want)
+	}
+	if w := hashpool.DefaultWorkers(19456); w < 1 || w > 3 {
+		t.Errorf("DefaultWorkers(19 MiB) = %d, want 1..3", w)
+	}
+	if w := hashpool.DefaultWorkers(1 << 20); w != 1 {
+		t.Errorf("DefaultWorkers(1 GiB) = %d, want 1", w)
 	}
 }
