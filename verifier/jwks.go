@@ -31,12 +31,19 @@ type keyCache struct {
 	set     jwk.Set
 	expires time.Time
 	tried   time.Time // last fetch attempt
+	lastErr error     // of that attempt, for the errors of the calls it holds back
 }
 
 func (c *keyCache) snapshot() (jwk.Set, time.Time, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.set, c.expires, c.tried
+}
+
+func (c *keyCache) fetchErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 // get returns the key with the kid (with kid "", only fills the cache).
@@ -54,7 +61,7 @@ func (c *keyCache) get(ctx context.Context, kid string) (jwk.Key, error) {
 		// Expired or never fetched, and a fetch was just tried: no new
 		// request; keep using what we have.
 		if set == nil {
-			return nil, errors.New("JWKS unavailable")
+			return nil, fmt.Errorf("JWKS unavailable: %v", c.fetchErr())
 		}
 		if k, ok := lookup(set, kid); ok || kid == "" {
 			return k, nil
@@ -99,6 +106,14 @@ func (c *keyCache) fetch(ctx context.Context) error {
 	c.mu.Lock()
 	c.tried = now
 	c.mu.Unlock()
+	err := c.fetchAt(ctx, now)
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+	return err
+}
+
+func (c *keyCache) fetchAt(ctx context.Context, now time.Time) error {
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
