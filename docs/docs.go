@@ -39,8 +39,30 @@ const docTemplate = `{
                 }
             }
         },
+        "/.well-known/oauth-authorization-server": {
+            "get": {
+                "description": "The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response or grant types are claimed, and the token endpoint is the JSON login.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "discovery"
+                ],
+                "summary": "Authorization-server metadata (RFC 8414)",
+                "operationId": "oauthAuthorizationServer",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ServerMetadata"
+                        }
+                    }
+                }
+            }
+        },
         "/.well-known/openid-configuration": {
             "get": {
+                "description": "The same metadata as /.well-known/oauth-authorization-server, at the path gateways have read it from. It holds no OpenID Connect field: authsvc issues no ID tokens.",
                 "produces": [
                     "application/json"
                 ],
@@ -53,7 +75,7 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/OpenIDConfiguration"
+                            "$ref": "#/definitions/ServerMetadata"
                         }
                     }
                 }
@@ -3023,67 +3045,6 @@ const docTemplate = `{
                 }
             }
         },
-        "OpenIDConfiguration": {
-            "type": "object",
-            "properties": {
-                "id_token_signing_alg_values_supported": {
-                    "type": "array",
-                    "items": {
-                        "type": "string"
-                    },
-                    "example": [
-                        "ES256"
-                    ]
-                },
-                "introspection_endpoint": {
-                    "type": "string",
-                    "example": "http://localhost:8080/v1/auth/introspect"
-                },
-                "introspection_endpoint_auth_methods_supported": {
-                    "type": "array",
-                    "items": {
-                        "type": "string"
-                    },
-                    "example": [
-                        "client_secret_basic"
-                    ]
-                },
-                "issuer": {
-                    "type": "string",
-                    "example": "http://localhost:8080"
-                },
-                "jwks_uri": {
-                    "type": "string",
-                    "example": "http://localhost:8080/.well-known/jwks.json"
-                },
-                "response_types_supported": {
-                    "type": "array",
-                    "items": {
-                        "type": "string"
-                    },
-                    "example": [
-                        "token"
-                    ]
-                },
-                "revocation_feed_endpoint": {
-                    "type": "string",
-                    "example": "http://localhost:8080/v1/auth/revocations"
-                },
-                "subject_types_supported": {
-                    "type": "array",
-                    "items": {
-                        "type": "string"
-                    },
-                    "example": [
-                        "public"
-                    ]
-                },
-                "token_endpoint": {
-                    "type": "string",
-                    "example": "http://localhost:8080/v1/auth/login"
-                }
-            }
-        },
         "Passkey": {
             "type": "object",
             "properties": {
@@ -3377,6 +3338,65 @@ const docTemplate = `{
                     "items": {
                         "$ref": "#/definitions/Role"
                     }
+                }
+            }
+        },
+        "ServerMetadata": {
+            "type": "object",
+            "properties": {
+                "grant_types_supported": {
+                    "description": "GrantTypesSupported and ResponseTypesSupported are empty, not left out:\nRFC 8414 requires response types, and absent grant types would mean\nauthorization_code and implicit.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "introspection_endpoint": {
+                    "type": "string",
+                    "example": "http://localhost:8080/v1/auth/introspect"
+                },
+                "introspection_endpoint_auth_methods_supported": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "client_secret_basic"
+                    ]
+                },
+                "issuer": {
+                    "type": "string",
+                    "example": "http://localhost:8080"
+                },
+                "jwks_uri": {
+                    "type": "string",
+                    "example": "http://localhost:8080/.well-known/jwks.json"
+                },
+                "response_types_supported": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "revocation_feed_endpoint": {
+                    "description": "RevocationFeedEndpoint is authsvc's own: the signed feed of revoked sessions.",
+                    "type": "string",
+                    "example": "http://localhost:8080/v1/auth/revocations"
+                },
+                "token_endpoint": {
+                    "description": "TokenEndpoint is where access tokens are issued: the JSON login\n(POST /v1/auth/login), not an RFC 6749 form-encoded token endpoint.",
+                    "type": "string",
+                    "example": "http://localhost:8080/v1/auth/login"
+                },
+                "token_endpoint_auth_methods_supported": {
+                    "description": "TokenEndpointAuthMethods: the login authenticates users, not clients.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "none"
+                    ]
                 }
             }
         },

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/problem"
-	"github.com/authsvc/authsvc/token"
 )
 
 // Discovery serves what gateways and operators read without signing in: the
@@ -42,42 +41,72 @@ func (h *Discovery) jwks(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/jwk-set+json", h.KeySet())
 }
 
-// OpenIDConfiguration is the discovery document gateways read.
-type OpenIDConfiguration struct {
-	Issuer                           string   `json:"issuer" example:"http://localhost:8080"`
-	JWKSURI                          string   `json:"jwks_uri" example:"http://localhost:8080/.well-known/jwks.json"`
-	TokenEndpoint                    string   `json:"token_endpoint" example:"http://localhost:8080/v1/auth/login"`
-	IntrospectionEndpoint            string   `json:"introspection_endpoint" example:"http://localhost:8080/v1/auth/introspect"`
-	RevocationFeedEndpoint           string   `json:"revocation_feed_endpoint" example:"http://localhost:8080/v1/auth/revocations"`
-	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported" example:"ES256"`
-	TokenEndpointAuthMethods         []string `json:"introspection_endpoint_auth_methods_supported" example:"client_secret_basic"`
-	ResponseTypesSupported           []string `json:"response_types_supported" example:"token"`
-	SubjectTypesSupported            []string `json:"subject_types_supported" example:"public"`
-} // @name OpenIDConfiguration
+// ServerMetadata is authsvc's authorization-server metadata (RFC 8414): only
+// what is true of it. It issues access tokens at its own JSON login, not
+// through an OAuth grant; it has no authorization endpoint and issues no ID
+// tokens, so it claims no response type, grant type or OpenID Connect field,
+// and a client expecting an OpenID Provider fails at once instead of later.
+type ServerMetadata struct {
+	Issuer  string `json:"issuer" example:"http://localhost:8080"`
+	JWKSURI string `json:"jwks_uri" example:"http://localhost:8080/.well-known/jwks.json"`
+	// TokenEndpoint is where access tokens are issued: the JSON login
+	// (POST /v1/auth/login), not an RFC 6749 form-encoded token endpoint.
+	TokenEndpoint string `json:"token_endpoint" example:"http://localhost:8080/v1/auth/login"`
+	// TokenEndpointAuthMethods: the login authenticates users, not clients.
+	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported" example:"none"`
+	// GrantTypesSupported and ResponseTypesSupported are empty, not left out:
+	// RFC 8414 requires response types, and absent grant types would mean
+	// authorization_code and implicit.
+	GrantTypesSupported      []string `json:"grant_types_supported"`
+	ResponseTypesSupported   []string `json:"response_types_supported"`
+	IntrospectionEndpoint    string   `json:"introspection_endpoint" example:"http://localhost:8080/v1/auth/introspect"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported" example:"client_secret_basic"`
+	// RevocationFeedEndpoint is authsvc's own: the signed feed of revoked sessions.
+	RevocationFeedEndpoint string `json:"revocation_feed_endpoint" example:"http://localhost:8080/v1/auth/revocations"`
+} // @name ServerMetadata
+
+// metadata is the document both discovery paths serve.
+func (h *Discovery) metadata() ServerMetadata {
+	base := h.PublicURL
+	return ServerMetadata{
+		Issuer:                   h.Issuer,
+		JWKSURI:                  base + "/.well-known/jwks.json",
+		TokenEndpoint:            base + "/v1/auth/login",
+		TokenEndpointAuthMethods: []string{"none"},
+		GrantTypesSupported:      []string{},
+		ResponseTypesSupported:   []string{},
+		IntrospectionEndpoint:    base + "/v1/auth/introspect",
+		IntrospectionAuthMethods: []string{"client_secret_basic"},
+		RevocationFeedEndpoint:   base + "/v1/auth/revocations",
+	}
+}
+
+// oauthAuthorizationServer godoc
+//
+//	@ID				oauthAuthorizationServer
+//	@Summary		Authorization-server metadata (RFC 8414)
+//	@Description	The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response or grant types are claimed, and the token endpoint is the JSON login.
+//	@Tags			discovery
+//	@Produce		json
+//	@Success		200	{object}	ServerMetadata
+//	@Router			/.well-known/oauth-authorization-server [get]
+func (h *Discovery) oauthAuthorizationServer(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
+	return c.JSON(http.StatusOK, h.metadata())
+}
 
 // openIDConfiguration godoc
 //
 //	@ID				openIDConfiguration
 //	@Summary		Discovery document
+//	@Description	The same metadata as /.well-known/oauth-authorization-server, at the path gateways have read it from. It holds no OpenID Connect field: authsvc issues no ID tokens.
 //	@Tags			discovery
 //	@Produce		json
-//	@Success		200	{object}	OpenIDConfiguration
+//	@Success		200	{object}	ServerMetadata
 //	@Router			/.well-known/openid-configuration [get]
 func (h *Discovery) openIDConfiguration(c echo.Context) error {
-	base := h.PublicURL
-	doc := OpenIDConfiguration{
-		Issuer:                           h.Issuer,
-		JWKSURI:                          base + "/.well-known/jwks.json",
-		TokenEndpoint:                    base + "/v1/auth/login",
-		IntrospectionEndpoint:            base + "/v1/auth/introspect",
-		RevocationFeedEndpoint:           base + "/v1/auth/revocations",
-		IDTokenSigningAlgValuesSupported: token.Algorithms,
-		TokenEndpointAuthMethods:         []string{"client_secret_basic"},
-		ResponseTypesSupported:           []string{"token"},
-		SubjectTypesSupported:            []string{"public"},
-	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
-	return c.JSON(http.StatusOK, doc)
+	return c.JSON(http.StatusOK, h.metadata())
 }
 
 // Health is the answer of the health endpoints.
