@@ -61,6 +61,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	useMiddleware(e, s)
 
 	auth, perm := s.Auth, s.Permission
+	e.GET("/.well-known/oauth-authorization-server", h.Discovery.oauthAuthorizationServer)
 	e.GET("/.well-known/jwks.json", h.Discovery.jwks)
 	e.GET("/.well-known/openid-configuration", h.Discovery.openIDConfiguration)
 	e.GET("/healthz", h.Discovery.healthz)
