@@ -2,6 +2,8 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# The server's go.mod replaces the verifier module with ./verifier.
+COPY verifier/go.mod verifier/go.sum ./verifier/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

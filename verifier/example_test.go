@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/authsvc/authsvc/verifier"
 )
 
@@ -72,25 +70,4 @@ func ExampleVerifier_Middleware() {
 	// Output:
 	// 401 application/problem+json
 	// {"type":"about:blank","title":"Unauthorized","status":401,"detail":"A bearer access token is required.","code":"missing_token"}
-}
-
-// The same for Echo: claims via ClaimsFrom(c.Request().Context()).
-func ExampleVerifier_EchoMiddleware() {
-	v, err := verifier.New(context.Background(), verifier.Config{
-		Issuer: "https://auth.example.com", Audience: "authsvc",
-		JWKSURL: "https://auth.example.com/.well-known/jwks.json",
-		FeedURL: "https://auth.example.com/v1/auth/revocations", ClientID: "gateway", ClientSecret: "…",
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer v.Close()
-
-	e := echo.New()
-	api := e.Group("/api", v.EchoMiddleware())
-	api.GET("/me", func(c echo.Context) error {
-		return c.String(http.StatusOK, verifier.ClaimsFrom(c.Request().Context()).Subject)
-	})
-	api.DELETE("/users/:id", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) },
-		verifier.EchoRequirePermission("users:write"))
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-
-	"github.com/labstack/echo/v4"
 )
 
 // ProblemContentType is RFC 9457's media type, used for every refusal.
@@ -133,48 +131,5 @@ func require(ok func(*Claims) bool, detail string) func(http.Handler) http.Handl
 			}
 			next.ServeHTTP(w, r)
 		})
-	}
-}
-
-// EchoMiddleware is Middleware for Echo: the claims go on the request's
-// context, ClaimsFrom(c.Request().Context()).
-func (v *Verifier) EchoMiddleware() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			cl, err := v.authenticate(c.Request())
-			if err != nil {
-				writeProblem(c.Response(), ProblemFor(err))
-				return nil
-			}
-			c.SetRequest(c.Request().WithContext(WithClaims(c.Request().Context(), cl)))
-			return next(c)
-		}
-	}
-}
-
-// EchoRequireRole is RequireRole for Echo, after EchoMiddleware.
-func EchoRequireRole(role string) echo.MiddlewareFunc {
-	return echoRequire(func(c *Claims) bool { return c.HasRole(role) }, "This needs the role "+role+".")
-}
-
-// EchoRequirePermission is RequirePermission for Echo, after EchoMiddleware.
-func EchoRequirePermission(perm string) echo.MiddlewareFunc {
-	return echoRequire(func(c *Claims) bool { return c.HasPermission(perm) }, "This needs the permission "+perm+".")
-}
-
-func echoRequire(ok func(*Claims) bool, detail string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			cl := ClaimsFrom(c.Request().Context())
-			if cl == nil {
-				writeProblem(c.Response(), ProblemFor(ErrMissingToken))
-				return nil
-			}
-			if !ok(cl) {
-				writeProblem(c.Response(), forbidden(detail))
-				return nil
-			}
-			return next(c)
-		}
 	}
 }

@@ -5,8 +5,16 @@
 // and then the signed revocation feed, polled in the background, so that a
 // logged-out or banned session is refused within one poll.
 //
-// It imports nothing of authsvc: only the JWKS, the revocation feed and the
-// token format described in the README ("Verifying tokens in a gateway").
+// It is a Go module of its own and imports nothing of authsvc: only the JWKS,
+// the revocation feed and the token format described in the README
+// ("Verifying tokens in a gateway"). It depends on jwx alone, so that a service
+// importing it gets no web framework, database driver or test tool in its go.sum.
+//
+// Middleware is plain net/http. Echo takes it as it is, and the claims are
+// then on c.Request().Context():
+//
+//	g := e.Group("/api", echo.WrapMiddleware(v.Middleware))
+//	g.GET("/admin", handler, echo.WrapMiddleware(verifier.RequireRole("admin")))
 //
 // When the feed has not been read successfully for longer than
 // Config.MaxFeedStaleness, Verify fails closed with ErrFeedStale.

@@ -2,60 +2,20 @@ package verifier_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/labstack/echo/v4"
+	"github.com/lestrrat-go/jwx/v3/jws"
 
-	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/verifier"
 )
-
-const issuer = "http://authsvc.test"
-
-// service runs a real authsvc on SQLite behind an HTTP server, and a verifier
-// pointed at it with the service's clock.
-func service(t *testing.T, mod func(*verifier.Config)) (*apitest.Env, *httptest.Server, *verifier.Verifier) {
-	t.Helper()
-	e := apitest.New(t, "sqlite", apitest.Vars{"INTROSPECTION_RATE_LIMIT": "0"})
-	srv := httptest.NewServer(e.App.Server)
-	t.Cleanup(srv.Close)
-	cfg := verifier.Config{
-		Issuer:       issuer,
-		Audience:     "authsvc",
-		JWKSURL:      srv.URL + "/.well-known/jwks.json",
-		FeedURL:      srv.URL + "/v1/auth/revocations",
-		ClientID:     "gateway",
-		ClientSecret: "gateway-secret-0123456789",
-		PollInterval: 50 * time.Millisecond,
-		HTTPClient:   srv.Client(),
-		Now:          e.Clock.Now,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	v, err := verifier.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	if err := v.Ready(); cfg.FeedURL != "" && err != nil {
-		t.Fatalf("not ready after New: %v", err)
-	}
-	return e, srv, v
-}
 
 func expectErr(t *testing.T, err, want error) {
 	t.Helper()
@@ -69,461 +29,180 @@ func b64(v any) string {
 	return base64.RawURLEncoding.EncodeToString(data)
 }
 
-func parts(tok string) (header map[string]any, claims map[string]any) {
-	p := strings.Split(tok, ".")
-	h, _ := base64.RawURLEncoding.DecodeString(p[0])
-	c, _ := base64.RawURLEncoding.DecodeString(p[1])
-	_ = json.Unmarshal(h, &header)
-	_ = json.Unmarshal(c, &claims)
-	return header, claims
+func TestVerifyReadsTheClaims(t *testing.T) {
+	a := newAuthsvc(t)
+	v := a.newVerifier(nil)
+	tok := a.token("sid-1", func(c map[string]any) {
+		c["roles"] = []string{"user", "admin"}
+		c["permissions"] = []string{"users:read"}
+		c["resources"] = []string{"org:7"}
+		c["amr"] = []string{"pwd", "otp", "mfa"}
+		c["aud"] = []string{"billing", audience}
+	})
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := a.clock.Now()
+	if c.Subject != "user-ann" || c.SessionID != "sid-1" || c.Username != "ann" || c.Email != "ann@example.com" ||
+		c.Issuer != issuer || !slices.Equal(c.Audience, []string{"billing", audience}) ||
+		!c.ExpiresAt.Equal(now.Add(15*time.Minute)) || !c.IssuedAt.Equal(now) ||
+		!slices.Equal(c.Resources, []string{"org:7"}) || c.Raw["jti"] != "jti-sid-1" {
+		t.Errorf("claims %+v", c)
+	}
+	if !c.HasRole("admin") || c.HasRole("root") || !c.HasPermission("users:read") || c.HasPermission("users:write") ||
+		!c.HasAMR("mfa") || c.HasAMR("hwk") {
+		t.Errorf("roles %v permissions %v amr %v", c.Roles, c.Permissions, c.AMR)
+	}
+	var none *verifier.Claims
+	if none.HasRole("user") || none.HasPermission("x") || none.HasAMR("pwd") {
+		t.Error("nil claims hold something")
+	}
+
+	// aud may be a single string.
+	tok = a.token("sid-2", func(c map[string]any) { c["aud"] = audience })
+	if c, err := v.Verify(context.Background(), tok); err != nil || !slices.Equal(c.Audience, []string{audience}) {
+		t.Fatalf("aud as a string: %v %v", c, err)
+	}
 }
 
-func TestVerifyAcceptsAndRefuses(t *testing.T) {
-	e, _, v := service(t, nil)
-	ctx := context.Background()
-	tk := e.SignupLogin("ann")
-
-	c, err := v.Verify(ctx, tk.AccessToken)
-	if err != nil {
-		t.Fatalf("a fresh token is refused: %v", err)
+// TestVerifyRefuses: every token that is not a genuine, current access token
+// for this issuer and audience is ErrInvalidToken (or ErrExpired).
+func TestVerifyRefuses(t *testing.T) {
+	a := newAuthsvc(t)
+	ed := newKey(t, "EdDSA")
+	a.set(func(a *authsvc) { a.published = append(a.published, ed) })
+	v := a.newVerifier(nil)
+	es := a.signer
+	stranger := newKey(t, "ES256") // never published
+	good := a.token("sid-1", nil)
+	claims := a.claims("sid-1")
+	at := map[string]any{jws.TypeKey: verifier.AccessTokenType}
+	edited := func(edit func(map[string]any)) string { return a.token("sid-1", edit) }
+	hs256 := func() string {
+		// Alg confusion: HMAC keyed with the published public key.
+		pub, _ := es.publicJWK()
+		secret, _ := json.Marshal(pub)
+		input := b64(map[string]any{"alg": "HS256", "typ": "at+jwt", "kid": es.kid}) + "." + b64(claims)
+		mac := hmac.New(sha256.New, secret)
+		mac.Write([]byte(input))
+		return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 	}
-	if c.Subject != tk.User["id"] || c.SessionID != tk.SessionID || c.Username != "ann" || c.Email != "ann@example.com" {
-		t.Errorf("claims %+v; want ann's", c)
-	}
-	if !c.HasRole("user") || c.HasRole("admin") || c.Raw["sid"] != tk.SessionID {
-		t.Errorf("roles %v raw %v", c.Roles, c.Raw)
-	}
-	if !c.HasAMR("pwd") || c.HasAMR("mfa") || len(c.AMR) != 1 {
-		t.Errorf("amr %v; want [pwd] for a password login", c.AMR)
-	}
-	if want := e.Clock.Now().Add(15 * time.Minute); !c.ExpiresAt.Equal(want.Truncate(time.Second)) {
-		t.Errorf("exp %s, want %s", c.ExpiresAt, want)
-	}
+	dot := strings.LastIndexByte(good, '.')
+	first := strings.IndexByte(good, '.')
 
-	header, claims := parts(tk.AccessToken)
-
-	t.Run("forged", func(t *testing.T) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		forged := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims(claims))
-		forged.Header["kid"] = header["kid"]
-		forged.Header["typ"] = "at+jwt"
-		raw, _ := forged.SignedString(key)
-		_, err := v.Verify(ctx, raw)
-		expectErr(t, err, verifier.ErrInvalidToken)
-
-		forged.Header["kid"] = "unknown-kid"
-		raw, _ = forged.SignedString(key)
-		_, err = v.Verify(ctx, raw)
-		expectErr(t, err, verifier.ErrInvalidToken)
-
-		// Another token's signature on these claims.
-		other := e.Login("ann", apitest.StrongPassword).AccessToken
-		swapped := tk.AccessToken[:strings.LastIndexByte(tk.AccessToken, '.')] + other[strings.LastIndexByte(other, '.'):]
-		_, err = v.Verify(ctx, swapped)
-		expectErr(t, err, verifier.ErrInvalidToken)
-	})
-
-	t.Run("alg none", func(t *testing.T) {
-		h := map[string]any{"alg": "none", "typ": "at+jwt", "kid": header["kid"]}
-		_, err := v.Verify(ctx, b64(h)+"."+b64(claims)+".")
-		expectErr(t, err, verifier.ErrInvalidToken)
-		h["alg"] = "HS256"
-		_, err = v.Verify(ctx, b64(h)+"."+b64(claims)+".c2ln")
-		expectErr(t, err, verifier.ErrInvalidToken)
-	})
-
-	t.Run("garbage", func(t *testing.T) {
-		for _, raw := range []string{"", "a.b", "a.b.c", tk.AccessToken + "x"} {
-			if _, err := v.Verify(ctx, raw); !errors.Is(err, verifier.ErrInvalidToken) {
-				t.Errorf("%q: %v", raw, err)
+	for _, tc := range []struct {
+		name, raw string
+		want      error
+		reason    string // in the error
+	}{
+		{"another key under the published kid", stranger.sign(t, map[string]any{jws.TypeKey: "at+jwt", jws.KeyIDKey: es.kid}, claims), verifier.ErrInvalidToken, "signature"},
+		{"unknown kid", stranger.sign(t, at, claims), verifier.ErrInvalidToken, "unknown kid"},
+		{"no kid", es.sign(t, map[string]any{jws.TypeKey: "at+jwt", jws.KeyIDKey: ""}, claims), verifier.ErrInvalidToken, "kid"},
+		{"alg none", b64(map[string]any{"alg": "none", "typ": "at+jwt", "kid": es.kid}) + "." + b64(claims) + ".", verifier.ErrInvalidToken, "none"},
+		{"HS256 keyed with the public key", hs256(), verifier.ErrInvalidToken, "HS256"},
+		{"EdDSA signature under the ES256 key's kid", ed.sign(t, map[string]any{jws.TypeKey: "at+jwt", jws.KeyIDKey: es.kid}, claims), verifier.ErrInvalidToken, "is not key"},
+		{"typ JWT", es.sign(t, map[string]any{jws.TypeKey: "JWT"}, claims), verifier.ErrInvalidToken, "typ"},
+		{"no typ", es.sign(t, nil, claims), verifier.ErrInvalidToken, "typ"},
+		{"a feed page", es.sign(t, map[string]any{jws.TypeKey: verifier.FeedType}, claims), verifier.ErrInvalidToken, "typ"},
+		{"claims swapped under a signature", good[:first] + "." + b64(a.claims("sid-2")) + good[dot:], verifier.ErrInvalidToken, "signature"},
+		{"claims not JSON", es.sign(t, at, []byte("not json")), verifier.ErrInvalidToken, "claims"},
+		{"other issuer", edited(func(c map[string]any) { c["iss"] = "https://evil.test" }), verifier.ErrInvalidToken, "iss"},
+		{"other audience", edited(func(c map[string]any) { c["aud"] = []string{"billing"} }), verifier.ErrInvalidToken, "aud"},
+		{"no audience", edited(func(c map[string]any) { delete(c, "aud") }), verifier.ErrInvalidToken, "aud"},
+		{"aud a number", edited(func(c map[string]any) { c["aud"] = 7 }), verifier.ErrInvalidToken, "aud"},
+		{"no exp", edited(func(c map[string]any) { delete(c, "exp") }), verifier.ErrInvalidToken, "exp"},
+		{"no sid", edited(func(c map[string]any) { delete(c, "sid") }), verifier.ErrInvalidToken, "sid"},
+		{"no sub", edited(func(c map[string]any) { delete(c, "sub") }), verifier.ErrInvalidToken, "sub"},
+		{"empty", "", verifier.ErrInvalidToken, "compact"},
+		{"two parts", "a.b", verifier.ErrInvalidToken, "compact"},
+		{"five parts (JWE)", "a.b.c.d.e", verifier.ErrInvalidToken, "compact"},
+		{"junk", "a.b.c", verifier.ErrInvalidToken, ""},
+		{"trailing junk", good + "x", verifier.ErrInvalidToken, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), tc.raw)
+			expectErr(t, err, tc.want)
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("refused for %v; want the reason %q", err, tc.reason)
 			}
-		}
-	})
+		})
+	}
 
-	t.Run("wrong audience and issuer", func(t *testing.T) {
-		for _, mod := range []func(*verifier.Config){
-			func(c *verifier.Config) { c.Audience = "another-service" },
-			func(c *verifier.Config) { c.Issuer = "http://evil.test"; c.FeedURL = "" },
-		} {
-			_, _, other := service(t, mod)
-			_, err := other.Verify(ctx, tk.AccessToken)
-			expectErr(t, err, verifier.ErrInvalidToken)
+	// The same keys still verify a genuine token of either algorithm.
+	for _, raw := range []string{good, ed.sign(t, at, claims)} {
+		if _, err := v.Verify(context.Background(), raw); err != nil {
+			t.Errorf("genuine token refused: %v", err)
 		}
-	})
-
-	t.Run("feed JWS is no access token", func(t *testing.T) {
-		_, srv, _ := service(t, nil)
-		req, _ := http.NewRequest("GET", srv.URL+"/v1/auth/revocations", nil)
-		req.SetBasicAuth("gateway", "gateway-secret-0123456789")
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("feed: %d %s", resp.StatusCode, body)
-		}
-		// The other service signs with other keys: use its own verifier.
-		_, err = v.Verify(ctx, string(body))
-		expectErr(t, err, verifier.ErrInvalidToken)
-	})
-
-	t.Run("expired", func(t *testing.T) {
-		e.Clock.Advance(15*time.Minute + 6*time.Second)
-		_, err := v.Verify(ctx, tk.AccessToken)
-		expectErr(t, err, verifier.ErrExpired)
-	})
+	}
 }
 
-// TestFeedJWSRefusedAsToken: the feed, signed by the very key that signs
-// tokens, still does not pass as an access token (typ).
-func TestFeedJWSRefusedAsToken(t *testing.T) {
-	e, srv, v := service(t, nil)
-	tk := e.SignupLogin("fay")
-	e.As(tk.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
-	req, _ := http.NewRequest("GET", srv.URL+"/v1/auth/revocations", nil)
-	req.SetBasicAuth("gateway", "gateway-secret-0123456789")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
+// TestVerifyTyp: typ compares case-insensitively, with or without "application/".
+func TestVerifyTyp(t *testing.T) {
+	a := newAuthsvc(t)
+	v := a.newVerifier(nil)
+	for _, typ := range []string{"at+jwt", "AT+JWT", "application/at+jwt"} {
+		raw := a.signer.sign(t, map[string]any{jws.TypeKey: typ}, a.claims("sid-1"))
+		if _, err := v.Verify(context.Background(), raw); err != nil {
+			t.Errorf("typ %q: %v", typ, err)
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	_, err = v.Verify(context.Background(), string(body))
+}
+
+func TestVerifyAlgorithmAllowList(t *testing.T) {
+	a := newAuthsvc(t)
+	es, ed := a.signer, newKey(t, "EdDSA")
+	a.set(func(a *authsvc) { a.published = append(a.published, ed); a.signer = ed })
+	v := a.newVerifier(func(c *verifier.Config) { c.Algorithms = []string{"EdDSA"} })
+	_, err := v.Verify(context.Background(), es.sign(t, map[string]any{jws.TypeKey: "at+jwt"}, a.claims("sid-1")))
 	expectErr(t, err, verifier.ErrInvalidToken)
-	if !strings.Contains(err.Error(), "typ") {
-		t.Errorf("refused for %v; want the typ", err)
+	if !strings.Contains(err.Error(), `"ES256" not allowed`) {
+		t.Errorf("refused for %v; want the allow-list", err)
+	}
+	if _, err := v.Verify(context.Background(), a.token("sid-1", nil)); err != nil {
+		t.Errorf("EdDSA, allowed: %v", err)
 	}
 }
 
-func TestLogoutRefusedWithinAPoll(t *testing.T) {
-	e, _, v := service(t, nil)
+// TestVerifyTimes: exp and nbf hold with Leeway of clock skew, no more.
+func TestVerifyTimes(t *testing.T) {
+	a := newAuthsvc(t)
+	v := a.newVerifier(func(c *verifier.Config) { c.FeedURL = "" }) // no staleness bound
 	ctx := context.Background()
-	gone := e.SignupLogin("bob")
-	live := e.Login("bob", apitest.StrongPassword)
-	for _, tok := range []string{gone.AccessToken, live.AccessToken} {
-		if _, err := v.Verify(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
+	tok := a.token("sid-1", nil)
+	early := a.token("sid-2", func(c map[string]any) { c["nbf"] = a.clock.Now().Add(5 * time.Second).Unix() })
+	tooEarly := a.token("sid-3", func(c map[string]any) { c["nbf"] = a.clock.Now().Add(6 * time.Second).Unix() })
+	if _, err := v.Verify(ctx, early); err != nil {
+		t.Errorf("nbf within the leeway: %v", err)
 	}
-	e.As(gone.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
-
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := v.Verify(ctx, gone.AccessToken)
-		if errors.Is(err, verifier.ErrRevoked) {
-			break
-		}
-		if err != nil || time.Now().After(deadline) {
-			t.Fatalf("logged-out token: %v; want ErrRevoked within a poll", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if c, err := v.Verify(ctx, live.AccessToken); err != nil || c.SessionID != live.SessionID {
-		t.Fatalf("the other session's token: %v", err)
-	}
-
-	// Refresh applies a revocation at once; unchanged feed pages are 304.
-	e.As(live.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
-	if err := v.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_, err := v.Verify(ctx, live.AccessToken)
-	expectErr(t, err, verifier.ErrRevoked)
-	if err := v.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestStaleFeedFailsClosed(t *testing.T) {
-	e, srv, v := service(t, func(c *verifier.Config) { c.MaxFeedStaleness = 2 * time.Second })
-	ctx := context.Background()
-	tk := e.SignupLogin("cyd")
-	if _, err := v.Verify(ctx, tk.AccessToken); err != nil {
-		t.Fatal(err)
-	}
-	srv.Close()
-	e.Clock.Advance(time.Second)
-	if _, err := v.Verify(ctx, tk.AccessToken); err != nil {
-		t.Fatalf("within the staleness bound: %v", err)
-	}
-	e.Clock.Advance(2 * time.Second)
-	_, err := v.Verify(ctx, tk.AccessToken)
-	expectErr(t, err, verifier.ErrFeedStale)
-	expectErr(t, v.Ready(), verifier.ErrFeedStale)
-
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Authorization", "Bearer "+tk.AccessToken)
-	v.Middleware(http.NotFoundHandler()).ServeHTTP(rec, req)
-	expectProblem(t, rec, 503, "unavailable")
-}
-
-func TestKeyRotationRefetchesOnUnknownKID(t *testing.T) {
-	// No feed: the feed poller would otherwise refetch the JWKS itself.
-	e, _, v := service(t, func(c *verifier.Config) { c.FeedURL = "" })
-	ctx := context.Background()
-	old := e.SignupLogin("rosa")
-	if _, err := v.Verify(ctx, old.AccessToken); err != nil {
-		t.Fatal(err)
-	}
-	// Two rotations: the key that signs now was published after the verifier
-	// fetched the JWKS (one rotation ahead would already be known).
-	for range 2 {
-		if _, err := e.App.Keys.Rotate(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fresh := e.Login("rosa", apitest.StrongPassword)
-	oldH, _ := parts(old.AccessToken)
-	freshH, _ := parts(fresh.AccessToken)
-	if oldH["kid"] == freshH["kid"] {
-		t.Fatal("rotation kept the kid")
-	}
-	// Within MinRefetch of the last fetch the unknown kid is refused...
-	_, err := v.Verify(ctx, fresh.AccessToken)
+	_, err := v.Verify(ctx, tooEarly)
 	expectErr(t, err, verifier.ErrInvalidToken)
-	// ...then fetched once.
-	e.Clock.Advance(6 * time.Second)
-	if _, err := v.Verify(ctx, fresh.AccessToken); err != nil {
-		t.Fatalf("token from the new key after refetch: %v", err)
-	}
-	if _, err := v.Verify(ctx, old.AccessToken); err != nil {
-		t.Fatalf("token from the retiring key: %v", err)
-	}
-}
 
-func TestKeyRotationWithFeed(t *testing.T) {
-	e, _, v := service(t, nil)
-	ctx := context.Background()
-	for range 2 {
-		if _, err := e.App.Keys.Rotate(ctx); err != nil {
-			t.Fatal(err)
-		}
+	a.clock.Advance(15*time.Minute + 4*time.Second)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Errorf("4s past exp, within the leeway: %v", err)
 	}
-	tk := e.SignupLogin("uma")
-	e.Clock.Advance(6 * time.Second)
-	if err := v.Refresh(ctx); err != nil {
-		t.Fatalf("feed signed by the new key: %v", err)
-	}
-	if _, err := v.Verify(ctx, tk.AccessToken); err != nil {
-		t.Fatal(err)
-	}
-}
+	a.clock.Advance(time.Second)
+	_, err = v.Verify(ctx, tok)
+	expectErr(t, err, verifier.ErrExpired)
 
-func expectProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
-	t.Helper()
-	if rec.Code != status || rec.Header().Get("Content-Type") != "application/problem+json" {
-		t.Fatalf("%d %q %s; want %d problem JSON", rec.Code, rec.Header().Get("Content-Type"), rec.Body, status)
-	}
-	var p verifier.Problem
-	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code != code || p.Status != status || p.Title == "" || p.Type == "" {
-		t.Fatalf("problem %s; want code %s status %d", rec.Body, code, status)
-	}
-}
-
-func TestMiddleware(t *testing.T) {
-	e, _, v := service(t, nil)
-	user := e.SignupLogin("dan")
-	admin := e.AdminLogin()
-
-	var seen *verifier.Claims
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = verifier.ClaimsFrom(r.Context())
-		w.WriteHeader(204)
-	})
-	call := func(h http.Handler, authz string) *httptest.ResponseRecorder {
-		seen = nil
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/", nil)
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
-		}
-		h.ServeHTTP(rec, req)
-		return rec
-	}
-
-	plain := v.Middleware(ok)
-	if rec := call(plain, "Bearer "+user.AccessToken); rec.Code != 204 || seen == nil || seen.SessionID != user.SessionID {
-		t.Fatalf("valid token: %d %s, claims %+v", rec.Code, rec.Body, seen)
-	}
-	expectProblem(t, call(plain, ""), 401, "missing_token")
-	expectProblem(t, call(plain, "Basic Zm9vOmJhcg=="), 401, "missing_token")
-	expectProblem(t, call(plain, "Bearer nope"), 401, "invalid_token")
-	if seen != nil {
-		t.Fatal("the handler ran for a refused request")
-	}
-
-	adminOnly := v.Middleware(verifier.RequireRole("admin")(ok))
-	expectProblem(t, call(adminOnly, "Bearer "+user.AccessToken), 403, "forbidden")
-	if rec := call(adminOnly, "Bearer "+admin.AccessToken); rec.Code != 204 || !seen.HasRole("admin") {
-		t.Fatalf("admin: %d %s", rec.Code, rec.Body)
-	}
-	readers := v.Middleware(verifier.RequirePermission("users:read")(ok))
-	expectProblem(t, call(readers, "Bearer "+user.AccessToken), 403, "forbidden")
-	if rec := call(readers, "Bearer "+admin.AccessToken); rec.Code != 204 {
-		t.Fatalf("admin with users:read: %d %s", rec.Code, rec.Body)
-	}
-	expectProblem(t, call(verifier.RequireRole("admin")(ok), ""), 401, "missing_token")
-
-	// Revoked and expired.
-	e.As(user.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
-	if err := v.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	expectProblem(t, call(plain, "Bearer "+user.AccessToken), 401, "session_revoked")
-	e.Clock.Advance(16 * time.Minute)
-	if err := v.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	expectProblem(t, call(plain, "Bearer "+admin.AccessToken), 401, "token_expired")
-}
-
-func TestEchoMiddleware(t *testing.T) {
-	e, _, v := service(t, nil)
-	user := e.SignupLogin("eve")
-	admin := e.AdminLogin()
-
-	r := echo.New()
-	g := r.Group("", v.EchoMiddleware())
-	g.GET("/me", func(c echo.Context) error {
-		return c.String(200, verifier.ClaimsFrom(c.Request().Context()).Username)
-	})
-	g.GET("/admin", func(c echo.Context) error { return c.NoContent(204) }, verifier.EchoRequireRole("admin"))
-	g.GET("/users", func(c echo.Context) error { return c.NoContent(204) }, verifier.EchoRequirePermission("users:read"))
-
-	call := func(path, tok string) *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", path, nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		r.ServeHTTP(rec, req)
-		return rec
-	}
-	if rec := call("/me", user.AccessToken); rec.Code != 200 || rec.Body.String() != "eve" {
-		t.Fatalf("/me: %d %s", rec.Code, rec.Body)
-	}
-	expectProblem(t, call("/me", ""), 401, "missing_token")
-	expectProblem(t, call("/me", "x.y.z"), 401, "invalid_token")
-	expectProblem(t, call("/admin", user.AccessToken), 403, "forbidden")
-	expectProblem(t, call("/users", user.AccessToken), 403, "forbidden")
-	if rec := call("/admin", admin.AccessToken); rec.Code != 204 {
-		t.Fatalf("/admin as admin: %d %s", rec.Code, rec.Body)
-	}
-	if rec := call("/users", admin.AccessToken); rec.Code != 204 {
-		t.Fatalf("/users as admin: %d %s", rec.Code, rec.Body)
-	}
+	strict := a.newVerifier(func(c *verifier.Config) { c.FeedURL = ""; c.Leeway = time.Millisecond })
+	_, err = strict.Verify(ctx, a.token("sid-4", func(c map[string]any) { c["exp"] = a.clock.Now().Add(-time.Second).Unix() }))
+	expectErr(t, err, verifier.ErrExpired)
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	ctx := context.Background()
 	for _, cfg := range []verifier.Config{
 		{Audience: "a", JWKSURL: "http://x"},
+		{Issuer: "i", JWKSURL: "http://x"},
+		{Issuer: "i", Audience: "a"},
 		{Issuer: "i", Audience: "a", JWKSURL: "http://x", Algorithms: []string{"HS256"}},
 		{Issuer: "i", Audience: "a", JWKSURL: "http://x", Algorithms: []string{"none"}},
+		{Issuer: "i", Audience: "a", JWKSURL: "http://x", Algorithms: []string{"ES257"}},
 	} {
 		if _, err := verifier.New(ctx, cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
-	}
-}
-
-// TestFeedConditionalPolls: the poller sends the last ETag back, and an
-// unchanged feed answers 304; a failing JWKS is not fetched more than once per
-// MinRefetch.
-func TestFeedConditionalPolls(t *testing.T) {
-	e := apitest.New(t, "sqlite", apitest.Vars{"INTROSPECTION_RATE_LIMIT": "0"})
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		e.App.Server.ServeHTTP(rec, r)
-		if r.URL.Path == "/v1/auth/revocations" {
-			mu.Lock()
-			statuses[rec.Code]++
-			mu.Unlock()
-		}
-		for k, vs := range rec.Header() {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-	}))
-	t.Cleanup(srv.Close)
-	v, err := verifier.New(context.Background(), verifier.Config{
-		Issuer: issuer, Audience: "authsvc",
-		JWKSURL: srv.URL + "/.well-known/jwks.json", FeedURL: srv.URL + "/v1/auth/revocations",
-		ClientID: "gateway", ClientSecret: "gateway-secret-0123456789",
-		PollInterval: time.Hour, HTTPClient: srv.Client(), Now: e.Clock.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	ctx := context.Background()
-	for range 3 {
-		if err := v.Refresh(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mu.Lock()
-	if statuses[http.StatusNotModified] < 2 {
-		t.Errorf("feed answers %v; want 304s for the unchanged polls", statuses)
-	}
-	mu.Unlock()
-
-	tk := e.SignupLogin("gil")
-	e.As(tk.AccessToken, "POST", "/v1/auth/logout", nil).Expect(200)
-	if err := v.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_, err = v.Verify(ctx, tk.AccessToken)
-	expectErr(t, err, verifier.ErrRevoked)
-	mu.Lock()
-	if statuses[http.StatusOK] < 3 {
-		t.Errorf("feed answers %v; want a 200 for the new revocation", statuses)
-	}
-	mu.Unlock()
-
-	// Once its token has expired, the revocation is forgotten, and the
-	// (expired) token is refused as expired.
-	e.Clock.Advance(16 * time.Minute)
-	if err := v.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_, err = v.Verify(ctx, tk.AccessToken)
-	expectErr(t, err, verifier.ErrExpired)
-}
-
-func TestJWKSDownRefetchIsRateLimited(t *testing.T) {
-	var mu sync.Mutex
-	hits := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits++
-		mu.Unlock()
-		http.Error(w, "down", http.StatusBadGateway)
-	}))
-	defer srv.Close()
-	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
-	v, err := verifier.New(context.Background(), verifier.Config{
-		Issuer: issuer, Audience: "authsvc", JWKSURL: srv.URL, HTTPClient: srv.Client(),
-		Now: func() time.Time { return now },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	h := map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": "k"}
-	for range 5 {
-		_, err := v.Verify(context.Background(), b64(h)+"."+b64(map[string]any{})+".c2ln")
-		expectErr(t, err, verifier.ErrInvalidToken)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if hits != 1 {
-		t.Errorf("%d JWKS fetches; want 1 within MinRefetch", hits)
 	}
 }

@@ -1,4 +1,4 @@
-package verifier_test
+package verifiertest
 
 import (
 	"context"
@@ -67,7 +67,7 @@ type feedPage struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-var gatewayBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte("gateway:gateway-secret-0123456789"))
+var gatewayBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte(apitest.GatewayClient+":"+apitest.GatewaySecret))
 
 // readPage fetches the page after cursor ("" for the start). It reports
 // instead of failing, so that it can run outside the test goroutine.

@@ -1,4 +1,4 @@
-package verifier_test
+package verifiertest
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func verifierFor(t *testing.T, e *apitest.Env, poll time.Duration) *verifier.Ver
 	v, err := verifier.New(context.Background(), verifier.Config{
 		Issuer: issuer, Audience: "authsvc",
 		JWKSURL: srv.URL + "/.well-known/jwks.json", FeedURL: srv.URL + "/v1/auth/revocations",
-		ClientID: "gateway", ClientSecret: "gateway-secret-0123456789",
+		ClientID: "gateway", ClientSecret: apitest.GatewaySecret,
 		PollInterval: poll, HTTPClient: srv.Client(), Now: e.Clock.Now,
 	})
 	if err != nil {
