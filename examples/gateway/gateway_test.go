@@ -143,3 +143,55 @@ func TestGatewayWrongAudience(t *testing.T) {
 		t.Fatal("a wrong-audience request reached the upstream")
 	}
 }
+
+// TestGatewayDropsSmuggledIdentityHeaders: identity headers a client sends in
+// any spelling that a CGI or WSGI upstream reads as the gateway's own (case,
+// "_" for "-") are dropped, so the upstream sees only the gateway's values.
+func TestGatewayDropsSmuggledIdentityHeaders(t *testing.T) {
+	s := newStack(t, "authsvc")
+	tk := s.e.SignupLogin("ada")
+	req, _ := http.NewRequest("GET", s.gateway.URL+"/orders/42", nil)
+	req.Header.Set("Authorization", "Bearer "+tk.AccessToken)
+	// Assigned to the map, the names go on the wire exactly as written.
+	for name, value := range map[string]string{
+		"X_User_Roles": "admin",
+		"x-user-roles": "admin",
+		"X_USER_ROLES": "admin",
+		"X-User_Id":    "someone-else",
+		"x_user_id":    "someone-else",
+		"X-USER-ID":    "someone-else",
+		"X_User-Name":  "root",
+		"x-user-name":  "root",
+	} {
+		req.Header[name] = []string{value}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("authorised request: %d", res.StatusCode)
+	}
+
+	want := map[string]string{
+		headerKey(HeaderUserID):   tk.User["id"].(string),
+		headerKey(HeaderRoles):    "user",
+		headerKey(HeaderUsername): "ada",
+	}
+	seen := s.seen.Load().(http.Header)
+	got := map[string][]string{}
+	for name, values := range seen {
+		if _, identity := want[headerKey(name)]; identity {
+			got[name] = values
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("upstream saw identity headers %q; want only the gateway's three", got)
+	}
+	for _, name := range []string{HeaderUserID, HeaderRoles, HeaderUsername} {
+		if values := got[name]; len(values) != 1 || values[0] != want[headerKey(name)] {
+			t.Errorf("upstream saw %s: %q; want only %q", name, values, want[headerKey(name)])
+		}
+	}
+}
