@@ -131,7 +131,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// loadConfig reads the environment and .env, and builds the logger.
+// loadConfig reads the environment and .env, and builds the logger of the
+// commands other than serve: they print their results on stdout, and log only
+// warnings and errors, whatever LOG_LEVEL (the service's setting) says.
 func loadConfig(env Env) (config.Config, *slog.Logger, error) {
 	path := env.DotEnv
 	if path == "" {
@@ -145,7 +147,7 @@ func loadConfig(env Env) (config.Config, *slog.Logger, error) {
 	if err != nil {
 		return config.Config{}, nil, err
 	}
-	return cfg, logging.New(env.Stderr, cfg.LogLevel, cfg.LogFormat), nil
+	return cfg, logging.New(env.Stderr, max(cfg.LogLevel, slog.LevelWarn), cfg.LogFormat), nil
 }
 
 // openStore loads the configuration and opens the migrated database.
@@ -187,10 +189,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, log, err := loadConfig(env)
+	cfg, _, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
+	log := logging.New(env.Stderr, cfg.LogLevel, cfg.LogFormat)
 	// Listen before anything is created: a busy or bad HTTP_ADDR must stop the
 	// start before the bootstrap admin's one-time password is logged and lost.
 	listen := env.Listen
