@@ -18,6 +18,7 @@ import (
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
@@ -45,6 +46,8 @@ type Config struct {
 	LoginLimit, SignupLimit, MailLimit ratelimit.Limit
 	// LockoutThreshold consecutive failed logins lock login (0: never).
 	LockoutThreshold int
+	// Rules decide who may do what (policy).
+	Rules policy.Rules
 }
 
 // Deps are the parts an account service works with.
@@ -121,37 +124,28 @@ func (s *Service) mailLater(ctx context.Context, what string, work func(ctx cont
 	return nil
 }
 
-// Actor is who performs an operation: a signed-in account, or the operator at
-// the command line (Account nil), who may do anything.
+// Actor is who performs an operation, and from where: a signed-in account,
+// or the operator at the command line (Account nil), who may do anything.
+// What it may do is policy's to decide.
 type Actor struct {
-	Account *store.Account
-	Client  audit.Client
+	policy.Principal
+	Client audit.Client
+}
+
+// SignedIn is the actor of a request made with acct's access token.
+func SignedIn(acct *store.Account, client audit.Client) Actor {
+	return Actor{Principal: policy.Principal{Account: acct}, Client: client}
 }
 
 // Operator is the actor of the command line and of start-up.
 func Operator() Actor { return Actor{Client: audit.Client{IP: "local"}} }
 
-// ID is the actor's user id, uuid.Nil for the operator.
-func (a Actor) ID() uuid.UUID {
-	if a.Account == nil {
-		return uuid.Nil
-	}
-	return a.Account.ID
-}
+// Authorize asks the policy whether the actor may perform op. Every
+// operation asks it itself; callers ask first to refuse before reading input.
+func (s *Service) Authorize(actor Actor, op policy.Operation) error { return s.authorize(actor, op) }
 
-func (a Actor) isAdmin() bool { return a.Account == nil || a.Account.HasRole(models.RoleAdmin) }
-
-// holdsAll reports whether the actor holds every one of the permissions.
-func (a Actor) holdsAll(perms []string) bool {
-	if a.Account == nil {
-		return true
-	}
-	for _, p := range perms {
-		if !a.Account.Can(p) {
-			return false
-		}
-	}
-	return true
+func (s *Service) authorize(actor Actor, op policy.Operation) error {
+	return s.cfg.Rules.Allow(actor.Principal, op)
 }
 
 // details adds where an operator's change came from to an audit record.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
@@ -70,6 +71,9 @@ type CreateInput struct {
 // Create makes an account on behalf of actor, who may grant only roles within
 // its own permissions (checkGrant).
 func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*store.Account, error) {
+	if err := s.authorize(actor, policy.CreateUser); err != nil {
+		return nil, err
+	}
 	roles := []string{models.RoleUser}
 	if in.Roles != nil {
 		roles = models.SortedSet(in.Roles)

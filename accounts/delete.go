@@ -6,11 +6,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
 // Delete removes another user and every session of theirs.
 func (s *Service) Delete(ctx context.Context, actor Actor, id uuid.UUID) error {
+	if err := s.authorize(actor, policy.DeleteUser); err != nil {
+		return err
+	}
 	if id == actor.ID() {
 		return ErrCannotDeleteSelf
 	}
@@ -61,10 +65,10 @@ func (s *Service) delete(ctx context.Context, tx *store.Store, actor Actor, targ
 // administrator may, with its password. No last-admin guard on purpose: the
 // bootstrap admin is recreated at the next start.
 func (s *Service) Wipe(ctx context.Context, actor Actor, password string) error {
-	me := actor.Account
-	if !actor.isAdmin() {
-		return ErrAdminsOnly
+	if err := s.authorize(actor, policy.DeleteAllUsers); err != nil {
+		return err
 	}
+	me := actor.Account
 	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package accounts
 import (
 	"errors"
 	"fmt"
+
+	"github.com/authsvc/authsvc/policy"
 )
 
 // Domain errors. handlers/errors.go maps each to what a client sees; the
@@ -15,7 +17,9 @@ var (
 	ErrUserNotFound         = errors.New("accounts: no such user")
 	ErrCallerGone           = errors.New("accounts: the caller's account no longer exists")
 	ErrBeyondOwnRights      = errors.New("accounts: beyond the actor's own permissions")
-	ErrAdminsOnly           = errors.New("accounts: only administrators may do this")
+	ErrAdminsOnly           = policy.ErrAdminsOnly
+	ErrForbidden            = policy.ErrForbidden
+	ErrPrivateFilter        = errors.New("accounts: filtering on private fields needs users:read")
 	ErrLastAdmin            = errors.New("accounts: no active administrator would remain")
 	ErrCannotDeleteSelf     = errors.New("accounts: use the self-service deletion for your own account")
 	ErrSelfServiceRequired  = errors.New("accounts: one's own credentials and factors change only through self-service")

@@ -3,27 +3,16 @@ package accounts
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/google/uuid"
 
-	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
-// mayManage is the rule for acting on another account (changing it, its
-// password, status or roles, deleting it, seeing or ending its sessions): the
-// actor holds every permission the target holds, and only an administrator acts
-// on an administrator. Without the second half a role holding all permissions
-// could set an admin's password, log in as them and grant itself admin.
+// mayManage: the actor may act on the target account (policy.MayManage).
 func mayManage(actor Actor, target *store.Account) bool {
-	if actor.Account != nil && actor.Account.ID == target.ID {
-		return true
-	}
-	if target.HasRole(models.RoleAdmin) && !actor.isAdmin() {
-		return false
-	}
-	return actor.holdsAll(target.Permissions)
+	return policy.MayManage(actor.Principal, target)
 }
 
 // checkGrant refuses roles that do not exist (UnknownRoleError) and roles the
@@ -37,14 +26,11 @@ func checkGrant(ctx context.Context, tx *store.Store, actor Actor, roles []strin
 	if len(unknown) > 0 {
 		return &UnknownRoleError{Name: unknown[0]}
 	}
-	if slices.Contains(roles, models.RoleAdmin) && !actor.isAdmin() {
-		return ErrBeyondOwnRights
-	}
 	perms, err := tx.PermissionsOf(ctx, roles)
 	if err != nil {
 		return err
 	}
-	if !actor.holdsAll(perms) {
+	if !policy.MayGrant(actor.Principal, roles, perms) {
 		return ErrBeyondOwnRights
 	}
 	return nil

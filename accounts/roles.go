@@ -9,6 +9,7 @@ import (
 
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -28,14 +29,25 @@ func permissionSet(actor Actor, perms []string) ([]string, error) {
 			return nil, &UnknownPermissionError{Name: p}
 		}
 	}
-	if !actor.holdsAll(perms) {
+	if !policy.MayGrant(actor.Principal, nil, perms) {
 		return nil, ErrBeyondOwnRights
 	}
 	return perms, nil
 }
 
+// Roles lists every role with its permissions.
+func (s *Service) Roles(ctx context.Context, actor Actor) ([]store.RoleInfo, error) {
+	if err := s.authorize(actor, policy.ListRoles); err != nil {
+		return nil, err
+	}
+	return s.Store.Roles(ctx)
+}
+
 // CreateRole defines a custom role.
 func (s *Service) CreateRole(ctx context.Context, actor Actor, in RoleInput) (*store.RoleInfo, error) {
+	if err := s.authorize(actor, policy.CreateRole); err != nil {
+		return nil, err
+	}
 	var perms []string
 	if in.Permissions != nil {
 		perms = *in.Permissions
@@ -67,6 +79,9 @@ func (s *Service) CreateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 // the sessions of its holders: offline gateways would otherwise act on the old
 // permissions in their tokens. Built-in roles' permissions cannot change.
 func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*store.RoleInfo, error) {
+	if err := s.authorize(actor, policy.UpdateRole); err != nil {
+		return nil, err
+	}
 	var perms []string
 	if in.Permissions != nil {
 		var err error
@@ -80,7 +95,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 		if err != nil {
 			return notFound(err, ErrRoleNotFound)
 		}
-		if !actor.holdsAll(role.Permissions) {
+		if !actor.HoldsAll(role.Permissions) {
 			return ErrBeyondOwnRights
 		}
 		if perms != nil && slices.Equal(perms, role.Permissions) {
@@ -125,6 +140,9 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 
 // DeleteRole removes a custom role; its holders lose it and their sessions end.
 func (s *Service) DeleteRole(ctx context.Context, actor Actor, name string) error {
+	if err := s.authorize(actor, policy.DeleteRole); err != nil {
+		return err
+	}
 	return s.Store.InTx(ctx, func(tx *store.Store) error {
 		role, err := tx.LockRole(ctx, name)
 		if err != nil {
@@ -133,7 +151,7 @@ func (s *Service) DeleteRole(ctx context.Context, actor Actor, name string) erro
 		if role.Builtin {
 			return ErrBuiltinRole
 		}
-		if !actor.holdsAll(role.Permissions) {
+		if !actor.HoldsAll(role.Permissions) {
 			return ErrBeyondOwnRights
 		}
 		holders, err := tx.RoleHolders(ctx, name)

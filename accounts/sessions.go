@@ -8,6 +8,7 @@ import (
 
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -23,6 +24,9 @@ func (s *Service) User(ctx context.Context, id uuid.UUID) (*store.Account, error
 // UserSessions lists another user's live sessions; they show where the user
 // is signed in, so the rule for acting on the user applies.
 func (s *Service) UserSessions(ctx context.Context, actor Actor, id uuid.UUID) ([]models.Session, error) {
+	if err := s.authorize(actor, policy.ListUserSessions); err != nil {
+		return nil, err
+	}
 	target, err := s.User(ctx, id)
 	if err != nil {
 		return nil, err
@@ -35,6 +39,9 @@ func (s *Service) UserSessions(ctx context.Context, actor Actor, id uuid.UUID) (
 
 // RevokeUserSessions ends every session of another user.
 func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.UUID) error {
+	if err := s.authorize(actor, policy.RevokeUserSessions); err != nil {
+		return err
+	}
 	if actor.ID() == id {
 		return ErrSelfServiceRequired // POST /v1/auth/logout with all: true
 	}

@@ -8,15 +8,17 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/store"
 )
 
 // Audit serves the audit log.
 type Audit struct {
-	Store   *store.Store
-	Cursors Cursors
+	Accounts *accounts.Service
+	Cursors  Cursors
 }
 
 // AuditEvent is one security event.
@@ -59,13 +61,17 @@ type AuditEventsResponse struct {
 //	@Security		BearerAuth
 //	@Router			/v1/audit [get]
 func (h *Audit) listAudit(c echo.Context) error {
+	by, err := actorFor(c, h.Accounts, policy.ReadAudit)
+	if err != nil {
+		return err
+	}
 	f, err := h.filter(c)
 	if err != nil {
 		return err
 	}
 	limit := f.Limit
 	f.Limit++ // one more tells whether another page follows
-	list, err := h.Store.ListAudit(c.Request().Context(), f)
+	list, err := h.Accounts.Audit(c.Request().Context(), by, f)
 	if err != nil {
 		return err
 	}

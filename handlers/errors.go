@@ -31,6 +31,8 @@ var problems = []struct {
 	// Roles and users:write alone must not lead to admin rights.
 	{accounts.ErrBeyondOwnRights, problem.Forbidden("forbidden", "You cannot grant, change or act on permissions you do not hold yourself, nor act on an administrator unless you are one.")},
 	{accounts.ErrAdminsOnly, problem.Forbidden("forbidden", "Only administrators can do this.")},
+	{accounts.ErrForbidden, problem.ErrForbidden},
+	{accounts.ErrPrivateFilter, problem.Forbidden("forbidden", "Filtering by role, status or verified needs users:read.")},
 	{accounts.ErrLastAdmin, problem.Conflict("last_admin", "This would leave no active administrator; make another one first.")},
 	{accounts.ErrCannotDeleteSelf, problem.Conflict("cannot_delete_self", "You cannot delete your own account here; use DELETE /v1/me.")},
 	{accounts.ErrSelfServiceRequired, problem.Forbidden("self_service_required", "Your own email, password, status, roles, factors and sessions change through /v1/me, which asks for your password or a code.")},

@@ -10,6 +10,7 @@ import (
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -26,7 +27,18 @@ func actor(c echo.Context) (accounts.Actor, error) {
 	if err != nil {
 		return accounts.Actor{}, err
 	}
-	return accounts.Actor{Account: acct, Client: clientOf(c)}, nil
+	return accounts.SignedIn(acct, clientOf(c)), nil
+}
+
+// actorFor is the signed-in caller, once the policy lets it perform op: a
+// caller who may not is refused before its request's body or query is read.
+// The operation itself asks again (the command line calls it directly).
+func actorFor(c echo.Context, a *accounts.Service, op policy.Operation) (accounts.Actor, error) {
+	by, err := actor(c)
+	if err != nil {
+		return by, err
+	}
+	return by, a.Authorize(by, op)
 }
 
 // getMe godoc

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/middleware"
+	"github.com/authsvc/authsvc/policy"
 )
 
 // MFARequest is the second step of a login: the mfa_token from the password
@@ -244,4 +245,6 @@ func (h *Me) regenerateRecoveryCodes(c echo.Context) error {
 //	@Failure		404	{object}	problem.Error	"user_not_found"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/mfa [delete]
-func (h *Users) resetUserMFA(c echo.Context) error { return actOnUser(c, h.Accounts.ResetMFA) }
+func (h *Users) resetUserMFA(c echo.Context) error {
+	return actOnUser(c, h.Accounts, policy.ResetUserFactors, h.Accounts.ResetMFA)
+}

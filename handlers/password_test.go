@@ -339,7 +339,7 @@ func TestForgotRevealsNothing(t *testing.T) {
 		disabled := e.Signup("gone")
 		pending := e.Signup("waiting")
 		for id, status := range map[string]string{idOf(disabled): "disabled", idOf(pending): "pending"} {
-			testdb.Must(t, e.App.Store.UpdateUser(ctx, uuid.MustParse(id), e.Clock.Now(), map[string]any{"status": status}))
+			testdb.Must(t, e.App.Store.UpdateUser(ctx, uuid.MustParse(id), e.Clock.Now(), store.UserUpdate{Status: new(status)}))
 		}
 
 		answers := map[string]*apitest.Response{}
@@ -496,7 +496,7 @@ func TestResetTokenLifecycle(t *testing.T) {
 			tok := requestToken("banned")
 			s := e.Login("banned", apitest.StrongPassword)
 			testdb.Must(t, e.App.Store.UpdateUser(context.Background(), uuid.MustParse(s.User["id"].(string)), e.Clock.Now(),
-				map[string]any{"status": "disabled"}))
+				store.UserUpdate{Status: new("disabled")}))
 			resetPW(e, tok, pw).ExpectProblem(403, "account_disabled")
 			e.Request("POST", "/v1/auth/login", map[string]any{"login": "banned", "password": pw}).ExpectProblem(401, "invalid_credentials")
 		})
@@ -596,6 +596,7 @@ func TestForgotMailSurvivesRestart(t *testing.T) {
 		}
 		tok := lastToken(t, srv, "phoenix@example.com")
 		resetPW(e2, tok, "marble-Cactus-whistle-15$").Expect(200)
+		deliverMail(e2, 1) // the notice of the reset
 		e2.Login("phoenix", "marble-Cactus-whistle-15$")
 		e2.As(old.AccessToken, "GET", "/v1/me", nil).ExpectProblem(401, "session_revoked")
 		e2.Clock.Advance(time.Hour)

@@ -7,13 +7,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
 // Roles serves the administration of roles.
 type Roles struct {
 	Accounts *accounts.Service
-	Store    *store.Store
 }
 
 // Role is a role and the permissions it grants.
@@ -50,7 +50,11 @@ func roleView(r *store.RoleInfo) Role {
 //	@Security		BearerAuth
 //	@Router			/v1/roles [get]
 func (h *Roles) listRoles(c echo.Context) error {
-	roles, err := h.Store.Roles(c.Request().Context())
+	by, err := actorFor(c, h.Accounts, policy.ListRoles)
+	if err != nil {
+		return err
+	}
+	roles, err := h.Accounts.Roles(c.Request().Context(), by)
 	if err != nil {
 		return err
 	}
@@ -87,11 +91,11 @@ func (r *CreateRoleRequest) normalize() { r.Description = strings.TrimSpace(r.De
 //	@Security		BearerAuth
 //	@Router			/v1/roles [post]
 func (h *Roles) createRole(c echo.Context) error {
-	req, err := decode[CreateRoleRequest](c)
+	by, err := actorFor(c, h.Accounts, policy.CreateRole)
 	if err != nil {
 		return err
 	}
-	by, err := actor(c)
+	req, err := decode[CreateRoleRequest](c)
 	if err != nil {
 		return err
 	}
@@ -135,11 +139,11 @@ func (r *UpdateRoleRequest) normalize() {
 //	@Security		BearerAuth
 //	@Router			/v1/roles/{name} [patch]
 func (h *Roles) updateRole(c echo.Context) error {
-	req, err := decode[UpdateRoleRequest](c)
+	by, err := actorFor(c, h.Accounts, policy.UpdateRole)
 	if err != nil {
 		return err
 	}
-	by, err := actor(c)
+	req, err := decode[UpdateRoleRequest](c)
 	if err != nil {
 		return err
 	}
@@ -167,7 +171,7 @@ func (h *Roles) updateRole(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/roles/{name} [delete]
 func (h *Roles) deleteRole(c echo.Context) error {
-	by, err := actor(c)
+	by, err := actorFor(c, h.Accounts, policy.DeleteRole)
 	if err != nil {
 		return err
 	}

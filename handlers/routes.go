@@ -21,7 +21,6 @@ import (
 	"github.com/authsvc/authsvc/logging"
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
-	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 )
 
@@ -31,11 +30,10 @@ type Server struct {
 	CORSOrigins    []string
 	CookieMode     bool // CORS allows credentials (the refresh cookie) and X-CSRF-Token
 	TrustedProxies []*net.IPNet
-	// Auth admits requests with a live access token; Permission, after it,
-	// callers whose current roles grant the permission.
-	Auth       echo.MiddlewareFunc
-	Permission func(permission string) echo.MiddlewareFunc
-	Metrics    *metrics.Metrics // requests by route; served at /metrics
+	// Auth admits requests with a live access token. What a caller may do
+	// once signed in is the accounts service's to decide (policy).
+	Auth    echo.MiddlewareFunc
+	Metrics *metrics.Metrics // requests by route; served at /metrics
 	// PasskeyDemo serves the passkey demo page (PASSKEY_DEMO, development).
 	PasskeyDemo bool
 }
@@ -60,10 +58,10 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.IPExtractor = ipExtractor(s.TrustedProxies)
 	useMiddleware(e, s)
 
-	auth, perm := s.Auth, s.Permission
-	e.GET("/.well-known/oauth-authorization-server", h.Discovery.oauthAuthorizationServer)
+	auth := s.Auth
 	e.GET("/.well-known/jwks.json", h.Discovery.jwks)
 	e.GET("/.well-known/openid-configuration", h.Discovery.openIDConfiguration)
+	e.GET("/.well-known/oauth-authorization-server", h.Discovery.oauthAuthorizationServer)
 	e.GET("/healthz", h.Discovery.healthz)
 	e.GET("/readyz", h.Discovery.readyz)
 	e.GET("/metrics", getMetrics(s.Metrics.Handler()))
@@ -98,23 +96,23 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/v1/me/passkeys", h.Me.listMyPasskeys, auth)
 	e.DELETE("/v1/me/passkeys/:id", h.Me.deleteMyPasskey, auth)
 
-	e.GET("/v1/users", h.Users.listUsers, auth) // users:read, or USER_DIRECTORY_PUBLIC: decided inside
+	e.GET("/v1/users", h.Users.listUsers, auth)
 	e.GET("/v1/users/count", h.Users.countUsers, auth)
-	e.POST("/v1/users", h.Users.createUser, auth, perm(models.PermUsersWrite))
-	e.DELETE("/v1/users", h.Users.deleteAllUsers, auth, perm(models.PermUsersWrite))
+	e.POST("/v1/users", h.Users.createUser, auth)
+	e.DELETE("/v1/users", h.Users.deleteAllUsers, auth)
 	e.GET("/v1/users/:id", h.Users.getUser, auth)
-	e.PATCH("/v1/users/:id", h.Users.updateUser, auth, perm(models.PermUsersWrite))
-	e.DELETE("/v1/users/:id", h.Users.deleteUser, auth, perm(models.PermUsersWrite))
-	e.GET("/v1/users/:id/sessions", h.Users.listUserSessions, auth, perm(models.PermUsersRead))
-	e.DELETE("/v1/users/:id/sessions", h.Users.revokeUserSessions, auth, perm(models.PermUsersWrite))
-	e.DELETE("/v1/users/:id/mfa", h.Users.resetUserMFA, auth, perm(models.PermUsersWrite))
+	e.PATCH("/v1/users/:id", h.Users.updateUser, auth)
+	e.DELETE("/v1/users/:id", h.Users.deleteUser, auth)
+	e.GET("/v1/users/:id/sessions", h.Users.listUserSessions, auth)
+	e.DELETE("/v1/users/:id/sessions", h.Users.revokeUserSessions, auth)
+	e.DELETE("/v1/users/:id/mfa", h.Users.resetUserMFA, auth)
 
-	e.GET("/v1/roles", h.Roles.listRoles, auth, perm(models.PermRolesRead))
-	e.POST("/v1/roles", h.Roles.createRole, auth, perm(models.PermRolesWrite))
-	e.PATCH("/v1/roles/:name", h.Roles.updateRole, auth, perm(models.PermRolesWrite))
-	e.DELETE("/v1/roles/:name", h.Roles.deleteRole, auth, perm(models.PermRolesWrite))
+	e.GET("/v1/roles", h.Roles.listRoles, auth)
+	e.POST("/v1/roles", h.Roles.createRole, auth)
+	e.PATCH("/v1/roles/:name", h.Roles.updateRole, auth)
+	e.DELETE("/v1/roles/:name", h.Roles.deleteRole, auth)
 
-	e.GET("/v1/audit", h.Audit.listAudit, auth, perm(models.PermAuditRead))
+	e.GET("/v1/audit", h.Audit.listAudit, auth)
 
 	if s.PasskeyDemo {
 		e.GET("/demo/passkeys", demo.Passkeys)

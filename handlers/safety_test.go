@@ -187,6 +187,10 @@ func TestTOTPConfirmEndsAfterWrongCodes(t *testing.T) {
 			t.Errorf("%d mfa_failed events; want 6 (each wrong confirmation counts)", n)
 		}
 	})
+}
+
+// Wrong confirmation codes lock login like wrong passwords.
+func TestTOTPConfirmCodesCountTowardLockout(t *testing.T) {
 	apitest.Each(t, apitest.Vars{"LOCKOUT_THRESHOLD": "3"}, func(t *testing.T, e *apitest.Env) {
 		tk := e.SignupLogin("ada")
 		e.As(tk.AccessToken, "POST", "/v1/me/mfa/totp", map[string]any{"password": apitest.StrongPassword}).Expect(201)

@@ -14,17 +14,16 @@ import (
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/store"
 )
 
 // Users serves the administration of users.
 type Users struct {
-	Accounts        *accounts.Service
-	Store           *store.Store
-	Cursors         Cursors
-	DirectoryPublic bool // USER_DIRECTORY_PUBLIC: any signed-in user may list public fields
-	Now             func() time.Time
+	Accounts *accounts.Service
+	Cursors  Cursors
+	Now      func() time.Time
 }
 
 // UsersResponse is a page of users with their full records.
@@ -70,21 +69,17 @@ type CountResponse struct {
 //	@Security		BearerAuth
 //	@Router			/v1/users [get]
 func (h *Users) listUsers(c echo.Context) error {
-	caller, err := middleware.Account(c)
+	by, err := actorFor(c, h.Accounts, policy.ListUsers)
 	if err != nil {
 		return err
 	}
-	full := caller.Can(models.PermUsersRead)
-	if !full && !h.DirectoryPublic {
-		return problem.ErrForbidden
-	}
-	f, err := h.filter(c, full)
+	f, err := h.filter(c)
 	if err != nil {
 		return err
 	}
 	limit := f.Limit
 	f.Limit++ // one more tells whether another page follows
-	page, err := h.Store.ListUsersPage(c.Request().Context(), f)
+	page, view, err := h.Accounts.ListUsers(c.Request().Context(), by, f)
 	if err != nil {
 		return err
 	}
@@ -95,7 +90,7 @@ func (h *Users) listUsers(c echo.Context) error {
 	} else if page.Next != uuid.Nil { // a bounded search stopped before the end
 		next = h.Cursors.Encode(page.Next)
 	}
-	if !full {
+	if view == policy.Public {
 		out := PublicUsersResponse{Users: make([]PublicUser, len(list)), NextCursor: next}
 		for i, a := range list {
 			out.Users[i] = publicUserView(&a.User)
@@ -111,7 +106,7 @@ func (h *Users) listUsers(c echo.Context) error {
 }
 
 // filter reads the query of GET /v1/users.
-func (h *Users) filter(c echo.Context, full bool) (store.UserFilter, error) {
+func (h *Users) filter(c echo.Context) (store.UserFilter, error) {
 	limit, err := pageLimit(c)
 	if err != nil {
 		return store.UserFilter{}, err
@@ -122,7 +117,7 @@ func (h *Users) filter(c echo.Context, full bool) (store.UserFilter, error) {
 	}
 	f := store.UserFilter{
 		Query: strings.TrimSpace(c.QueryParam("q")), Role: c.QueryParam("role"), Status: c.QueryParam("status"),
-		Directory: !full, Now: h.Now(), After: after, Limit: limit,
+		Now: h.Now(), After: after, Limit: limit,
 	}
 	var bad []problem.FieldError
 	if utf8.RuneCountInString(f.Query) > 100 {
@@ -145,10 +140,6 @@ func (h *Users) filter(c echo.Context, full bool) (store.UserFilter, error) {
 	if len(bad) > 0 {
 		return f, problem.Invalid(bad...)
 	}
-	if !full && (f.Role != "" || f.Status != "" || f.Verified != nil) {
-		// Roles, status and verification are not public fields: filtering on them would reveal them.
-		return f, problem.Forbidden("forbidden", "Filtering by role, status or verified needs users:read.")
-	}
 	return f, nil
 }
 
@@ -163,7 +154,11 @@ func (h *Users) filter(c echo.Context, full bool) (store.UserFilter, error) {
 //	@Security		BearerAuth
 //	@Router			/v1/users/count [get]
 func (h *Users) countUsers(c echo.Context) error {
-	n, err := h.Store.CountUsers(c.Request().Context())
+	by, err := actorFor(c, h.Accounts, policy.CountUsers)
+	if err != nil {
+		return err
+	}
+	n, err := h.Accounts.CountUsers(c.Request().Context(), by)
 	if err != nil {
 		return err
 	}
@@ -184,7 +179,7 @@ func (h *Users) countUsers(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id} [get]
 func (h *Users) getUser(c echo.Context) error {
-	caller, err := middleware.Account(c)
+	by, err := actorFor(c, h.Accounts, policy.ReadUser)
 	if err != nil {
 		return err
 	}
@@ -192,14 +187,11 @@ func (h *Users) getUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if id == caller.ID {
-		return c.JSON(http.StatusOK, UserResponse{User: userView(caller, h.Now())})
-	}
-	target, err := h.Accounts.User(c.Request().Context(), id)
+	target, view, err := h.Accounts.UserFor(c.Request().Context(), by, id)
 	if err != nil {
 		return err
 	}
-	if !caller.Can(models.PermUsersRead) {
+	if view == policy.Public {
 		return c.JSON(http.StatusOK, PublicUserResponse{User: publicUserView(&target.User)})
 	}
 	return c.JSON(http.StatusOK, UserResponse{User: userView(target, h.Now())})
@@ -245,11 +237,11 @@ func (r *CreateUserRequest) normalize() {
 //	@Security		BearerAuth
 //	@Router			/v1/users [post]
 func (h *Users) createUser(c echo.Context) error {
-	req, err := decode[CreateUserRequest](c)
+	by, err := actorFor(c, h.Accounts, policy.CreateUser)
 	if err != nil {
 		return err
 	}
-	by, err := actor(c)
+	req, err := decode[CreateUserRequest](c)
 	if err != nil {
 		return err
 	}
@@ -315,15 +307,15 @@ func (r *UpdateUserRequest) normalize() {
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id} [patch]
 func (h *Users) updateUser(c echo.Context) error {
+	by, err := actorFor(c, h.Accounts, policy.UpdateUser)
+	if err != nil {
+		return err
+	}
 	id, err := pathUUID(c, "id", accounts.ErrUserNotFound)
 	if err != nil {
 		return err
 	}
 	req, err := decode[UpdateUserRequest](c)
-	if err != nil {
-		return err
-	}
-	by, err := actor(c)
 	if err != nil {
 		return err
 	}
@@ -353,19 +345,21 @@ func (h *Users) updateUser(c echo.Context) error {
 //	@Failure		409	{object}	problem.Error	"cannot_delete_self, last_admin"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id} [delete]
-func (h *Users) deleteUser(c echo.Context) error { return actOnUser(c, h.Accounts.Delete) }
+func (h *Users) deleteUser(c echo.Context) error {
+	return actOnUser(c, h.Accounts, policy.DeleteUser, h.Accounts.Delete)
+}
 
 // actOnUser runs op as the caller on the user the path names, and answers 204.
-func actOnUser(c echo.Context, op func(context.Context, accounts.Actor, uuid.UUID) error) error {
+func actOnUser(c echo.Context, a *accounts.Service, op policy.Operation, do func(context.Context, accounts.Actor, uuid.UUID) error) error {
+	by, err := actorFor(c, a, op)
+	if err != nil {
+		return err
+	}
 	id, err := pathUUID(c, "id", accounts.ErrUserNotFound)
 	if err != nil {
 		return err
 	}
-	by, err := actor(c)
-	if err != nil {
-		return err
-	}
-	if err := op(c.Request().Context(), by, id); err != nil {
+	if err := do(c.Request().Context(), by, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -394,12 +388,9 @@ type DeleteAllUsersRequest struct {
 //	@Security		BearerAuth
 //	@Router			/v1/users [delete]
 func (h *Users) deleteAllUsers(c echo.Context) error {
-	by, err := actor(c)
+	by, err := actorFor(c, h.Accounts, policy.DeleteAllUsers)
 	if err != nil {
 		return err
-	}
-	if !by.Account.HasRole(models.RoleAdmin) { // before reading the body: no need to know the wording
-		return accounts.ErrAdminsOnly
 	}
 	req, err := decode[DeleteAllUsersRequest](c)
 	if err != nil {
@@ -425,11 +416,11 @@ func (h *Users) deleteAllUsers(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/sessions [get]
 func (h *Users) listUserSessions(c echo.Context) error {
-	id, err := pathUUID(c, "id", accounts.ErrUserNotFound)
+	by, err := actorFor(c, h.Accounts, policy.ListUserSessions)
 	if err != nil {
 		return err
 	}
-	by, err := actor(c)
+	id, err := pathUUID(c, "id", accounts.ErrUserNotFound)
 	if err != nil {
 		return err
 	}
@@ -456,5 +447,5 @@ func (h *Users) listUserSessions(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/sessions [delete]
 func (h *Users) revokeUserSessions(c echo.Context) error {
-	return actOnUser(c, h.Accounts.RevokeUserSessions)
+	return actOnUser(c, h.Accounts, policy.RevokeUserSessions, h.Accounts.RevokeUserSessions)
 }

@@ -98,8 +98,8 @@ func TestAdminPermissionMatrix(t *testing.T) {
 			{"create user", "POST", func() string { return "/v1/users" }, newUser, want{201, 201, 403, 401}},
 			{"update user", "PATCH", func() string { return "/v1/users/" + victim }, func() any { return map[string]any{"first_name": "Vic"} }, want{200, 200, 403, 401}},
 			{"delete user", "DELETE", func() string { return "/v1/users/" + fresh() }, nil, want{204, 204, 403, 401}},
-			{"list sessions", "GET", func() string { return "/v1/users/" + victim + "/sessions" }, nil, want{200, 200, 403, 401}},
-			{"revoke sessions", "DELETE", func() string { return "/v1/users/" + victim + "/sessions" }, nil, want{204, 204, 403, 401}},
+			{"list sessions (sessions:read)", "GET", func() string { return "/v1/users/" + victim + "/sessions" }, nil, want{200, 403, 403, 401}},
+			{"revoke sessions (sessions:write)", "DELETE", func() string { return "/v1/users/" + victim + "/sessions" }, nil, want{204, 403, 403, 401}},
 			{"delete all users (refused before the body is read)", "DELETE", func() string { return "/v1/users" }, func() any { return map[string]any{} }, want{400, 403, 403, 401}},
 			{"list roles", "GET", func() string { return "/v1/roles" }, nil, want{200, 403, 403, 401}},
 			{"create role", "POST", func() string { return "/v1/roles" }, newRole, want{201, 403, 403, 401}},
@@ -198,7 +198,7 @@ func TestNoEscalationThroughUsersWrite(t *testing.T) {
 		}
 		e.As(m, "POST", "/v1/users", body("evil1", "admin")).ExpectProblem(403, "forbidden")
 		e.As(m, "POST", "/v1/users", body("evil2", "auditor")).ExpectProblem(403, "forbidden")
-		e.As(m, "PATCH", "/v1/users/"+f.masterID, map[string]any{"roles": []string{"master", "admin"}}).ExpectProblem(403, "forbidden")
+		e.As(m, "PATCH", "/v1/users/"+f.masterID, map[string]any{"roles": []string{"master", "admin"}}).ExpectProblem(403, "self_service_required")
 		e.As(m, "PATCH", "/v1/users/"+f.adminID, map[string]any{"password": "a-Brand-new-passphrase-77"}).ExpectProblem(403, "forbidden")
 		e.As(m, "PATCH", "/v1/users/"+f.adminID, map[string]any{"email": "mine@example.com"}).ExpectProblem(403, "forbidden")
 		e.As(m, "DELETE", "/v1/users/"+f.adminID, nil).ExpectProblem(403, "forbidden")
@@ -348,7 +348,7 @@ func TestApproveAndUnlock(t *testing.T) {
 		// Lock the account as the login throttle would, then unlock it.
 		uid := uuid.MustParse(id)
 		until := e.Clock.Now().Add(time.Hour)
-		testdb.Must(t, e.App.Store.UpdateUser(context.Background(), uid, e.Clock.Now(), map[string]any{"failed_logins": 5, "lock_count": 1, "locked_until": until}))
+		testdb.Must(t, e.App.Store.UpdateUser(context.Background(), uid, e.Clock.Now(), store.UserUpdate{FailedLogins: new(5), LockCount: new(1), LockedUntil: store.Value(until)}))
 		u := e.As(a, "GET", "/v1/users/"+id, nil).Expect(200).JSON()["user"].(map[string]any)
 		if u["status"] != "locked" {
 			t.Fatalf("status = %v, want locked", u["status"])
@@ -391,8 +391,10 @@ func TestLastAdminProtection(t *testing.T) {
 		f := newAdmFixture(t, e)
 		a := f.admin.AccessToken
 		self := "/v1/users/" + f.adminID
-		e.As(a, "PATCH", self, map[string]any{"roles": []string{"user"}}).ExpectProblem(409, "last_admin")
-		e.As(a, "PATCH", self, map[string]any{"status": "disabled"}).ExpectProblem(409, "last_admin")
+		// One's own roles and status are not changed here at all (self-service
+		// rule); the last-admin guard is raced in TestLastAdminRace.
+		e.As(a, "PATCH", self, map[string]any{"roles": []string{"user"}}).ExpectProblem(403, "self_service_required")
+		e.As(a, "PATCH", self, map[string]any{"status": "disabled"}).ExpectProblem(403, "self_service_required")
 		e.As(a, "DELETE", self, nil).ExpectProblem(409, "cannot_delete_self")
 		// Nothing changed: the admin still works with the same token.
 		me := e.As(a, "GET", "/v1/me", nil).Expect(200).JSON()["user"].(map[string]any)
@@ -400,17 +402,18 @@ func TestLastAdminProtection(t *testing.T) {
 			t.Fatalf("admin after refused changes = %v", me)
 		}
 
-		// With a second admin, the first may step down; then the second is the last.
+		// With a second admin, the second may demote the first; then the second
+		// is the last, and cannot leave.
 		second := f.createUser(t, "ada", []string{"admin"})
-		e.As(a, "PATCH", self, map[string]any{"roles": []string{"user"}}).Expect(200)
 		ada := e.Login("ada", apitest.StrongPassword).AccessToken
-		e.As(ada, "PATCH", "/v1/users/"+second, map[string]any{"status": "disabled"}).ExpectProblem(409, "last_admin")
+		e.As(ada, "PATCH", self, map[string]any{"roles": []string{"user"}}).Expect(200)
+		e.As(ada, "DELETE", "/v1/me", map[string]any{"password": apitest.StrongPassword}).ExpectProblem(409, "last_admin")
 		e.As(ada, "DELETE", "/v1/users/"+second, nil).ExpectProblem(409, "cannot_delete_self")
-		// A pending admin is no active admin.
+		// A pending admin is no active admin; once approved, the last may leave.
 		pending := e.As(ada, "POST", "/v1/users", map[string]any{"email": "p@example.com", "username": "padmin", "password": apitest.StrongPassword, "roles": []string{"admin"}, "status": "pending"}).Expect(201).JSON()["user"].(map[string]any)["id"].(string)
-		e.As(ada, "PATCH", "/v1/users/"+second, map[string]any{"roles": []string{"user"}}).ExpectProblem(409, "last_admin")
+		e.As(ada, "DELETE", "/v1/me", map[string]any{"password": apitest.StrongPassword}).ExpectProblem(409, "last_admin")
 		e.As(ada, "PATCH", "/v1/users/"+pending, map[string]any{"status": "active"}).Expect(200)
-		e.As(ada, "PATCH", "/v1/users/"+second, map[string]any{"roles": []string{"user"}}).Expect(200)
+		e.As(ada, "DELETE", "/v1/me", map[string]any{"password": apitest.StrongPassword}).Expect(204)
 	})
 }
 
@@ -456,14 +459,9 @@ func TestLastAdminRace(t *testing.T) {
 			var ready, wg sync.WaitGroup
 			start := make(chan struct{})
 			for i, tk := range tokens {
-				self := "/v1/users/" + tk.User["id"].(string)
-				method, path, body := "PATCH", self, any(map[string]any{"roles": []string{"user"}})
-				switch (i + round) % 3 {
-				case 1:
-					body = map[string]any{"status": "disabled"}
-				case 2:
-					method, path, body = "DELETE", "/v1/me", map[string]any{"password": passwordOf(tk)}
-				}
+				// Each admin leaves at once. (Demoting oneself through
+				// PATCH /v1/users/{id} is refused outright: self-service rule.)
+				method, path, body := "DELETE", "/v1/me", any(map[string]any{"password": passwordOf(tk)})
 				ready.Add(1)
 				wg.Go(func() {
 					ready.Done()
@@ -612,6 +610,12 @@ func TestDeleteUser(t *testing.T) {
 func TestUserSessionsAdmin(t *testing.T) {
 	apitest.Each(t, nil, func(t *testing.T, e *apitest.Env) {
 		f := newAdmFixture(t, e)
+		// sessions:read and sessions:write gate these endpoints; users:* do not.
+		e.As(f.master.AccessToken, "GET", "/v1/users/"+f.uID+"/sessions", nil).ExpectProblem(403, "forbidden")
+		e.As(f.admin.AccessToken, "PATCH", "/v1/roles/master", map[string]any{
+			"permissions": []string{"users:read", "users:write", "sessions:read", "sessions:write"},
+		}).Expect(200)
+		f.master = e.Login("mia", apitest.StrongPassword) // the role change ended the old session
 		second := e.Login("ursula", apitest.StrongPassword)
 		path := "/v1/users/" + f.uID + "/sessions"
 		var out struct {

@@ -160,26 +160,6 @@ func RequireAuth(l *Live) echo.MiddlewareFunc {
 	}
 }
 
-// RequirePermission admits signed-in callers whose current roles grant every
-// permission given. It reads the current account, not the token, so a role
-// change takes effect at once. Use after RequireAuth.
-func RequirePermission(permissions ...string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			acct, err := Account(c)
-			if err != nil {
-				return err
-			}
-			for _, p := range permissions {
-				if !acct.Can(p) {
-					return problem.ErrForbidden
-				}
-			}
-			return next(c)
-		}
-	}
-}
-
 // Claims returns the verified claims RequireAuth stored.
 func Claims(c echo.Context) *token.Claims {
 	claims, _ := c.Get(claimsKey).(*token.Claims)
