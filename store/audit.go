@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/authsvc/authsvc/models"
 )
 
@@ -10,4 +12,30 @@ import (
 // change it records, so the two commit or fail together.
 func (s *Store) AddAudit(ctx context.Context, e *models.AuditEvent) error {
 	return s.conn(ctx).Create(e).Error
+}
+
+// AuditFilter selects a page of audit events for ListAudit, newest first.
+// Before is the last id of the previous page (ids are UUIDv7, so time-ordered).
+type AuditFilter struct {
+	UserID uuid.UUID
+	Type   string
+	Before uuid.UUID
+	Limit  int
+}
+
+// ListAudit returns at most f.Limit events, newest first.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]models.AuditEvent, error) {
+	q := s.conn(ctx).Model(&models.AuditEvent{})
+	if f.UserID != uuid.Nil {
+		q = q.Where("user_id = ?", f.UserID)
+	}
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if f.Before != uuid.Nil {
+		q = q.Where("id < ?", f.Before)
+	}
+	var out []models.AuditEvent
+	err := q.Order("id DESC").Limit(f.Limit).Find(&out).Error
+	return out, err
 }

@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 
-	"github.com/authsvc/authsvc/models"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -86,34 +84,4 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	return s.refoldKeys(ctx)
-}
-
-// refoldKeys gives rows with a non-ASCII email or username the keys EmailKey
-// and FoldKey give now: the SQL migration folded with lower() (SQLite's leaves
-// non-ASCII letters alone), and keys written before emails compared in ASCII
-// folded the Kelvin sign into k ("\u212Aate@" held the slot of "kate@") and
-// kept Unicode domains. A row whose true key another row already holds keeps
-// its old key (the two stay distinct, as they were).
-func (s *Store) refoldKeys(ctx context.Context) error {
-	nonASCII := "email GLOB '*[^ -~]*' OR username GLOB '*[^ -~]*'"
-	if s.dialect == Postgres {
-		nonASCII = "email ~ '[^ -~]' OR username ~ '[^ -~]'"
-	}
-	var rows []models.User
-	err := s.conn(ctx).Select("id", "email", "username", "email_key", "username_key").
-		Where(nonASCII).Find(&rows).Error
-	if err != nil {
-		return err
-	}
-	for _, u := range rows {
-		if u.EmailKey == EmailKey(u.Email) && u.UsernameKey == FoldKey(u.Username) {
-			continue
-		}
-		err := s.conn(ctx).Model(&models.User{}).Where("id = ?", u.ID).
-			UpdateColumns(map[string]any{"email_key": EmailKey(u.Email), "username_key": FoldKey(u.Username)}).Error
-		if err := translate(err); err != nil && !errors.Is(err, ErrConflict) {
-			return err
-		}
-	}
-	return nil
 }

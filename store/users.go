@@ -2,16 +2,12 @@ package store
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
-	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/models"
 )
 
@@ -45,56 +41,6 @@ func (s *Store) CreateUser(ctx context.Context, u *models.User, roles, resources
 	})
 }
 
-// SetRoles replaces the user's roles; unknown roles give ErrNotFound.
-func (s *Store) SetRoles(ctx context.Context, userID uuid.UUID, roles []string) error {
-	return s.InTx(ctx, func(tx *Store) error { return tx.setRoles(ctx, userID, roles) })
-}
-
-func (s *Store) setRoles(ctx context.Context, userID uuid.UUID, roles []string) error {
-	if err := s.userChanged(ctx, userID); err != nil {
-		return err
-	}
-	roles = models.SortedSet(roles)
-	if len(roles) > 0 {
-		var n int64
-		if err := s.conn(ctx).Model(&models.Role{}).Where("name IN ?", roles).Count(&n).Error; err != nil {
-			return err
-		}
-		if int(n) != len(roles) {
-			return ErrNotFound
-		}
-	}
-	if err := s.conn(ctx).Where("user_id = ?", userID).Delete(&models.UserRole{}).Error; err != nil {
-		return err
-	}
-	for _, r := range roles {
-		if err := s.conn(ctx).Create(&models.UserRole{UserID: userID, RoleName: r}).Error; err != nil {
-			return translate(err)
-		}
-	}
-	return nil
-}
-
-// SetResources replaces the user's resource grants.
-func (s *Store) SetResources(ctx context.Context, userID uuid.UUID, resources []string) error {
-	return s.InTx(ctx, func(tx *Store) error { return tx.setResources(ctx, userID, resources) })
-}
-
-func (s *Store) setResources(ctx context.Context, userID uuid.UUID, resources []string) error {
-	if err := s.userChanged(ctx, userID); err != nil {
-		return err
-	}
-	if err := s.conn(ctx).Where("user_id = ?", userID).Delete(&models.UserResource{}).Error; err != nil {
-		return err
-	}
-	for _, r := range models.SortedSet(resources) {
-		if err := s.conn(ctx).Create(&models.UserResource{UserID: userID, Resource: r}).Error; err != nil {
-			return translate(err)
-		}
-	}
-	return nil
-}
-
 // UserByID loads an account with its grants.
 func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*Account, error) {
 	var u models.User
@@ -103,22 +49,6 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*Account, error) {
 	}
 	return s.withGrants(ctx, u)
 }
-
-// FoldKey is how usernames compare: case-insensitively, folded in Go so that
-// both databases agree beyond ASCII (SQLite's lower() does not). A character
-// outside ASCII never folds into an ASCII one (unicode.ToLower maps the Kelvin
-// sign to k and İ to i): no identifier takes the slot of an ASCII one.
-func FoldKey(s string) string {
-	return strings.Map(func(r rune) rune {
-		if l := unicode.ToLower(r); r < utf8.RuneSelf || l >= utf8.RuneSelf {
-			return l
-		}
-		return r
-	}, s)
-}
-
-// EmailKey is how emails compare: in their ASCII form (mailaddr), folded.
-func EmailKey(email string) string { return FoldKey(mailaddr.ASCII(email)) }
 
 // UserByLogin finds an account by email or username, case-insensitively.
 func (s *Store) UserByLogin(ctx context.Context, login string) (*Account, error) {
@@ -143,14 +73,6 @@ func (s *Store) UserRowByLogin(ctx context.Context, login string) (*models.User,
 		return nil, translate(err)
 	}
 	return &u, nil
-}
-
-func (s *Store) withGrants(ctx context.Context, u models.User) (*Account, error) {
-	accts, err := s.withGrantsOf(ctx, []models.User{u})
-	if err != nil {
-		return nil, err
-	}
-	return accts[0], nil
 }
 
 // UpdateUser writes the given columns of the user (and updated_at).
@@ -209,58 +131,22 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
 	return s.userChanged(ctx, id)
 }
 
-// CountUsers counts every user, exactly, without scanning them: it sums the
-// counter that triggers on users keep (migration 00005, user_count).
-func (s *Store) CountUsers(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.conn(ctx).Raw("SELECT CAST(COALESCE(SUM(n), 0) AS bigint) FROM user_count").Scan(&n).Error
-	return n, err
+// LockUser loads an account and, on PostgreSQL, locks its row for the
+// transaction, so concurrent administrative changes of one user queue.
+func (s *Store) LockUser(ctx context.Context, id uuid.UUID) (*Account, error) {
+	var u models.User
+	if err := s.forUpdate(s.conn(ctx)).Take(&u, "id = ?", id).Error; err != nil {
+		return nil, translate(err)
+	}
+	return s.withGrants(ctx, u)
 }
 
-// CountActiveAdmins counts active users holding the admin role. Inside InTx on
-// PostgreSQL, call LockAdmins first so concurrent demotions cannot both pass.
-func (s *Store) CountActiveAdmins(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.conn(ctx).Model(&models.User{}).
-		Joins("JOIN user_roles ur ON ur.user_id = users.id AND ur.role_name = ?", models.RoleAdmin).
-		Where("users.status = ?", models.StatusActive).Count(&n).Error
-	return n, err
-}
-
-// LockAdmins serialises every transaction that may reduce the set of active
-// admins, by locking the admin role's row. On SQLite the transaction is already exclusive.
-func (s *Store) LockAdmins(ctx context.Context) error {
-	var r models.Role
-	return translate(s.forUpdate(s.conn(ctx)).Take(&r, "name = ?", models.RoleAdmin).Error)
-}
-
-// HasAdmin reports whether any user holds the admin role.
-func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
-	var n int64
-	err := s.conn(ctx).Model(&models.UserRole{}).Where("role_name = ?", models.RoleAdmin).Limit(1).Count(&n).Error
-	return n > 0, err
-}
-
-// ErrLastAdmin: the change would leave no active admin.
-var ErrLastAdmin = errors.New("store: no active admin would remain")
-
-// GuardLastAdmin runs change inside tx and fails with ErrLastAdmin if, after it,
-// no active admin remains; the caller's transaction then rolls back. Every
-// demotion, deactivation or deletion goes through here: LockAdmins makes
-// concurrent ones queue (PostgreSQL), immediate transactions do so on SQLite.
-func (s *Store) GuardLastAdmin(ctx context.Context, change func() error) error {
-	if err := s.LockAdmins(ctx); err != nil {
-		return err
+// DeleteAllUsers removes every user; their sessions, tokens, roles and grants go
+// by cascade. Revoke the sessions first so the revocation feed lists them.
+func (s *Store) DeleteAllUsers(ctx context.Context) (int64, error) {
+	res := s.conn(ctx).Exec("DELETE FROM users")
+	if res.Error != nil {
+		return 0, res.Error
 	}
-	if err := change(); err != nil {
-		return err
-	}
-	n, err := s.CountActiveAdmins(ctx)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return ErrLastAdmin
-	}
-	return nil
+	return res.RowsAffected, s.changed(ctx, Change{All: true})
 }
