@@ -11,8 +11,34 @@ import (
 
 	sqlite "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
 	sqlite3 "modernc.org/sqlite/lib"
 )
+
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflict")
+)
+
+// ConflictError names the unique constraint a write violated ("email", "username", …).
+type ConflictError struct{ Field string }
+
+func (e *ConflictError) Error() string        { return "store: duplicate " + e.Field }
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// translate maps driver errors to the store's sentinels.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	if field, ok := uniqueViolation(err); ok {
+		return &ConflictError{Field: field}
+	}
+	return err
+}
 
 // uniqueFields maps unique constraints and indexes to the field a client sees.
 var uniqueFields = map[string]string{

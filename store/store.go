@@ -1,6 +1,6 @@
 // Package store is authsvc's database: it opens SQLite or PostgreSQL, applies the
 // versioned migrations, and owns every query. Driver errors are turned into the
-// sentinels below so callers never look at SQL errors.
+// sentinels of errors.go so callers never look at SQL errors.
 package store
 
 import (
@@ -8,9 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -19,17 +17,6 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 )
-
-var (
-	ErrNotFound = errors.New("store: not found")
-	ErrConflict = errors.New("store: conflict")
-)
-
-// ConflictError names the unique constraint a write violated ("email", "username", …).
-type ConflictError struct{ Field string }
-
-func (e *ConflictError) Error() string        { return "store: duplicate " + e.Field }
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 // Dialects.
 const (
@@ -49,46 +36,6 @@ type Store struct {
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int // 0: a default suited to the dialect
-}
-
-// Dialect reports the dialect a DATABASE_URL names, or an error for anything else.
-func Dialect(databaseURL string) (string, error) {
-	dialect, _, err := parseURL(databaseURL)
-	return dialect, err
-}
-
-// SQLitePath is the file a sqlite:// URL names ("sqlite://authsvc.db" → "authsvc.db",
-// "sqlite:///var/lib/a.db" → "/var/lib/a.db"), or "" for any other URL.
-func SQLitePath(databaseURL string) string {
-	_, path, _ := parseURL(databaseURL)
-	return path
-}
-
-// parseURL is the one reader of DATABASE_URL: its dialect and, for SQLite, the
-// file's path. Errors never quote the URL, which may hold a password.
-func parseURL(databaseURL string) (dialect, sqlitePath string, err error) {
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		// Not url.Parse's message: it quotes the part it choked on, which may be
-		// the password.
-		return "", "", errors.New("cannot be parsed as a URL (use sqlite://PATH or postgres://…; percent-encode / ? # @ : % in the password)")
-	}
-	switch u.Scheme {
-	case "sqlite":
-		// The path is the text after sqlite://, so relative paths work
-		// (url.Parse would read their first segment as a host).
-		path, _, _ := strings.Cut(strings.TrimPrefix(databaseURL, "sqlite://"), "?")
-		if path == "" {
-			return "", "", errors.New("sqlite:// needs a file path, e.g. sqlite://authsvc.db")
-		}
-		return SQLite, path, nil
-	case "postgres", "postgresql":
-		if u.Host == "" {
-			return "", "", errors.New("postgres:// needs a host")
-		}
-		return Postgres, "", nil
-	}
-	return "", "", fmt.Errorf("scheme %q is not supported (use sqlite://PATH or postgres://…)", u.Scheme)
 }
 
 // Open connects and checks the connection. It does not migrate.
@@ -169,18 +116,6 @@ func createPrivate(path string) error {
 	return errors.Join(f.Chmod(0o600), f.Close())
 }
 
-// scrub removes a password that a driver may have echoed from the URL.
-func scrub(err error, databaseURL string) error {
-	u, perr := url.Parse(databaseURL)
-	if perr != nil || u.User == nil {
-		return err
-	}
-	if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(err.Error(), pw) {
-		return errors.New(strings.ReplaceAll(err.Error(), pw, "***"))
-	}
-	return err
-}
-
 func (s *Store) Dialect() string { return s.dialect }
 
 // SQL returns the underlying pool, for migrations and shutdown.
@@ -243,18 +178,4 @@ func (s *Store) forUpdate(q *gorm.DB) *gorm.DB {
 		return q.Clauses(clause.Locking{Strength: "UPDATE"})
 	}
 	return q
-}
-
-// translate maps driver errors to the store's sentinels.
-func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return ErrNotFound
-	}
-	if field, ok := uniqueViolation(err); ok {
-		return &ConflictError{Field: field}
-	}
-	return err
 }
