@@ -39,6 +39,7 @@ type options struct {
 	duration      time.Duration
 	conns         int
 	hashConns     int
+	burst         int
 	flood         int
 	jsonPath      string
 	only          *regexp.Regexp
@@ -60,6 +61,7 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 0, "load time per scenario (default 10s, 1.5s with -short)")
 	flag.IntVar(&o.conns, "conns", 64, "connections for every scenario but login, signup and the flood")
 	flag.IntVar(&o.hashConns, "hash-conns", 3*runtime.GOMAXPROCS(0), "connections for login and signup (keep within the service's hashing queue)")
+	flag.IntVar(&o.burst, "burst", 50, "requests sent at once in each burst")
 	flag.IntVar(&o.flood, "flood", 500, "concurrent logins in the flood")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&only, "run", "", "only the scenarios whose name matches this regexp (the ceilings always run)")
@@ -207,6 +209,13 @@ func run(ctx context.Context, o options) (*report, error) {
 			broken = append(broken, r.scenario.name)
 		}
 	}
+
+	burstRows, burstBroken, err := runBursts(ctx, o, tmp, addr, bin, env, fx, creds)
+	if err != nil {
+		return rep, fmt.Errorf("bursts: %w", err)
+	}
+	rep.Rows = append(rep.Rows, burstRows...)
+	broken = append(broken, burstBroken...)
 
 	if o.only.MatchString("login flood") {
 		// A fresh process, so that its peak RSS is the flood's.

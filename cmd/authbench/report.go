@@ -38,6 +38,7 @@ type settings struct {
 	ScaleUsers      int     `json:"scale_users,omitempty"`
 	Connections     int     `json:"connections"`
 	HashConnections int     `json:"hash_connections"`
+	BurstRequests   int     `json:"burst_requests"`
 	FloodClients    int     `json:"flood_connections"`
 }
 
@@ -68,7 +69,7 @@ func newReport(o options, db *database) *report {
 		},
 		Settings: settings{
 			Short: o.short, SecondsPerLoad: o.duration.Seconds(), Users: o.users, ScaleUsers: o.scaleUsers,
-			Connections: o.conns, HashConnections: o.hashConns, FloodClients: o.flood,
+			Connections: o.conns, HashConnections: o.hashConns, BurstRequests: o.burst, FloodClients: o.flood,
 		},
 	}
 }
@@ -170,6 +171,17 @@ func floodRow(r loadResult, rss int64, allowed []int) row {
 	return out
 }
 
+// burstRow judges a burst of n requests sent at once: every one served,
+// none refused with 503 overloaded.
+func burstRow(name string, r loadResult, n int) row {
+	out := loadRow(name, r)
+	out.Note = join(fmt.Sprintf("statuses %s; the last answer after %.2f s", statusList(r.statuses), r.elapsed.Seconds()),
+		fmt.Sprintf("%d of %d served", r.served, n))
+	met := r.served == n
+	out.Target, out.Met = fmt.Sprintf("all %d served, no 503", n), &met
+	return out
+}
+
 func statusList(statuses map[int]int) string {
 	codes := make([]int, 0, len(statuses))
 	for c := range statuses {
@@ -204,8 +216,8 @@ func (rep *report) print(w io.Writer) {
 	if s.ScaleUsers > 0 {
 		fmt.Fprintf(w, " + %d copied", s.ScaleUsers)
 	}
-	fmt.Fprintf(w, "; %d connections (login and signup %d); load average %.1f at the start, %.1f at the end\n\n",
-		s.Connections, s.HashConnections, m.Load1Start, m.Load1End)
+	fmt.Fprintf(w, "; %d connections (login and signup %d, bursts %d); load average %.1f at the start, %.1f at the end\n\n",
+		s.Connections, s.HashConnections, s.BurstRequests, m.Load1Start, m.Load1End)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\terrors\tceiling\tratio\ttarget\tmet")
 	var notes []string

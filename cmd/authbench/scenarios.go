@@ -37,8 +37,8 @@ type target struct {
 }
 
 // scenarios lists what is measured on the service with generous limits, reads
-// first, then the writes that grow the database. The flood comes after, on a
-// service with the default limits (floodTargeter).
+// first, then the writes that grow the database. The bursts (burst.go) and the
+// flood (floodTargeter) come after, each on a fresh service.
 func scenarios(o options, base string, fx *fixture, c credentials) []scenario {
 	fast := target{minRatio: 0.50, maxP99: 10 * time.Millisecond}
 	admin := bearer(fx.admin)
@@ -135,21 +135,28 @@ func refreshOnce(base string, tokens []string) vegeta.Targeter {
 func login(base string, users []account, pw string) vegeta.Targeter {
 	ts := make([]vegeta.Target, len(users))
 	for i, u := range users {
-		ts[i] = vegeta.Target{Method: http.MethodPost, URL: base + "/v1/auth/login", Header: jsonHeader(),
-			Body: jsonBody(map[string]string{"login": u.Username, "password": pw})}
+		ts[i] = loginTarget(base, u.Username, pw)
 	}
 	return static(ts...)
+}
+
+func loginTarget(base, login, pw string) vegeta.Target {
+	return vegeta.Target{Method: http.MethodPost, URL: base + "/v1/auth/login", Header: jsonHeader(),
+		Body: jsonBody(map[string]string{"login": login, "password": pw})}
 }
 
 // signup creates a new user with each request.
 func signup(base, pw string) vegeta.Targeter {
 	var next atomic.Int64
 	return func(t *vegeta.Target) error {
-		name := fmt.Sprintf("new%07d", next.Add(1))
-		*t = vegeta.Target{Method: http.MethodPost, URL: base + "/v1/auth/signup", Header: jsonHeader(),
-			Body: jsonBody(map[string]string{"email": name + "@example.com", "username": name, "password": pw})}
+		*t = signupTarget(base, fmt.Sprintf("new%07d", next.Add(1)), pw)
 		return nil
 	}
+}
+
+func signupTarget(base, name, pw string) vegeta.Target {
+	return vegeta.Target{Method: http.MethodPost, URL: base + "/v1/auth/signup", Header: jsonHeader(),
+		Body: jsonBody(map[string]string{"email": name + "@example.com", "username": name, "password": pw})}
 }
 
 // floodTargeter is a login storm from many clients behind a trusted proxy:
