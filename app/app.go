@@ -187,8 +187,9 @@ func accountSource(live *middleware.Live) accounts.AccountSource {
 
 // NewLimiter counts rate limits in this process, or with REDIS_URL in Redis, so
 // that every instance enforces one limit; while Redis is out of reach, in this
-// process again.
-func NewLimiter(cfg config.Config, log *slog.Logger, now func() time.Time) (ratelimit.Limiter, error) {
+// process again. Redis keys start with REDIS_PREFIX and name what they count
+// by a MAC under key.
+func NewLimiter(cfg config.Config, key *secret.Key, log *slog.Logger, now func() time.Time) (ratelimit.Limiter, error) {
 	local := ratelimit.NewMemory(0, now)
 	if cfg.RedisURL == "" {
 		return local, nil
@@ -200,7 +201,7 @@ func NewLimiter(cfg config.Config, log *slog.Logger, now func() time.Time) (rate
 	// Fail fast when Redis is away: the fallback answers from memory meanwhile,
 	// and retries would only add their delay to every login.
 	opts.MaxRetries, opts.DialerRetries = -1, 1
-	return ratelimit.NewFallback(ratelimit.NewRedis(redis.NewClient(opts)), local, log, now), nil
+	return ratelimit.NewFallback(ratelimit.NewRedis(redis.NewClient(opts), cfg.RedisPrefix, key), local, log, now), nil
 }
 
 // New builds every part on an open, migrated store. now is the clock (time.Now in production).
@@ -225,7 +226,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 		log.Warn("SMTP_URL is not set: mails are written to this log instead of being sent (development only)")
 	}
 	worker := mail.NewWorker(st, sender, key, now, log)
-	limiter, err := NewLimiter(cfg, log, now)
+	limiter, err := NewLimiter(cfg, key, log, now)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +308,8 @@ func newServer(a *App) *echo.Echo {
 		Roles: &handlers.Roles{Accounts: a.Accounts, Store: st},
 		Audit: &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
 		Gateway: &handlers.Gateway{
-			Clients: cfg.IntrospectionClients, Limiter: a.Limiter, Limit: cfg.IntrospectionRateLimit,
+			Clients: cfg.IntrospectionClients, Limiter: a.Limiter,
+			Limit: cfg.IntrospectionRateLimit, FailureLimit: cfg.IntrospectionFailureRateLimit,
 			Live: live, Store: st, Issuer: issuer, Cursors: handlers.NewCursors(a.Secret, "revocations"), Now: now,
 		},
 	})

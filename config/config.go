@@ -29,6 +29,7 @@ type Config struct {
 	DatabaseURL      string
 	DatabaseMaxConns int
 	RedisURL         string
+	RedisPrefix      string // starts every key in Redis: deployments may share a server
 	PublicURL        string
 
 	JWTIssuer   string
@@ -49,6 +50,10 @@ type Config struct {
 	IntrospectionRateLimit Rate // introspection and revocation-feed calls per client
 	PasswordMinScore       int
 	LockoutThreshold       int
+
+	// IntrospectionFailureRateLimit: failed client authentications at
+	// introspection and the revocation feed, per client id and per IP.
+	IntrospectionFailureRateLimit Rate
 
 	// Argon2id cost; production defaults are OWASP's, tests lower them.
 	PasswordHashMemoryKiB   uint32
@@ -129,6 +134,7 @@ func Load(getenv Getenv) (Config, error) {
 		DatabaseURL:      r.str("DATABASE_URL", "sqlite://authsvc.db"),
 		DatabaseMaxConns: r.intIn("DATABASE_MAX_CONNS", 0, 0, 1000),
 		RedisURL:         r.str("REDIS_URL", ""),
+		RedisPrefix:      r.str("REDIS_PREFIX", "authsvc:"),
 		PublicURL:        strings.TrimRight(r.str("PUBLIC_URL", "http://localhost:8080"), "/"),
 		JWTAudience:      r.str("JWT_AUDIENCE", "authsvc"),
 		JWTAlg:           r.str("JWT_ALG", token.ES256),
@@ -147,6 +153,8 @@ func Load(getenv Getenv) (Config, error) {
 		IntrospectionRateLimit: r.rate("INTROSPECTION_RATE_LIMIT", Rate{Count: 6000, Period: time.Minute}),
 		PasswordMinScore:       r.intIn("PASSWORD_MIN_SCORE", 3, 0, 4),
 		LockoutThreshold:       r.intIn("LOCKOUT_THRESHOLD", 5, 0, 1000),
+
+		IntrospectionFailureRateLimit: r.rate("INTROSPECTION_FAILURE_RATE_LIMIT", Rate{Count: 10, Period: time.Minute}),
 
 		PasswordHashMemoryKiB:   uint32(r.intIn("PASSWORD_HASH_MEMORY_KIB", 19456, 1024, 4<<20)),
 		PasswordHashIterations:  uint32(r.intIn("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),

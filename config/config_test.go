@@ -40,6 +40,7 @@ func defaults() config.Config {
 		DatabaseURL:      "sqlite://authsvc.db",
 		DatabaseMaxConns: 0,
 		RedisURL:         "",
+		RedisPrefix:      "authsvc:",
 		PublicURL:        "http://localhost:8080",
 
 		JWTIssuer:   "http://localhost:8080",
@@ -60,6 +61,8 @@ func defaults() config.Config {
 		IntrospectionRateLimit: config.Rate{Count: 6000, Period: time.Minute},
 		PasswordMinScore:       3,
 		LockoutThreshold:       5,
+
+		IntrospectionFailureRateLimit: config.Rate{Count: 10, Period: time.Minute},
 
 		PasswordHashMemoryKiB:   19456,
 		PasswordHashIterations:  2,
@@ -157,6 +160,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "a:1,:2"}, "no id"},
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "gateway:" + strings.Repeat("s", 31)}, "a short secret"},
 		{"INTROSPECTION_CLIENTS", map[string]string{"INTROSPECTION_CLIENTS": "gateway:" + longSecret + ",edge:é" + longSecret[:30]}, "31 characters in 32 bytes"},
+		{"INTROSPECTION_FAILURE_RATE_LIMIT", map[string]string{"INTROSPECTION_FAILURE_RATE_LIMIT": "10"}, "no period"},
 		{"ADMIN_EMAIL", map[string]string{"ADMIN_EMAIL": "\u212Aate@example.com"}, "a non-ASCII local part"},
 		{"ADMIN_EMAIL", map[string]string{"ADMIN_EMAIL": "root"}, "not an address"},
 		{"SMTP_URL", map[string]string{"SMTP_URL": "http://mail.example.com", "MAIL_FROM": "a@example.com"}, "wrong scheme"},
@@ -233,6 +237,8 @@ func TestValidValues(t *testing.T) {
 			func(c config.Config) bool {
 				return reflect.DeepEqual(c.IntrospectionClients, map[string]string{"gateway": longSecret, "api": "a:b:" + longSecret})
 			}},
+		{"a Redis prefix", map[string]string{"REDIS_PREFIX": "eu-1:authsvc:"},
+			func(c config.Config) bool { return c.RedisPrefix == "eu-1:authsvc:" }},
 		{"the bootstrap admin's address in its ASCII form", map[string]string{"ADMIN_EMAIL": " Root@Bücher.example"},
 			func(c config.Config) bool { return c.AdminEmail == "Root@xn--bcher-kva.example" }},
 		{"trusted proxies, IPv4 and IPv6, host bits dropped",

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"mime"
 	"net/http"
@@ -23,9 +24,12 @@ import (
 // Gateway serves introspection to the configured clients.
 type Gateway struct {
 	Clients map[string]string // INTROSPECTION_CLIENTS: id → secret
-	Limiter ratelimit.Limiter // counts calls per client (INTROSPECTION_RATE_LIMIT)
-	Limit   ratelimit.Limit
-	Live    *middleware.Live
+	Limiter ratelimit.Limiter
+	Limit   ratelimit.Limit // calls per client (INTROSPECTION_RATE_LIMIT)
+	// FailureLimit: failed authentications per client id and per IP
+	// (INTROSPECTION_FAILURE_RATE_LIMIT).
+	FailureLimit ratelimit.Limit
+	Live         *middleware.Live
 	// The revocation feed: read from Store, signed by Issuer, paged by Cursors.
 	Store   *store.Store
 	Issuer  *token.Issuer
@@ -104,14 +108,34 @@ func (h *Gateway) introspect(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// Scopes of failed client authentications.
+const (
+	scopeClientFailureIP = "introspection_failure_ip"
+	scopeClientFailureID = "introspection_failure_client"
+)
+
 // admit lets configured clients in (HTTP Basic), within their rate limit.
+// Wrong credentials count against the address and the client id. An address
+// past FailureLimit has nothing checked until it has waited, so guessing from
+// it stops; a correct secret from elsewhere is still let in, so that knowing
+// a client id is not enough to cut its gateway off (the secret's 32
+// characters are what make guessing from many addresses hopeless).
 func (h *Gateway) admit(c echo.Context) error {
-	id, ok := h.client(c.Request())
-	if !ok {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
-		return problem.Unauthorized("invalid_client", "This endpoint needs the credentials of a configured client (HTTP Basic).")
+	ctx, ip := c.Request().Context(), c.RealIP()
+	if err := ratelimit.Exhausted(ctx, h.Limiter, scopeClientFailureIP, ip, h.FailureLimit); err != nil {
+		return err
 	}
-	return ratelimit.Check(c.Request().Context(), h.Limiter, "introspection_client", id, h.Limit)
+	id, ok := h.client(c.Request())
+	if ok {
+		return ratelimit.Check(ctx, h.Limiter, "introspection_client", id, h.Limit)
+	}
+	byIP := ratelimit.Check(ctx, h.Limiter, scopeClientFailureIP, ip, h.FailureLimit)
+	byID := ratelimit.Check(ctx, h.Limiter, scopeClientFailureID, id, h.FailureLimit)
+	if err := cmp.Or(byIP, byID); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
+	return problem.Unauthorized("invalid_client", "This endpoint needs the credentials of a configured client (HTTP Basic).")
 }
 
 // client checks HTTP Basic credentials against INTROSPECTION_CLIENTS.

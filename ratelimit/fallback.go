@@ -41,14 +41,24 @@ func NewFallback(primary, backup Limiter, log *slog.Logger, now func() time.Time
 
 // Allow fails only when ctx ends while primary is being asked.
 func (f *Fallback) Allow(ctx context.Context, scope, key string, l Limit) (Result, error) {
+	return f.ask(ctx, l, func(ctx context.Context, lim Limiter) (Result, error) { return lim.Allow(ctx, scope, key, l) })
+}
+
+// Peek fails only when ctx ends while primary is being asked.
+func (f *Fallback) Peek(ctx context.Context, scope, key string, l Limit) (Result, error) {
+	return f.ask(ctx, l, func(ctx context.Context, lim Limiter) (Result, error) { return lim.Peek(ctx, scope, key, l) })
+}
+
+// ask puts the question to primary, or to backup while primary fails.
+func (f *Fallback) ask(ctx context.Context, l Limit, question func(context.Context, Limiter) (Result, error)) (Result, error) {
 	if l.Off() {
 		return unlimited, nil
 	}
 	if !f.tryPrimary() {
-		return f.backup.Allow(ctx, scope, key, l)
+		return question(ctx, f.backup)
 	}
 	pctx, cancel := context.WithTimeout(ctx, PrimaryTimeout)
-	res, err := f.primary.Allow(pctx, scope, key, l)
+	res, err := question(pctx, f.primary)
 	cancel()
 	if err == nil {
 		f.recovered()
@@ -59,7 +69,7 @@ func (f *Fallback) Allow(ctx context.Context, scope, key string, l Limit) (Resul
 		return Result{}, ctx.Err() // the caller left: that says nothing about Redis
 	}
 	f.failed(err)
-	return f.backup.Allow(ctx, scope, key, l)
+	return question(ctx, f.backup)
 }
 
 // Healthy reports whether limits are shared through the primary.

@@ -47,9 +47,10 @@ func TestFallbackSurvivesRedisRestart(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	clk := newClock()
 	log, logs := newLog()
-	f := ratelimit.NewFallback(ratelimit.NewRedis(rdb), ratelimit.NewMemory(0, clk.now), log, clk.now)
+	primary := ratelimit.NewRedis(rdb, "authsvc:", testKey(t, 1))
+	f := ratelimit.NewFallback(primary, ratelimit.NewMemory(0, clk.now), log, clk.now)
 	lim := ratelimit.Limit{Count: 2, Period: time.Hour}
-	inRedis := func() bool { return rdb.Exists(context.Background(), "rate:login:ann").Val() == 1 }
+	inRedis := func() bool { return rdb.Exists(context.Background(), primary.Key("login", "ann")).Val() == 1 }
 
 	if res := allow(t, f, "login", "ann", lim); !res.Allowed || res.Remaining != 1 {
 		t.Fatalf("first attempt = %+v, want allowed with 1 remaining", res)
@@ -119,6 +120,10 @@ func (p *flaky) Allow(ctx context.Context, _, _ string, _ ratelimit.Limit) (rate
 	return ratelimit.Result{Allowed: true, Remaining: 99}, nil
 }
 
+func (p *flaky) Peek(ctx context.Context, scope, key string, l ratelimit.Limit) (ratelimit.Result, error) {
+	return p.Allow(ctx, scope, key, l)
+}
+
 func (p *flaky) set(err error) { p.mu.Lock(); p.err = err; p.mu.Unlock() }
 func (p *flaky) n() int        { p.mu.Lock(); defer p.mu.Unlock(); return p.calls }
 
@@ -173,5 +178,25 @@ func TestFallbackTimesOutAHangingPrimary(t *testing.T) {
 	}
 	if !strings.Contains(f.Status(), "deadline exceeded") {
 		t.Errorf("status %q does not name the timeout", f.Status())
+	}
+}
+
+// TestFallbackPeeksWhereItCounts: Peek asks the primary, and the backup while
+// the primary fails.
+func TestFallbackPeeksWhereItCounts(t *testing.T) {
+	clk := newClock()
+	log, _ := newLog()
+	p := &flaky{}
+	backup := ratelimit.NewMemory(0, clk.now)
+	f := ratelimit.NewFallback(p, backup, log, clk.now)
+	lim := ratelimit.Limit{Count: 1, Period: time.Hour}
+	ctx := context.Background()
+	if res, err := f.Peek(ctx, "s", "k", lim); err != nil || res.Remaining != 99 || p.n() != 1 {
+		t.Fatalf("Peek = %+v, %v after %d calls; want the primary's answer", res, err, p.n())
+	}
+	p.set(errors.New("connection refused"))
+	allow(t, backup, "s", "k", lim) // the backup's count is used up
+	if res, err := f.Peek(ctx, "s", "k", lim); err != nil || res.Allowed {
+		t.Fatalf("Peek with the primary down = %+v, %v; want the backup's refusal", res, err)
 	}
 }

@@ -85,6 +85,8 @@ func (r Result) RetryAfterSeconds() int {
 // scopes is counted twice. Errors mean the store could not be asked.
 type Limiter interface {
 	Allow(ctx context.Context, scope, key string, l Limit) (Result, error)
+	// Peek answers as Allow would, without counting the event.
+	Peek(ctx context.Context, scope, key string, l Limit) (Result, error)
 }
 
 // unlimited is the answer when a limit is off.
@@ -109,6 +111,21 @@ func Check(ctx context.Context, lim Limiter, scope, key string, l Limit) error {
 		return nil
 	}
 	r, err := lim.Allow(ctx, scope, key, l)
+	return refusal(scope, r, err)
+}
+
+// Exhausted is Check without counting an event: for a refusal that must come
+// before the work whose failures are counted (checking a secret), so that a
+// client past its limit gets nothing checked.
+func Exhausted(ctx context.Context, lim Limiter, scope, key string, l Limit) error {
+	if lim == nil || l.Off() {
+		return nil
+	}
+	r, err := lim.Peek(ctx, scope, key, l)
+	return refusal(scope, r, err)
+}
+
+func refusal(scope string, r Result, err error) error {
 	if err != nil || r.Allowed {
 		return nil
 	}

@@ -38,8 +38,18 @@ func NewMemory(maxKeys int, now func() time.Time) *Memory {
 
 // Allow never fails.
 func (m *Memory) Allow(_ context.Context, scope, key string, l Limit) (Result, error) {
+	return m.take(scope, key, l, true), nil
+}
+
+// Peek never fails.
+func (m *Memory) Peek(_ context.Context, scope, key string, l Limit) (Result, error) {
+	return m.take(scope, key, l, false), nil
+}
+
+// take answers for one more event of key, and counts it when count is set.
+func (m *Memory) take(scope, key string, l Limit, count bool) Result {
 	if l.Off() {
-		return unlimited, nil
+		return unlimited
 	}
 	now := m.now()
 	k := scope + "\x00" + key
@@ -59,7 +69,11 @@ func (m *Memory) Allow(_ context.Context, scope, key string, l Limit) (Result, e
 	next := tat.Add(interval)
 	allowAt := next.Add(-interval * time.Duration(l.Count))
 	if now.Before(allowAt) {
-		return Result{RetryAfter: allowAt.Sub(now)}, nil
+		return Result{RetryAfter: allowAt.Sub(now)}
+	}
+	remaining := int(now.Sub(allowAt) / interval)
+	if !count {
+		return Result{Allowed: true, Remaining: remaining}
 	}
 	if !seen && len(m.tat) >= m.maxKeys {
 		for victim := range m.tat {
@@ -68,7 +82,7 @@ func (m *Memory) Allow(_ context.Context, scope, key string, l Limit) (Result, e
 		}
 	}
 	m.tat[k] = next
-	return Result{Allowed: true, Remaining: int(now.Sub(allowAt) / interval)}, nil
+	return Result{Allowed: true, Remaining: remaining}
 }
 
 // Len is the number of keys held, for tests and gauges.

@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -107,5 +108,38 @@ func TestMemoryKeepsAtMostMaxKeys(t *testing.T) {
 	}
 	if m.Len() != 10 {
 		t.Errorf("Len = %d, want 10", m.Len())
+	}
+}
+
+// TestMemoryPeekCountsNothing: Peek and Exhausted answer as Allow and Check
+// would, and the count stays where it was.
+func TestMemoryPeekCountsNothing(t *testing.T) {
+	clk := newClock()
+	m := ratelimit.NewMemory(0, clk.now)
+	lim := ratelimit.Limit{Count: 2, Period: time.Minute}
+	ctx := context.Background()
+	for range 5 {
+		if res, _ := m.Peek(ctx, "login", "ann", lim); !res.Allowed || res.Remaining != 1 {
+			t.Fatalf("Peek on a fresh key = %+v; want allowed with 1 remaining", res)
+		}
+		if err := ratelimit.Exhausted(ctx, m, "login", "ann", lim); err != nil {
+			t.Fatalf("Exhausted on a fresh key = %v", err)
+		}
+	}
+	if m.Len() != 0 {
+		t.Fatalf("Peek stored %d keys", m.Len())
+	}
+	allow(t, m, "login", "ann", lim)
+	allow(t, m, "login", "ann", lim)
+	if res, _ := m.Peek(ctx, "login", "ann", lim); res.Allowed || res.RetryAfter != 30*time.Second {
+		t.Fatalf("Peek past the limit = %+v; want refused, retry after 30s", res)
+	}
+	var refused *ratelimit.RefusedError
+	if err := ratelimit.Exhausted(ctx, m, "login", "ann", lim); !errors.As(err, &refused) || refused.RetryAfter != 30*time.Second {
+		t.Fatalf("Exhausted past the limit = %v; want refused for 30s", err)
+	}
+	clk.advance(30 * time.Second)
+	if res := allow(t, m, "login", "ann", lim); !res.Allowed {
+		t.Fatalf("after the wait = %+v: the peeks were counted", res)
 	}
 }

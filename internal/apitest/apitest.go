@@ -53,6 +53,8 @@ func BaseVars(databaseURL string) Vars {
 		"SIGNUP_RATE_LIMIT": "0",
 		"MAIL_RATE_LIMIT":   "0",
 		"LOCKOUT_THRESHOLD": "0",
+		// Tests send wrong client credentials on purpose.
+		"INTROSPECTION_FAILURE_RATE_LIMIT": "0",
 		// No verification mails beside the ones a test is about; the tests of
 		// verified email turn it on.
 		"EMAIL_VERIFICATION": "off",
