@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,13 +21,15 @@ import (
 // the test is skipped, except in CI, where that is a failure.
 func jose(t *testing.T, jwksURL, token string, now time.Time) (map[string]any, error) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join("jose", "node_modules", "jose"))
-	if err != nil || modErr != nil {
+	if why := joseMissing(); why != "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("node or clients/jose/node_modules missing: run npm ci --prefix clients/jose")
+			t.Fatal(why)
 		}
-		t.Skip("node or clients/jose/node_modules missing (npm ci --prefix clients/jose)")
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
