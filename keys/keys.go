@@ -112,7 +112,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 // create inserts the missing keys in one transaction. Keys are generated before
 // it so that no lock is held during (RSA) key generation.
 func (m *Manager) create(ctx context.Context, current, next bool) error {
-	now := m.now().UTC()
+	now := m.now()
 	var want []models.SigningKey
 	if current {
 		k, err := m.newKey(models.KeyCurrent, now)
@@ -265,7 +265,7 @@ func (m *Manager) RotateIfDue(ctx context.Context) (models.SigningKey, bool, err
 }
 
 func (m *Manager) rotate(ctx context.Context, due func(models.SigningKey) bool) (models.SigningKey, bool, error) {
-	now := m.now().UTC()
+	now := m.now()
 	next, err := m.newKey(models.KeyNext, now)
 	if err != nil {
 		return models.SigningKey{}, false, err

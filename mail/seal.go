@@ -54,6 +54,5 @@ func NewOutboxMail(key *secret.Key, m Message, now time.Time) (models.OutboxMail
 	if err != nil {
 		return models.OutboxMail{}, err
 	}
-	now = now.UTC()
 	return models.OutboxMail{ID: id, PayloadSealed: sealed, NextAttemptAt: now, CreatedAt: now}, nil
 }

@@ -13,14 +13,13 @@ import (
 // link replaces the older ones) and, for housekeeping, every token of anyone
 // that expired before now.
 func (s *Store) SupersedeEmailTokens(ctx context.Context, userID uuid.UUID, purpose string, now time.Time) error {
-	return s.conn(ctx).Where("(user_id = ? AND purpose = ?) OR expires_at <= ?", userID, purpose, utc(now)).
+	return s.conn(ctx).Where("(user_id = ? AND purpose = ?) OR expires_at <= ?", userID, purpose, now).
 		Delete(&models.EmailToken{}).Error
 }
 
 // CreateEmailToken stores a mailed link's token, which holds only its MAC.
 // Call SupersedeEmailTokens first on the same transaction.
 func (s *Store) CreateEmailToken(ctx context.Context, t *models.EmailToken) error {
-	t.CreatedAt, t.ExpiresAt = utc(t.CreatedAt), utc(t.ExpiresAt)
 	return translate(s.conn(ctx).Create(t).Error)
 }
 
@@ -37,8 +36,8 @@ func (s *Store) EmailTokenByHash(ctx context.Context, hash []byte) (*models.Emai
 // now, and reports whether it did: of two concurrent uses, one sees true.
 func (s *Store) UseEmailToken(ctx context.Context, id uuid.UUID, now time.Time) (bool, error) {
 	res := s.conn(ctx).Model(&models.EmailToken{}).
-		Where("id = ? AND used_at IS NULL AND expires_at > ?", id, utc(now)).
-		Update("used_at", utc(now))
+		Where("id = ? AND used_at IS NULL AND expires_at > ?", id, now).
+		Update("used_at", now)
 	return res.RowsAffected == 1, res.Error
 }
 

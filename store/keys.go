@@ -66,7 +66,6 @@ func (s *Store) CreateSigningKeys(ctx context.Context, keys ...models.SigningKey
 // be nil) is written in the same transaction.
 func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next models.SigningKey, retireAfter time.Time,
 	due func(current models.SigningKey) bool, record func(current, previous models.SigningKey) *models.AuditEvent) (current models.SigningKey, rotated bool, err error) {
-	now, retireAfter = now.UTC(), retireAfter.UTC()
 	err = s.InTx(ctx, func(tx *Store) error {
 		// Lock both rows that change. On PostgreSQL a second rotator waits here
 		// and then sees the committed result: the old next row, now current
@@ -130,7 +129,7 @@ func (s *Store) RetireSigningKeys(ctx context.Context, now time.Time) (int, erro
 	n := 0
 	err := s.InTx(ctx, func(tx *Store) error {
 		var err error
-		n, err = tx.retireDueSigningKeys(ctx, now.UTC())
+		n, err = tx.retireDueSigningKeys(ctx, now)
 		return err
 	})
 	return n, err

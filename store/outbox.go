@@ -11,9 +11,6 @@ import (
 	"github.com/authsvc/authsvc/models"
 )
 
-// Times are written in UTC: SQLite compares them as text, which orders
-// correctly only when every value has the same offset.
-
 // queued is a mail neither sent nor given up: the predicate of the partial
 // index mail_outbox_due_idx, written the same way so both databases use it.
 const queued = "sent_at IS NULL AND given_up_at IS NULL"
@@ -32,14 +29,6 @@ const deleteFinishedSQL = `DELETE FROM mail_outbox WHERE id IN (
 // EnqueueMail queues a mail. Inside InTx it commits or rolls back with the rest
 // of the transaction, so a reset token and its mail exist together or not at all.
 func (s *Store) EnqueueMail(ctx context.Context, m models.OutboxMail) error {
-	m.NextAttemptAt = m.NextAttemptAt.UTC()
-	if !m.CreatedAt.IsZero() {
-		m.CreatedAt = m.CreatedAt.UTC()
-	}
-	if m.ExpiresAt != nil {
-		exp := m.ExpiresAt.UTC()
-		m.ExpiresAt = &exp
-	}
 	m.ClaimedUntil, m.SentAt, m.GivenUpAt = nil, nil, nil
 	return translate(s.conn(ctx).Create(&m).Error)
 }
@@ -53,7 +42,6 @@ func (s *Store) EnqueueMail(ctx context.Context, m models.OutboxMail) error {
 // takes the database's write lock before it reads, so claims run one at a time
 // whatever mode InTx begins its transactions in.
 func (s *Store) ClaimMail(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]models.OutboxMail, error) {
-	now = now.UTC()
 	var mails []models.OutboxMail
 	if err := s.conn(ctx).Raw(s.claimSQL(), now.Add(lease), now, now, limit).Scan(&mails).Error; err != nil {
 		return nil, translate(err)
@@ -87,7 +75,7 @@ func (s *Store) MarkMailSent(ctx context.Context, id uuid.UUID, now time.Time) e
 	res := s.conn(ctx).Model(&models.OutboxMail{}).
 		Where("id = ? AND "+queued, id).
 		Updates(map[string]any{
-			"sent_at":        now.UTC(),
+			"sent_at":        now,
 			"payload_sealed": []byte{}, // empty, not NULL: the column is NOT NULL
 			"claimed_until":  nil,
 			"last_error":     "",
@@ -108,7 +96,7 @@ func (s *Store) MarkMailFailed(ctx context.Context, id uuid.UUID, attempts int, 
 		Where("id = ? AND "+queued, id).
 		Updates(map[string]any{
 			"attempts":        attempts,
-			"next_attempt_at": next.UTC(),
+			"next_attempt_at": next,
 			"last_error":      lastErr,
 			"claimed_until":   nil,
 		})
@@ -129,7 +117,7 @@ func (s *Store) MarkMailGivenUp(ctx context.Context, id uuid.UUID, attempts int,
 	res := s.conn(ctx).Model(&models.OutboxMail{}).
 		Where("id = ? AND "+queued, id).
 		Updates(map[string]any{
-			"given_up_at":    now.UTC(),
+			"given_up_at":    now,
 			"attempts":       attempts,
 			"payload_sealed": []byte{},
 			"claimed_until":  nil,
@@ -147,7 +135,6 @@ func (s *Store) MarkMailGivenUp(ctx context.Context, id uuid.UUID, attempts int,
 // DeleteFinishedMail deletes up to limit mails sent or given up before the
 // given time, and reports how many it deleted. Queued mails, however old, stay.
 func (s *Store) DeleteFinishedMail(ctx context.Context, before time.Time, limit int) (int64, error) {
-	before = before.UTC()
 	res := s.conn(ctx).Exec(deleteFinishedSQL, before, before, limit)
 	return res.RowsAffected, translate(res.Error)
 }

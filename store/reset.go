@@ -13,14 +13,13 @@ import (
 // request invalidates the older ones) and, for housekeeping, every token of
 // anyone that expired before now.
 func (s *Store) SupersedeResetTokens(ctx context.Context, userID uuid.UUID, now time.Time) error {
-	return s.conn(ctx).Where("user_id = ? OR expires_at <= ?", userID, now.UTC()).
+	return s.conn(ctx).Where("user_id = ? OR expires_at <= ?", userID, now).
 		Delete(&models.PasswordResetToken{}).Error
 }
 
 // CreateResetToken stores a reset token, which holds only the token's MAC.
 // Call SupersedeResetTokens first on the same transaction.
 func (s *Store) CreateResetToken(ctx context.Context, t *models.PasswordResetToken) error {
-	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), t.ExpiresAt.UTC()
 	return translate(s.conn(ctx).Create(t).Error)
 }
 
@@ -37,7 +36,6 @@ func (s *Store) ResetTokenByHash(ctx context.Context, hash []byte) (*models.Pass
 // now, and reports whether it did. Of two concurrent resets with one token,
 // exactly one sees true.
 func (s *Store) UseResetToken(ctx context.Context, id uuid.UUID, now time.Time) (bool, error) {
-	now = now.UTC()
 	res := s.conn(ctx).Model(&models.PasswordResetToken{}).
 		Where("id = ? AND used_at IS NULL AND expires_at > ?", id, now).
 		Update("used_at", now)

@@ -44,7 +44,7 @@ func (s *Store) RevocationsAfter(ctx context.Context, pos FeedPosition, now time
 	var rows []models.Revocation
 	read := func(tx *Store) error {
 		return tx.conn(ctx).Raw(`SELECT seq, session_id, expires_at FROM revocations
-			WHERE expires_at > ? AND seq > ? ORDER BY seq LIMIT ?`, utc(now), pos.Seq, limit).Scan(&rows).Error
+			WHERE expires_at > ? AND seq > ? ORDER BY seq LIMIT ?`, now, pos.Seq, limit).Scan(&rows).Error
 	}
 	var err error
 	if s.dialect == Postgres {
@@ -79,5 +79,5 @@ func (s *Store) RevocationsAfter(ctx context.Context, pos FeedPosition, now time
 // DeleteExpiredRevocations drops entries whose access tokens have all expired:
 // they have left the feed.
 func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) error {
-	return s.conn(ctx).Exec("DELETE FROM revocations WHERE expires_at <= ?", utc(now)).Error
+	return s.conn(ctx).Exec("DELETE FROM revocations WHERE expires_at <= ?", now).Error
 }

@@ -77,9 +77,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", scrub(err, databaseURL))
 	}
-	if err := registerUTC(db); err != nil {
-		return nil, err
-	}
+	useUTC(db)
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, err

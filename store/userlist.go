@@ -137,9 +137,9 @@ func statusFilter(q *gorm.DB, status string, now time.Time) *gorm.DB {
 	case models.StatusPending, models.StatusDisabled:
 		return q.Where("users.status = ?", status)
 	case models.StatusActive:
-		return q.Where("users.status = ? AND (users.locked_until IS NULL OR users.locked_until <= ?)", models.StatusActive, utc(now))
+		return q.Where("users.status = ? AND (users.locked_until IS NULL OR users.locked_until <= ?)", models.StatusActive, now)
 	case models.StatusLocked:
-		return q.Where("users.status = ? AND users.locked_until > ?", models.StatusActive, utc(now))
+		return q.Where("users.status = ? AND users.locked_until > ?", models.StatusActive, now)
 	}
 	return q
 }
