@@ -23,7 +23,7 @@ func TestVerifiedEmailMigration(t *testing.T) {
 			CreatedAt: t0(), UpdatedAt: t0()}
 		testdb.Must(t, st.GORM().Omit(newerUserColumns...).Create(u).Error)
 		sess := &models.Session{ID: uuid.Must(uuid.NewV7()), UserID: u.ID, CreatedAt: t0(), LastUsedAt: t0(), ExpiresAt: t0().AddDate(0, 0, 7)}
-		testdb.Must(t, st.GORM().Omit("amr").Create(sess).Error)
+		testdb.Must(t, st.GORM().Omit(newerSessionColumns...).Create(sess).Error)
 
 		testdb.Must(t, m.Up(ctx))
 		got, err := st.UserByID(ctx, u.ID)
@@ -41,3 +41,6 @@ func TestVerifiedEmailMigration(t *testing.T) {
 		}
 	})
 }
+
+// newerSessionColumns are the sessions columns that migrations after 00007 added.
+var newerSessionColumns = []string{"amr", "factor_id"}
