@@ -5,10 +5,30 @@
 //	@description				Sign up, log in, refresh and log out with short-lived JWT access tokens and rotating refresh tokens; manage users, roles, sessions and audit events. Errors are RFC 9457 problem JSON with a stable `code`.
 //	@license.name				MIT
 //	@BasePath					/
+//	@tag.name					auth
+//	@tag.description			Sign up; log in with a password (and a second factor) or a passkey; refresh and log out; reset a forgotten password; verify an email address. Public: no token needed, except to log out and check the session.
+//	@tag.name					me
+//	@tag.description			The signed-in user's own account: profile, email, password, sessions, deletion. Changes of credentials ask for the current password.
+//	@tag.name					mfa
+//	@tag.description			The signed-in user's second factor: turning TOTP on and off, and recovery codes. Needs a verified email address.
+//	@tag.name					passkeys
+//	@tag.description			The signed-in user's passkeys (WebAuthn): register, list, remove. Off unless the service has a relying party ID.
+//	@tag.name					users
+//	@tag.description			Managing other users, with users:read, users:write, sessions:read or sessions:write. Your own account changes through /v1/me.
+//	@tag.name					roles
+//	@tag.description			Roles and the permissions they grant, with roles:read or roles:write.
+//	@tag.name					audit
+//	@tag.description			The audit trail of logins and changes, with audit:read.
+//	@tag.name					gateways
+//	@tag.description			For API gateways and other services, authenticated with HTTP Basic as one of INTROSPECTION_CLIENTS: token introspection (RFC 7662) and the signed revocation feed.
+//	@tag.name					discovery
+//	@tag.description			Public: the signing keys and the authorization-server metadata, for verifying access tokens offline.
+//	@tag.name					operations
+//	@tag.description			Public: liveness, readiness and Prometheus metrics, for operators and load balancers.
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				Type "Bearer" followed by a space and the access token from /v1/auth/login.
+//	@description				The access token (access_token from login, refresh or the second login step), sent as "Authorization: Bearer <access_token>". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.
 //	@securityDefinitions.basic	IntrospectionClient
 package main
 

@@ -13,8 +13,8 @@ import (
 )
 
 // TestOpenAPIDocumentLints: the OpenAPI document the service serves at
-// /apidocs/doc.json passes Redocly's recommended rules (clients/openapi/redocly.yaml
-// lists the operations that are public by design) and Spectral's oas ruleset,
+// /apidocs/doc.json passes Redocly's recommended rules, with no exemptions
+// (public operations say so with `security: []`), and Spectral's oas ruleset,
 // with no error. The linters come from clients/openapi/package-lock.json
 // (npm ci --prefix clients/openapi); without them the test is skipped, except in CI.
 func TestOpenAPIDocumentLints(t *testing.T) {

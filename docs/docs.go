@@ -20,6 +20,7 @@ const docTemplate = `{
     "paths": {
         "/.well-known/jwks.json": {
             "get": {
+                "security": [],
                 "description": "Every key that may still verify a live access token, including the next key before it signs. Gateways cache it for Cache-Control's max-age.",
                 "produces": [
                     "application/json"
@@ -41,6 +42,7 @@ const docTemplate = `{
         },
         "/.well-known/oauth-authorization-server": {
             "get": {
+                "security": [],
                 "description": "The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response or grant types are claimed, and the token endpoint is the JSON login.",
                 "produces": [
                     "application/json"
@@ -62,6 +64,7 @@ const docTemplate = `{
         },
         "/.well-known/openid-configuration": {
             "get": {
+                "security": [],
                 "description": "The same metadata as /.well-known/oauth-authorization-server, at the path gateways have read it from. It holds no OpenID Connect field: authsvc issues no ID tokens.",
                 "produces": [
                     "application/json"
@@ -83,6 +86,7 @@ const docTemplate = `{
         },
         "/healthz": {
             "get": {
+                "security": [],
                 "description": "The process is up; touches no dependency.",
                 "produces": [
                     "application/json"
@@ -104,6 +108,7 @@ const docTemplate = `{
         },
         "/metrics": {
             "get": {
+                "security": [],
                 "description": "Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.",
                 "produces": [
                     "text/plain"
@@ -125,6 +130,7 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
+                "security": [],
                 "description": "The database answers; 503 when it does not. While Redis (REDIS_URL) is out of reach the service still answers (rate limits count in each instance alone): 200, with details naming it.\nAfter SIGTERM (a rolling restart) 503 with Retry-After for a few seconds while requests are still served, so that load balancers stop sending new ones before the instance stops.",
                 "produces": [
                     "application/json"
@@ -168,6 +174,8 @@ const docTemplate = `{
                 "operationId": "listAudit",
                 "parameters": [
                     {
+                        "maximum": 200,
+                        "minimum": 1,
                         "type": "integer",
                         "default": 50,
                         "description": "Page size, 1 to 200",
@@ -182,11 +190,13 @@ const docTemplate = `{
                     },
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "Only events about this user",
                         "name": "user_id",
                         "in": "query"
                     },
                     {
+                        "maxLength": 64,
                         "type": "string",
                         "description": "Only events of this type, e.g. login_failed",
                         "name": "type",
@@ -223,6 +233,7 @@ const docTemplate = `{
         },
         "/v1/auth/email/resend": {
             "post": {
+                "security": [],
                 "description": "Always 202 with the same body, in about the same time, whether or not the address belongs to an account awaiting verification. When it does, a new link is mailed and older ones stop working. At most MAIL_RATE_LIMIT mails per address; beyond that the answer is the same and nothing is sent.",
                 "consumes": [
                     "application/json"
@@ -264,6 +275,7 @@ const docTemplate = `{
         },
         "/v1/auth/email/verify": {
             "post": {
+                "security": [],
                 "description": "The token comes from the link PUBLIC_URL/verify-email?token=… mailed at signup (or by resend), or to the new address of an email change. The address is then verified, or the pending address becomes the account's. No Bearer token needed: the link may open on another device. A token works once, until it expires (VERIFY_TOKEN_TTL) or a newer link replaces it.",
                 "consumes": [
                     "application/json"
@@ -358,12 +370,19 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "429": {
+                        "description": "rate_limited: too many calls from this client (INTROSPECTION_RATE_LIMIT), or too many failed client authentications from this address or for this client id (INTROSPECTION_FAILURE_RATE_LIMIT); see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
         },
         "/v1/auth/login": {
             "post": {
+                "security": [],
                 "description": "Exchanges a login (email or username) and password for an access token and a refresh token. Unknown users and wrong passwords get the same answer in the same time.\nWith COOKIE_MODE=true the body has no refresh_token: the refresh token is set in the cookie __Host-authsvc_refresh (Path=/; HttpOnly; Secure; SameSite=Strict; expiring with the session), with a new readable CSRF cookie authsvc_csrf (Path=/; Secure; SameSite=Strict) to send back in X-CSRF-Token on refresh and logout.",
                 "consumes": [
                     "application/json"
@@ -391,7 +410,7 @@ const docTemplate = `{
                     "200": {
                         "description": "The token response; for a user with TOTP on, only mfa_required, mfa_token, methods and expires_in (the mfa_token's lifetime): send them to POST /v1/auth/mfa",
                         "schema": {
-                            "$ref": "#/definitions/LoginResponse"
+                            "$ref": "#/definitions/LoginResult"
                         },
                         "headers": {
                             "Set-Cookie": {
@@ -492,6 +511,7 @@ const docTemplate = `{
         },
         "/v1/auth/mfa": {
             "post": {
+                "security": [],
                 "description": "For a user with TOTP on, login answers mfa_required and an mfa_token instead of tokens. Send that token here with a code from the authenticator app, or with one of the recovery codes, to get the token response. A code works once; a recovery code once ever. A wrong code counts as a failed login toward the lockout; the mfa_token dies after 5 wrong codes or 5 minutes, and is bound to the login's remember choice.\nWith COOKIE_MODE=true the refresh token goes in its cookie, as for login.",
                 "consumes": [
                     "application/json"
@@ -557,6 +577,7 @@ const docTemplate = `{
         },
         "/v1/auth/passkey/login": {
             "post": {
+                "security": [],
                 "description": "With the challenge_id from POST /v1/auth/passkey/options and the browser's assertion (PublicKeyCredential.toJSON()). A passkey with user verification is a whole login (amr [\"hwk\",\"user\"]; no second step). The account's status and lockout apply as for passwords. A signature counter that went backwards (a cloned authenticator) is refused and audited.\nWith COOKIE_MODE=true the refresh token goes in its cookie, as for login.",
                 "consumes": [
                     "application/json"
@@ -628,6 +649,7 @@ const docTemplate = `{
         },
         "/v1/auth/passkey/options": {
             "post": {
+                "security": [],
                 "description": "Returns the options for navigator.credentials.get (PublicKeyCredentialRequestOptionsJSON) for a discoverable-credential login: no user is named, the authenticator offers the user's passkeys. Finish with POST /v1/auth/passkey/login within 5 minutes. The body may be empty.",
                 "produces": [
                     "application/json"
@@ -661,6 +683,7 @@ const docTemplate = `{
         },
         "/v1/auth/password/forgot": {
             "post": {
+                "security": [],
                 "description": "Always 202 with the same body, in about the same time, whether or not an account uses the address, so the answer reveals nothing. The mail is sent in the background. Disabled accounts get no mail. A new request invalidates the account's earlier links; a link expires after RESET_TOKEN_TTL.",
                 "consumes": [
                     "application/json"
@@ -714,6 +737,7 @@ const docTemplate = `{
         },
         "/v1/auth/password/reset": {
             "post": {
+                "security": [],
                 "description": "The token comes from the link in the reset mail. It works once, until it expires or a newer one is requested. Every session of the user is revoked; the user logs in with the new password.",
                 "consumes": [
                     "application/json"
@@ -773,6 +797,7 @@ const docTemplate = `{
         },
         "/v1/auth/refresh": {
             "post": {
+                "security": [],
                 "description": "Single use: returns a new refresh token and retires the old one. The token just retired, presented again within REFRESH_REUSE_GRACE, returns the same successor; any other reuse revokes the session.\nWith COOKIE_MODE=true the refresh token comes from the cookie __Host-authsvc_refresh only: the body is optional and must not hold refresh_token (400). The header X-CSRF-Token must equal the authsvc_csrf cookie, and an Origin header, when sent, must be in CORS_ORIGINS or the origin of PUBLIC_URL (else 403 csrf_failed). The new refresh token replaces the cookie, the CSRF cookie keeps its value, and the body has no refresh_token.",
                 "consumes": [
                     "application/json"
@@ -847,7 +872,7 @@ const docTemplate = `{
                     "application/jwt"
                 ],
                 "tags": [
-                    "gateway"
+                    "gateways"
                 ],
                 "summary": "The signed revocation feed",
                 "operationId": "getRevocations",
@@ -888,7 +913,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited",
+                        "description": "rate_limited: too many calls from this client (INTROSPECTION_RATE_LIMIT), or too many failed client authentications from this address or for this client id (INTROSPECTION_FAILURE_RATE_LIMIT); see Retry-After",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -903,6 +928,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "For a client that holds an access token: 200 while its session is live, with the user and how the session was authenticated (amr); 401 once the session has ended, even before the token expires.",
                 "produces": [
                     "application/json"
                 ],
@@ -929,6 +955,7 @@ const docTemplate = `{
         },
         "/v1/auth/signup": {
             "post": {
+                "security": [],
                 "description": "New accounts are active, or pending when SIGNUP_REQUIRES_APPROVAL is on. A valid admin_key grants the admin role.",
                 "consumes": [
                     "application/json"
@@ -985,6 +1012,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Unsupported Media Type",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: too many signups from this address",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1073,6 +1106,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             },
@@ -1126,6 +1165,12 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "email_taken, username_taken",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1187,6 +1232,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -1240,8 +1291,20 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "email_unverified: confirm the email address first",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "409": {
                         "description": "mfa_already_enabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1298,6 +1361,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -1309,7 +1378,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "With a code from the authenticator app set up by POST /v1/me/mfa/totp. Returns 10 recovery codes, shown only this once: each signs in once in place of a code. TOTP is then on, and the user's other sessions are revoked.",
+                "description": "With a code from the authenticator app set up by POST /v1/me/mfa/totp. Returns 10 recovery codes, shown only this once: each signs in once in place of a code. TOTP is then on, and the user's other sessions are revoked. A wrong code counts toward the lockout; the 5th wrong code ends the enrolment (409 mfa_not_started: start again with POST /v1/me/mfa/totp).",
                 "consumes": [
                     "application/json"
                 ],
@@ -1351,8 +1420,20 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "email_unverified: confirm the email address first",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "409": {
-                        "description": "mfa_already_enabled, mfa_not_started",
+                        "description": "mfa_already_enabled; mfa_not_started (none started, or ended by 5 wrong codes)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1367,6 +1448,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "Each passkey's id, name and dates; never the credential itself.",
                 "produces": [
                     "application/json"
                 ],
@@ -1446,6 +1528,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "email_unverified: confirm the email address first",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "404": {
                         "description": "passkeys_disabled",
                         "schema": {
@@ -1504,6 +1592,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "email_unverified: confirm the email address first",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "404": {
                         "description": "passkeys_disabled",
                         "schema": {
@@ -1512,6 +1606,12 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "too_many_passkeys",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1526,6 +1626,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "The sessions that were opened with this passkey are revoked, and a notice is mailed to the account's address.",
                 "produces": [
                     "application/json"
                 ],
@@ -1537,6 +1638,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "Passkey id",
                         "name": "id",
                         "in": "path",
@@ -1607,6 +1709,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "invalid_credentials",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1698,6 +1806,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "Every role, built-in and custom, with its permissions. Needs roles:read.",
                 "produces": [
                     "application/json"
                 ],
@@ -1939,6 +2048,8 @@ const docTemplate = `{
                 "operationId": "listUsers",
                 "parameters": [
                     {
+                        "maximum": 200,
+                        "minimum": 1,
                         "type": "integer",
                         "default": 50,
                         "description": "Page size, 1 to 200",
@@ -2121,6 +2232,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -2132,6 +2249,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "How many accounts exist, of any status. Any signed-in user may ask.",
                 "produces": [
                     "application/json"
                 ],
@@ -2175,6 +2293,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "User id",
                         "name": "id",
                         "in": "path",
@@ -2220,6 +2339,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "User id",
                         "name": "id",
                         "in": "path",
@@ -2262,7 +2382,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Any of email, username, names, password, roles, resources, status. A change of roles, password or status revokes the user's sessions. A caller can only change users whose permissions they hold, and only grant roles whose permissions they hold.",
+                "description": "Any of email, username, names, password, roles, resources, status. A change of roles, password or status revokes the user's sessions. Needs users:write. A caller can only change users whose permissions they hold, and only grant roles whose permissions they hold. On the caller's own id, email, password, status and roles cannot be set (403 self_service_required): use /v1/me.",
                 "consumes": [
                     "application/json"
                 ],
@@ -2277,6 +2397,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "User id",
                         "name": "id",
                         "in": "path",
@@ -2312,7 +2433,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "forbidden",
+                        "description": "forbidden; self_service_required (email, password, status or roles on the caller's own id)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2339,7 +2460,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "For a user who lost every factor: removes the user's TOTP secret, recovery codes and passkeys, and revokes the user's sessions. Only administrators act on administrators.",
+                "description": "For a user who lost every factor: removes the user's TOTP secret, recovery codes and passkeys, and revokes the user's sessions. Needs users:write. Only administrators act on administrators. Not on the caller's own id (403 self_service_required): use /v1/me/mfa and /v1/me/passkeys.",
                 "produces": [
                     "application/json"
                 ],
@@ -2351,6 +2472,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "User id",
                         "name": "id",
                         "in": "path",
@@ -2368,7 +2490,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "forbidden",
+                        "description": "forbidden; self_service_required (the caller's own id)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2389,6 +2511,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "Sessions neither revoked nor expired, newest first. Needs sessions:read, every permission the user holds, and the admin role for an administrator's sessions.",
                 "produces": [
                     "application/json"
                 ],
@@ -2400,6 +2523,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "User id",
                         "name": "id",
                         "in": "path",
@@ -2420,7 +2544,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "forbidden: users:read is required",
+                        "description": "forbidden: sessions:read is required, or the user holds a permission the caller lacks or is an administrator",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2439,7 +2563,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Their access tokens are refused at once here and by introspection, and enter the revocation feed.",
+                "description": "Their access tokens are refused at once here and by introspection, and enter the revocation feed. Needs sessions:write, every permission the user holds, and the admin role for an administrator's sessions. Not on the caller's own id (403 self_service_required): use POST /v1/auth/logout with all=true.",
                 "produces": [
                     "application/json"
                 ],
@@ -2451,6 +2575,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
+                        "format": "uuid",
                         "description": "User id",
                         "name": "id",
                         "in": "path",
@@ -2468,7 +2593,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "forbidden",
+                        "description": "forbidden: sessions:write is required, or the user holds a permission the caller lacks or is an administrator; self_service_required (the caller's own id)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2920,7 +3045,7 @@ const docTemplate = `{
                 }
             }
         },
-        "LoginResponse": {
+        "LoginResult": {
             "type": "object",
             "properties": {
                 "access_token": {
@@ -3836,7 +3961,7 @@ const docTemplate = `{
     },
     "securityDefinitions": {
         "BearerAuth": {
-            "description": "Type \"Bearer\" followed by a space and the access token from /v1/auth/login.",
+            "description": "The access token (access_token from login, refresh or the second login step), sent as \"Authorization: Bearer \u003caccess_token\u003e\". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.",
             "type": "apiKey",
             "name": "Authorization",
             "in": "header"
@@ -3844,7 +3969,49 @@ const docTemplate = `{
         "IntrospectionClient": {
             "type": "basic"
         }
-    }
+    },
+    "tags": [
+        {
+            "description": "Sign up; log in with a password (and a second factor) or a passkey; refresh and log out; reset a forgotten password; verify an email address. Public: no token needed, except to log out and check the session.",
+            "name": "auth"
+        },
+        {
+            "description": "The signed-in user's own account: profile, email, password, sessions, deletion. Changes of credentials ask for the current password.",
+            "name": "me"
+        },
+        {
+            "description": "The signed-in user's second factor: turning TOTP on and off, and recovery codes. Needs a verified email address.",
+            "name": "mfa"
+        },
+        {
+            "description": "The signed-in user's passkeys (WebAuthn): register, list, remove. Off unless the service has a relying party ID.",
+            "name": "passkeys"
+        },
+        {
+            "description": "Managing other users, with users:read, users:write, sessions:read or sessions:write. Your own account changes through /v1/me.",
+            "name": "users"
+        },
+        {
+            "description": "Roles and the permissions they grant, with roles:read or roles:write.",
+            "name": "roles"
+        },
+        {
+            "description": "The audit trail of logins and changes, with audit:read.",
+            "name": "audit"
+        },
+        {
+            "description": "For API gateways and other services, authenticated with HTTP Basic as one of INTROSPECTION_CLIENTS: token introspection (RFC 7662) and the signed revocation feed.",
+            "name": "gateways"
+        },
+        {
+            "description": "Public: the signing keys and the authorization-server metadata, for verifying access tokens offline.",
+            "name": "discovery"
+        },
+        {
+            "description": "Public: liveness, readiness and Prometheus metrics, for operators and load balancers.",
+            "name": "operations"
+        }
+    ]
 }`
 
 // SwaggerInfo holds exported Swagger Info so clients can modify it

@@ -50,10 +50,10 @@ type AuditEventsResponse struct {
 //	@Description	Newest first, keyset-paginated: follow next_cursor until it is absent.
 //	@Tags			audit
 //	@Produce		json
-//	@Param			limit	query		int		false	"Page size, 1 to 200"	default(50)
+//	@Param			limit	query		int		false	"Page size, 1 to 200"	minimum(1)	maximum(200)	default(50)
 //	@Param			cursor	query		string	false	"next_cursor of the previous page"
-//	@Param			user_id	query		string	false	"Only events about this user"
-//	@Param			type	query		string	false	"Only events of this type, e.g. login_failed"
+//	@Param			user_id	query		string	false	"Only events about this user"	format(uuid)
+//	@Param			type	query		string	false	"Only events of this type, e.g. login_failed"	maxlength(64)
 //	@Success		200		{object}	AuditEventsResponse
 //	@Failure		400		{object}	problem.Error	"invalid_cursor, validation_failed"
 //	@Failure		401		{object}	problem.Error

@@ -100,6 +100,8 @@ type SignupRequest struct {
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
 //	@Failure		413		{object}	problem.Error
 //	@Failure		415		{object}	problem.Error
+//	@Failure		429		{object}	problem.Error	"rate_limited: too many signups from this address"
+//	@Security
 //	@Router			/v1/auth/signup [post]
 func (h *Auth) signup(c echo.Context) error {
 	req, err := decode[SignupRequest](c)
@@ -158,6 +160,7 @@ type LoginRequest struct {
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"account_pending, account_disabled, email_unverified"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
+//	@Security
 //	@Router			/v1/auth/login [post]
 func (h *Auth) login(c echo.Context) error {
 	req, err := decode[LoginRequest](c)
@@ -245,6 +248,7 @@ type RefreshRequest struct {
 //	@Failure		400				{object}	problem.Error
 //	@Failure		401				{object}	problem.Error	"invalid_refresh_token, refresh_token_reused"
 //	@Failure		403				{object}	problem.Error	"account_disabled, account_pending, csrf_failed"
+//	@Security
 //	@Router			/v1/auth/refresh [post]
 func (h *Auth) refresh(c echo.Context) error {
 	var plain, csrf string
@@ -370,6 +374,7 @@ type SessionResponse struct {
 //
 //	@ID				getSession
 //	@Summary		Check the current session
+//	@Description	For a client that holds an access token: 200 while its session is live, with the user and how the session was authenticated (amr); 401 once the session has ended, even before the token expires.
 //	@Tags			auth
 //	@Produce		json
 //	@Success		200	{object}	SessionResponse

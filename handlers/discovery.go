@@ -35,6 +35,7 @@ type JWKS struct {
 //	@Tags			discovery
 //	@Produce		json
 //	@Success		200	{object}	JWKS
+//	@Security
 //	@Router			/.well-known/jwks.json [get]
 func (h *Discovery) jwks(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=300")
@@ -89,6 +90,7 @@ func (h *Discovery) metadata() ServerMetadata {
 //	@Tags			discovery
 //	@Produce		json
 //	@Success		200	{object}	ServerMetadata
+//	@Security
 //	@Router			/.well-known/oauth-authorization-server [get]
 func (h *Discovery) oauthAuthorizationServer(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
@@ -103,6 +105,7 @@ func (h *Discovery) oauthAuthorizationServer(c echo.Context) error {
 //	@Tags			discovery
 //	@Produce		json
 //	@Success		200	{object}	ServerMetadata
+//	@Security
 //	@Router			/.well-known/openid-configuration [get]
 func (h *Discovery) openIDConfiguration(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=3600")
@@ -124,6 +127,7 @@ type Health struct {
 //	@Tags			operations
 //	@Produce		json
 //	@Success		200	{object}	Health
+//	@Security
 //	@Router			/healthz [get]
 func (h *Discovery) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, Health{Status: "ok"})
@@ -139,6 +143,7 @@ func (h *Discovery) healthz(c echo.Context) error {
 //	@Produce		json
 //	@Success		200	{object}	Health
 //	@Failure		503	{object}	problem.Error
+//	@Security
 //	@Router			/readyz [get]
 func (h *Discovery) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
@@ -163,5 +168,6 @@ func (h *Discovery) readyz(c echo.Context) error {
 //	@Tags			operations
 //	@Produce		plain
 //	@Success		200	{string}	string	"Prometheus text exposition format"
+//	@Security
 //	@Router			/metrics [get]
 func getMetrics(h http.Handler) echo.HandlerFunc { return echo.WrapHandler(h) }

@@ -26,6 +26,7 @@ func (r *VerifyEmailRequest) normalize() { r.Token = strings.TrimSpace(r.Token) 
 //	@Success		200		{object}	PublicUserResponse
 //	@Failure		400		{object}	problem.Error	"invalid_token, validation_failed"
 //	@Failure		409		{object}	problem.Error	"email_taken: another account took the address meanwhile"
+//	@Security
 //	@Router			/v1/auth/email/verify [post]
 func (h *Auth) verifyEmail(c echo.Context) error {
 	req, err := decode[VerifyEmailRequest](c)
@@ -62,6 +63,7 @@ func (r *ResendVerificationRequest) normalize() { r.Email = normalizeEmail(r.Ema
 //	@Param			body	body		ResendVerificationRequest	true	"The account's email address"
 //	@Success		202		{object}	MessageResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
+//	@Security
 //	@Router			/v1/auth/email/resend [post]
 func (h *Auth) resendVerification(c echo.Context) error {
 	req, err := decode[ResendVerificationRequest](c)

@@ -23,7 +23,7 @@ const feedPage = 1000
 //	@ID				getRevocations
 //	@Summary		The signed revocation feed
 //	@Description	For gateways that verify tokens offline: the sessions revoked after the cursor, as a compact JWS (typ revocations+jwt) signed by the current token key, verifiable with the JWKS. Payload: {"iss", "iat", "revocations": [{"sid", "exp"}], "next_cursor"}. exp is when the last access token of the session expires; an entry leaves the feed then. Without since: every revocation still relevant. Follow next_cursor until the list is empty, which returns the same cursor; then poll with it. At most 1,000 entries a page. Send the ETag back in If-None-Match: 304 when nothing changed. Clients authenticate as for introspection.
-//	@Tags			gateway
+//	@Tags			gateways
 //	@Produce		application/jwt
 //	@Param			since			query		string	false	"next_cursor of the previous page"
 //	@Param			If-None-Match	header		string	false	"ETag of the last answer"
@@ -31,7 +31,7 @@ const feedPage = 1000
 //	@Success		304				"nothing changed"
 //	@Failure		400				{object}	problem.Error	"invalid_cursor"
 //	@Failure		401				{object}	problem.Error	"invalid_client"
-//	@Failure		429				{object}	problem.Error	"rate_limited"
+//	@Failure		429				{object}	problem.Error	"rate_limited: too many calls from this client (INTROSPECTION_RATE_LIMIT), or too many failed client authentications from this address or for this client id (INTROSPECTION_FAILURE_RATE_LIMIT); see Retry-After"
 //	@Security		IntrospectionClient
 //	@Router			/v1/auth/revocations [get]
 func (h *Gateway) getRevocations(c echo.Context) error {

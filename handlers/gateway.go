@@ -86,7 +86,7 @@ type inactiveToken struct {
 //	@Success		200		{object}	IntrospectionResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_client"
-//	@Failure		429		{object}	problem.Error	"rate_limited: INTROSPECTION_RATE_LIMIT, or INTROSPECTION_FAILURE_RATE_LIMIT of failed client authentications"
+//	@Failure		429		{object}	problem.Error	"rate_limited: too many calls from this client (INTROSPECTION_RATE_LIMIT), or too many failed client authentications from this address or for this client id (INTROSPECTION_FAILURE_RATE_LIMIT); see Retry-After"
 //	@Security		IntrospectionClient
 //	@Router			/v1/auth/introspect [post]
 func (h *Gateway) introspect(c echo.Context) error {

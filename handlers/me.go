@@ -104,6 +104,7 @@ func (r *UpdateMeRequest) normalize() {
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials (a new email without the right password)"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
+//	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me [patch]
 func (h *Me) updateMe(c echo.Context) error {
@@ -143,6 +144,7 @@ type DeleteMeRequest struct {
 //	@Failure		400	{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials"
 //	@Failure		409	{object}	problem.Error	"last_admin"
+//	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me [delete]
 func (h *Me) deleteMe(c echo.Context) error {
@@ -178,6 +180,7 @@ type ChangePasswordRequest struct {
 //	@Success		200		{object}	MessageResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed (policy, or the same as the old), malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
+//	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/password [post]
 func (h *Me) changePassword(c echo.Context) error {

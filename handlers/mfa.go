@@ -42,6 +42,7 @@ func (r *MFARequest) normalize() {
 //	@Failure		401		{object}	problem.Error	"invalid_mfa_token, invalid_mfa_code"
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
+//	@Security
 //	@Router			/v1/auth/mfa [post]
 func (h *Auth) completeMFA(c echo.Context) error {
 	req, err := decode[MFARequest](c)
@@ -82,7 +83,9 @@ type TOTPEnrolmentResponse struct {
 //	@Success		201		{object}	TOTPEnrolmentResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
 //	@Failure		409		{object}	problem.Error	"mfa_already_enabled"
+//	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp [post]
 func (h *Me) startTOTP(c echo.Context) error {
@@ -120,7 +123,7 @@ type RecoveryCodesResponse struct {
 //
 //	@ID				confirmTOTP
 //	@Summary		Turn TOTP on
-//	@Description	With a code from the authenticator app set up by POST /v1/me/mfa/totp. Returns 10 recovery codes, shown only this once: each signs in once in place of a code. TOTP is then on, and the user's other sessions are revoked.
+//	@Description	With a code from the authenticator app set up by POST /v1/me/mfa/totp. Returns 10 recovery codes, shown only this once: each signs in once in place of a code. TOTP is then on, and the user's other sessions are revoked. A wrong code counts toward the lockout; the 5th wrong code ends the enrolment (409 mfa_not_started: start again with POST /v1/me/mfa/totp).
 //	@Tags			mfa
 //	@Accept			json
 //	@Produce		json
@@ -128,7 +131,9 @@ type RecoveryCodesResponse struct {
 //	@Success		200		{object}	RecoveryCodesResponse
 //	@Failure		400		{object}	problem.Error	"invalid_mfa_code, validation_failed"
 //	@Failure		401		{object}	problem.Error
-//	@Failure		409		{object}	problem.Error	"mfa_already_enabled, mfa_not_started"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
+//	@Failure		409		{object}	problem.Error	"mfa_already_enabled; mfa_not_started (none started, or ended by 5 wrong codes)"
+//	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp/confirm [post]
 func (h *Me) confirmTOTP(c echo.Context) error {
@@ -173,6 +178,7 @@ func (r *DisableTOTPRequest) normalize() {
 //	@Failure		400	{object}	problem.Error	"validation_failed"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials, invalid_mfa_code"
 //	@Failure		409	{object}	problem.Error	"mfa_not_enabled"
+//	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp [delete]
 func (h *Me) disableTOTP(c echo.Context) error {
@@ -213,6 +219,7 @@ func (r *RegenerateCodesRequest) normalize() { r.Code = strings.TrimSpace(r.Code
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials, invalid_mfa_code"
 //	@Failure		409		{object}	problem.Error	"mfa_not_enabled"
+//	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/recovery-codes [post]
 func (h *Me) regenerateRecoveryCodes(c echo.Context) error {
@@ -235,13 +242,13 @@ func (h *Me) regenerateRecoveryCodes(c echo.Context) error {
 //
 //	@ID				resetUserMFA
 //	@Summary		Remove a user's second factors
-//	@Description	For a user who lost every factor: removes the user's TOTP secret, recovery codes and passkeys, and revokes the user's sessions. Only administrators act on administrators.
+//	@Description	For a user who lost every factor: removes the user's TOTP secret, recovery codes and passkeys, and revokes the user's sessions. Needs users:write. Only administrators act on administrators. Not on the caller's own id (403 self_service_required): use /v1/me/mfa and /v1/me/passkeys.
 //	@Tags			users
 //	@Produce		json
-//	@Param			id	path	string	true	"User id"
+//	@Param			id	path	string	true	"User id"	format(uuid)
 //	@Success		204
 //	@Failure		401	{object}	problem.Error
-//	@Failure		403	{object}	problem.Error	"forbidden"
+//	@Failure		403	{object}	problem.Error	"forbidden; self_service_required (the caller's own id)"
 //	@Failure		404	{object}	problem.Error	"user_not_found"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/mfa [delete]

@@ -66,8 +66,10 @@ func passkeyView(p *models.Passkey) Passkey {
 //	@Success		200		{object}	PasskeyOptionsResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Failure		409		{object}	problem.Error	"too_many_passkeys"
+//	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/passkeys/register/options [post]
 func (h *Me) passkeyRegistrationOptions(c echo.Context) error {
@@ -108,6 +110,7 @@ func (r *RegisterPasskeyRequest) normalize() { r.Name = strings.TrimSpace(r.Name
 //	@Success		201		{object}	PasskeyResponse
 //	@Failure		400		{object}	problem.Error	"invalid_passkey, validation_failed"
 //	@Failure		401		{object}	problem.Error
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Security		BearerAuth
 //	@Router			/v1/me/passkeys/register [post]
@@ -131,6 +134,7 @@ func (h *Me) registerPasskey(c echo.Context) error {
 //
 //	@ID				listMyPasskeys
 //	@Summary		The signed-in user's passkeys
+//	@Description	Each passkey's id, name and dates; never the credential itself.
 //	@Tags			passkeys
 //	@Produce		json
 //	@Success		200	{object}	PasskeysResponse
@@ -158,9 +162,10 @@ func (h *Me) listMyPasskeys(c echo.Context) error {
 //
 //	@ID				deleteMyPasskey
 //	@Summary		Remove one of the signed-in user's passkeys
+//	@Description	The sessions that were opened with this passkey are revoked, and a notice is mailed to the account's address.
 //	@Tags			passkeys
 //	@Produce		json
-//	@Param			id	path	string	true	"Passkey id"
+//	@Param			id	path	string	true	"Passkey id"	format(uuid)
 //	@Success		204
 //	@Failure		401	{object}	problem.Error
 //	@Failure		404	{object}	problem.Error	"passkey_not_found, passkeys_disabled"
@@ -191,6 +196,7 @@ func (h *Me) deleteMyPasskey(c echo.Context) error {
 //	@Success		200	{object}	PasskeyOptionsResponse
 //	@Failure		404	{object}	problem.Error	"passkeys_disabled"
 //	@Failure		429	{object}	problem.Error	"rate_limited"
+//	@Security
 //	@Router			/v1/auth/passkey/options [post]
 func (h *Auth) passkeyLoginOptions(c echo.Context) error {
 	if _, err := decodeOptional[struct{}](c); err != nil {
@@ -229,6 +235,7 @@ type PasskeyLoginRequest struct {
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
+//	@Security
 //	@Router			/v1/auth/passkey/login [post]
 func (h *Auth) passkeyLogin(c echo.Context) error {
 	req, err := decode[PasskeyLoginRequest](c)

@@ -31,6 +31,7 @@ func (r *ForgotPasswordRequest) normalize() { r.Email = normalizeEmail(r.Email) 
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		413		{object}	problem.Error
 //	@Failure		415		{object}	problem.Error
+//	@Security
 //	@Router			/v1/auth/password/forgot [post]
 func (h *Auth) forgotPassword(c echo.Context) error {
 	req, err := decode[ForgotPasswordRequest](c)
@@ -63,6 +64,7 @@ type ResetPasswordRequest struct {
 //	@Failure		403		{object}	problem.Error	"account_disabled"
 //	@Failure		413		{object}	problem.Error
 //	@Failure		415		{object}	problem.Error
+//	@Security
 //	@Router			/v1/auth/password/reset [post]
 func (h *Auth) resetPassword(c echo.Context) error {
 	req, err := decode[ResetPasswordRequest](c)

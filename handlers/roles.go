@@ -42,6 +42,7 @@ func roleView(r *store.RoleInfo) Role {
 //
 //	@ID				listRoles
 //	@Summary		List roles
+//	@Description	Every role, built-in and custom, with its permissions. Needs roles:read.
 //	@Tags			roles
 //	@Produce		json
 //	@Success		200	{object}	RolesResponse

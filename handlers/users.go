@@ -56,7 +56,7 @@ type CountResponse struct {
 //	@Description	Keyset-paginated by id, stable under concurrent inserts; follow next_cursor until it is absent. A search (q) that no index serves (on SQLite, or a q without 3 letters or digits in a row) scans a bounded number of users per page: its page may be short, even empty, and still have a next_cursor. Needs users:read. With USER_DIRECTORY_PUBLIC any signed-in user may list, and then sees public fields of active accounts only (PublicUsersResponse), q searches only the public fields, and role/status filters stay reserved to users:read.
 //	@Tags			users
 //	@Produce		json
-//	@Param			limit	query		int		false	"Page size, 1 to 200"	default(50)
+//	@Param			limit	query		int		false	"Page size, 1 to 200"	minimum(1)	maximum(200)	default(50)
 //	@Param			cursor	query		string	false	"next_cursor of the previous page"
 //	@Param			q		query		string	false	"Substring of email, username, first or last name (case-insensitive)"
 //	@Param			role	query		string	false	"Only holders of this role"
@@ -147,6 +147,7 @@ func (h *Users) filter(c echo.Context) (store.UserFilter, error) {
 //
 //	@ID				countUsers
 //	@Summary		Count users
+//	@Description	How many accounts exist, of any status. Any signed-in user may ask.
 //	@Tags			users
 //	@Produce		json
 //	@Success		200	{object}	CountResponse
@@ -172,7 +173,7 @@ func (h *Users) countUsers(c echo.Context) error {
 //	@Description	The full record for the user themself or a holder of users:read (UserResponse); public fields only (id, username, first_name, last_name) for anyone else (PublicUserResponse).
 //	@Tags			users
 //	@Produce		json
-//	@Param			id	path		string	true	"User id"
+//	@Param			id	path		string	true	"User id"	format(uuid)
 //	@Success		200	{object}	UserResponse
 //	@Failure		401	{object}	problem.Error
 //	@Failure		404	{object}	problem.Error	"user_not_found"
@@ -292,16 +293,16 @@ func (r *UpdateUserRequest) normalize() {
 //
 //	@ID				updateUser
 //	@Summary		Change a user
-//	@Description	Any of email, username, names, password, roles, resources, status. A change of roles, password or status revokes the user's sessions. A caller can only change users whose permissions they hold, and only grant roles whose permissions they hold.
+//	@Description	Any of email, username, names, password, roles, resources, status. A change of roles, password or status revokes the user's sessions. Needs users:write. A caller can only change users whose permissions they hold, and only grant roles whose permissions they hold. On the caller's own id, email, password, status and roles cannot be set (403 self_service_required): use /v1/me.
 //	@Tags			users
 //	@Accept			json
 //	@Produce		json
-//	@Param			id		path		string				true	"User id"
+//	@Param			id		path		string				true	"User id"	format(uuid)
 //	@Param			body	body		UpdateUserRequest	true	"The changes"
 //	@Success		200		{object}	UserResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, unknown_role, weak password"
 //	@Failure		401		{object}	problem.Error
-//	@Failure		403		{object}	problem.Error	"forbidden"
+//	@Failure		403		{object}	problem.Error	"forbidden; self_service_required (email, password, status or roles on the caller's own id)"
 //	@Failure		404		{object}	problem.Error	"user_not_found"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken, last_admin"
 //	@Security		BearerAuth
@@ -337,7 +338,7 @@ func (h *Users) updateUser(c echo.Context) error {
 //	@Description	The user and all their sessions are removed (the sessions enter the revocation feed). Your own account: DELETE /v1/me.
 //	@Tags			users
 //	@Produce		json
-//	@Param			id	path	string	true	"User id"
+//	@Param			id	path	string	true	"User id"	format(uuid)
 //	@Success		204
 //	@Failure		401	{object}	problem.Error
 //	@Failure		403	{object}	problem.Error	"forbidden"
@@ -385,6 +386,7 @@ type DeleteAllUsersRequest struct {
 //	@Failure		400	{object}	problem.Error	"validation_failed (confirm)"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials"
 //	@Failure		403	{object}	problem.Error	"forbidden"
+//	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/users [delete]
 func (h *Users) deleteAllUsers(c echo.Context) error {
@@ -406,12 +408,13 @@ func (h *Users) deleteAllUsers(c echo.Context) error {
 //
 //	@ID				listUserSessions
 //	@Summary		A user's live sessions
+//	@Description	Sessions neither revoked nor expired, newest first. Needs sessions:read, every permission the user holds, and the admin role for an administrator's sessions.
 //	@Tags			users
 //	@Produce		json
-//	@Param			id	path		string	true	"User id"
+//	@Param			id	path		string	true	"User id"	format(uuid)
 //	@Success		200	{object}	SessionsResponse
 //	@Failure		401	{object}	problem.Error
-//	@Failure		403	{object}	problem.Error	"forbidden: users:read is required"
+//	@Failure		403	{object}	problem.Error	"forbidden: sessions:read is required, or the user holds a permission the caller lacks or is an administrator"
 //	@Failure		404	{object}	problem.Error	"user_not_found"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/sessions [get]
@@ -436,13 +439,13 @@ func (h *Users) listUserSessions(c echo.Context) error {
 //
 //	@ID				revokeUserSessions
 //	@Summary		Revoke all of a user's sessions
-//	@Description	Their access tokens are refused at once here and by introspection, and enter the revocation feed.
+//	@Description	Their access tokens are refused at once here and by introspection, and enter the revocation feed. Needs sessions:write, every permission the user holds, and the admin role for an administrator's sessions. Not on the caller's own id (403 self_service_required): use POST /v1/auth/logout with all=true.
 //	@Tags			users
 //	@Produce		json
-//	@Param			id	path	string	true	"User id"
+//	@Param			id	path	string	true	"User id"	format(uuid)
 //	@Success		204
 //	@Failure		401	{object}	problem.Error
-//	@Failure		403	{object}	problem.Error	"forbidden"
+//	@Failure		403	{object}	problem.Error	"forbidden: sessions:write is required, or the user holds a permission the caller lacks or is an administrator; self_service_required (the caller's own id)"
 //	@Failure		404	{object}	problem.Error	"user_not_found"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id}/sessions [delete]

@@ -69,7 +69,7 @@ type LoginResponse struct {
 	MFARequired bool     `json:"mfa_required,omitempty" example:"false"`
 	MFAToken    string   `json:"mfa_token,omitempty" example:"Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"`
 	Methods     []string `json:"methods,omitempty" example:"totp,recovery_code"`
-} // @name LoginResponse
+} // @name LoginResult
 
 // Session is one login session as its owner or an admin sees it.
 type Session struct {
