@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -410,7 +411,11 @@ func TestLifecycle(t *testing.T) {
 
 	// Maintenance commands on the stopped service's database.
 	status := mustRun(t, dir, vars, "", "migrate", "status")
-	migrations, _ := filepath.Glob(filepath.Join("store", "migrations", "sqlite", "*.sql"))
+	view, err := store.Migrations(store.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrations, _ := fs.Glob(view, "*.sql")
 	if lines := strings.Split(strings.TrimSpace(status), "\n"); len(lines) != len(migrations) || strings.Contains(status, "pending") {
 		t.Fatalf("migrate status, want %d applied migrations:\n%s", len(migrations), status)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/cli"
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/testdb"
+	"github.com/authsvc/authsvc/store"
 )
 
 // lockedBuffer is an output stream the service may write from its own goroutines.
@@ -182,7 +184,11 @@ func TestDotEnv(t *testing.T) {
 // migrationCount is how many migrations the dialect ships.
 func migrationCount(t *testing.T, dialect string) int {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "store", "migrations", dialect, "*.sql"))
+	view, err := store.Migrations(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := fs.Glob(view, "*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no migrations for %s: %v", dialect, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/smtptest"
+	"github.com/authsvc/authsvc/store"
 )
 
 // TestCluster starts three instances at the same instant on one empty
@@ -56,16 +58,15 @@ func TestCluster(t *testing.T) {
 // one bootstrap admin and one pair of signing keys, and logged no error.
 func startedOnce(t *testing.T, c *cluster) {
 	db := c.db(t)
-	files, err := os.ReadDir("../store/migrations/postgres")
+	view, err := store.Migrations(store.Postgres)
 	if err != nil {
 		t.Fatal(err)
 	}
-	migrations := 0
-	for _, f := range files {
-		if strings.HasSuffix(f.Name(), ".sql") {
-			migrations++
-		}
+	files, err := fs.Glob(view, "*.sql")
+	if err != nil {
+		t.Fatal(err)
 	}
+	migrations := len(files)
 	if n := queryInt(t, db, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); n != migrations {
 		t.Errorf("goose_db_version holds %d applied migrations, want %d (one row each)", n, migrations)
 	}

@@ -2,16 +2,11 @@ package store
 
 import (
 	"context"
-	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
-
-//go:embed migrations
-var migrations embed.FS
 
 // Migrator applies the versioned schema of the store's dialect.
 type Migrator struct{ p *goose.Provider }
@@ -21,7 +16,7 @@ func (s *Store) Migrator() (*Migrator, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := fs.Sub(migrations, "migrations/"+s.dialect)
+	dir, err := Migrations(s.dialect)
 	if err != nil {
 		return nil, err
 	}

@@ -159,7 +159,7 @@ func deepCursor(ctx context.Context, a *api, admin string, depth int) (string, e
 // copyUsers writes n active users with the role "user" straight into
 // PostgreSQL with COPY, all with one precomputed argon2id hash of pw at the
 // service's cost, so that a login as any of them is as real as any other.
-// The columns are those of store/migrations/postgres/00001_init.sql; a
+// The columns are those of store/migrations/00001_init.postgres.sql; a
 // case-folded key column that a later migration added (email_key,
 // username_key) gets the name itself, which is lower-case ASCII already.
 func copyUsers(ctx context.Context, dbURL string, n int, pw string, cfg config.Config) error {
