@@ -113,7 +113,7 @@ func (s *Service) requestEmailChange(ctx context.Context, tx *store.Store, actor
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err := tx.UpdateUser(ctx, cur.ID, now, map[string]any{"pending_email": address}); err != nil {
+	if err := tx.UpdateUser(ctx, cur.ID, now, store.UserUpdate{PendingEmail: store.Value(address)}); err != nil {
 		return err
 	}
 	if err := s.queueEmailLink(ctx, tx, cur.ID, models.EmailChange, address, mail.EmailChangeMessage, now); err != nil {
@@ -155,14 +155,14 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client audit.Cl
 		if !ok {
 			return ErrInvalidEmailToken
 		}
-		fields := map[string]any{"email_verified_at": now}
+		write := store.UserUpdate{EmailVerifiedAt: store.Value(now)}
 		switch {
 		case t.Purpose == models.EmailVerify && store.EmailKey(t.Email) == store.EmailKey(cur.Email):
 			if cur.EmailVerifiedAt != nil {
-				fields["email_verified_at"] = *cur.EmailVerifiedAt
+				write.EmailVerifiedAt = store.Value(*cur.EmailVerifiedAt)
 			}
 		case t.Purpose == models.EmailChange && cur.PendingEmail != nil && *cur.PendingEmail == t.Email:
-			fields["email"], fields["pending_email"] = t.Email, nil
+			write.Email, write.PendingEmail = &t.Email, store.Null[string]()
 			// The reset links and other email links went to the old address.
 			if err := tx.DeleteResetTokens(ctx, cur.ID, uuid.Nil); err != nil {
 				return err
@@ -173,7 +173,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client audit.Cl
 		default: // the address changed since the link was sent
 			return ErrInvalidEmailToken
 		}
-		if err := tx.UpdateUser(ctx, cur.ID, now, fields); err != nil {
+		if err := tx.UpdateUser(ctx, cur.ID, now, write); err != nil {
 			return err // a *store.ConflictError when another account took the address meanwhile
 		}
 		if err := tx.AddAudit(ctx, audit.Event(audit.EmailVerified, now, uuid.Nil, cur.ID, client,

@@ -278,10 +278,10 @@ func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (
 		if cur.TOTPEnabled() {
 			return ErrMFAAlreadyEnabled
 		}
-		return tx.UpdateUser(ctx, me.ID, s.Now(), map[string]any{
-			"totp_secret_sealed":  s.Secret.Seal([]byte(key.Secret()), s.totpSealContext(me.ID)),
-			"totp_last_step":      0,
-			"totp_enrol_failures": 0,
+		return tx.UpdateUser(ctx, me.ID, s.Now(), store.UserUpdate{
+			TOTPSecretSealed:  store.Value(s.Secret.Seal([]byte(key.Secret()), s.totpSealContext(me.ID))),
+			TOTPLastStep:      new(int64(0)),
+			TOTPEnrolFailures: new(0),
 		})
 	})
 	if err != nil {
@@ -326,17 +326,17 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 			}
 			// Committed: the failure counts, and the last one ends the enrolment.
 			wrong = ErrInvalidEnrolCode
-			failures := map[string]any{"totp_enrol_failures": cur.TOTPEnrolFailures + 1}
+			failures := store.UserUpdate{TOTPEnrolFailures: new(cur.TOTPEnrolFailures + 1)}
 			if cur.TOTPEnrolFailures+1 >= maxEnrolFailures {
 				wrong = ErrMFANotStarted
-				failures = map[string]any{"totp_secret_sealed": nil, "totp_enrol_failures": 0}
+				failures = store.UserUpdate{TOTPSecretSealed: store.Null[[]byte](), TOTPEnrolFailures: new(0)}
 			}
 			if err := tx.UpdateUser(ctx, me.ID, now, failures); err != nil {
 				return err
 			}
 			return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed)
 		}
-		if err := tx.UpdateUser(ctx, me.ID, now, map[string]any{"totp_enabled_at": now, "totp_enrol_failures": 0}); err != nil {
+		if err := tx.UpdateUser(ctx, me.ID, now, store.UserUpdate{TOTPEnabledAt: store.Value(now), TOTPEnrolFailures: new(0)}); err != nil {
 			return err
 		}
 		if codes, err = s.newRecoveryCodes(ctx, tx, me.ID); err != nil {

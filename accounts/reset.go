@@ -132,12 +132,13 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 		if !ok {
 			return ErrInvalidResetToken
 		}
-		fields := map[string]any{"password_hash": hash, "failed_logins": 0, "lock_count": 0, "locked_until": nil}
+		write := store.UserUpdate{PasswordHash: &hash}
+		write.ClearLockout()
 		unproven := cur.EmailVerifiedAt == nil
 		if unproven {
-			fields["email_verified_at"] = now
+			write.EmailVerifiedAt = store.Value(now)
 		}
-		if err := tx.UpdateUser(ctx, acct.ID, now, fields); err != nil {
+		if err := tx.UpdateUser(ctx, acct.ID, now, write); err != nil {
 			return err
 		}
 		if unproven {

@@ -26,25 +26,58 @@ type Changes struct {
 	EmailVerified *bool
 }
 
-// change is what an update did, for sessions and the audit trail.
-type change struct {
-	fields         map[string]any
-	changed        []string
-	added, removed []string
-	revokeReason   string // set when the change ends the user's sessions
+// userChange is what an update does: the columns it writes, and which of the
+// account's fields it changes, for what the change ends and the audit trail.
+type userChange struct {
+	write store.UserUpdate
+
+	Email, EmailVerified, Username, FirstName, LastName bool
+	Password, Status, Unlocked, Roles, Resources        bool
+	Added, Removed                                      []string // the roles, when Roles
 }
 
-func (c *change) set(column string, v *string, cur string) {
-	if v != nil && *v != cur {
-		c.fields[column] = *v
-		c.changed = append(c.changed, column)
+// Fields names what changed, as the audit trail lists it (names only: the
+// values are personal data).
+func (c *userChange) Fields() []string {
+	out := []string{}
+	for _, f := range []struct {
+		changed bool
+		name    string
+	}{
+		{c.Email, "email"}, {c.EmailVerified, "email_verified"}, {c.Username, "username"},
+		{c.FirstName, "first_name"}, {c.LastName, "last_name"}, {c.Password, "password"},
+		{c.Status, "status"}, {c.Unlocked, "unlocked"}, {c.Roles, "roles"}, {c.Resources, "resources"},
+	} {
+		if f.changed {
+			out = append(out, f.name)
+		}
 	}
+	return out
 }
 
-func (c *change) revoke(reason string) {
-	if c.revokeReason == "" {
-		c.revokeReason = reason
+// RevokeReason is why the change ends the user's sessions, "" when it does
+// not: new roles say the most of what a token may do, then a new password,
+// then a new status.
+func (c *userChange) RevokeReason() string {
+	switch {
+	case c.Roles:
+		return "role_changed"
+	case c.Password:
+		return "password_changed"
+	case c.Status:
+		return "status_changed"
 	}
+	return ""
+}
+
+// setIfChanged makes *col write v when v is given and differs from cur, and
+// reports whether it does.
+func setIfChanged(col **string, v *string, cur string) bool {
+	if v == nil || *v == cur {
+		return false
+	}
+	*col = v
+	return true
 }
 
 // Update changes an account on behalf of actor (an administrator, or the
@@ -104,16 +137,14 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 	if err != nil {
 		return nil, err
 	}
-	c := &change{fields: map[string]any{}}
-	c.set("email", ch.Email, target.Email)
+	c := &userChange{}
+	c.Email = setIfChanged(&c.write.Email, ch.Email, target.Email)
 	applyEmailVerified(ch, target, c, s.Now())
-	c.set("username", ch.Username, target.Username)
-	c.set("first_name", ch.FirstName, target.FirstName)
-	c.set("last_name", ch.LastName, target.LastName)
+	c.Username = setIfChanged(&c.write.Username, ch.Username, target.Username)
+	c.FirstName = setIfChanged(&c.write.FirstName, ch.FirstName, target.FirstName)
+	c.LastName = setIfChanged(&c.write.LastName, ch.LastName, target.LastName)
 	if hash != "" {
-		c.fields["password_hash"] = hash
-		c.changed = append(c.changed, "password")
-		c.revoke("password_changed")
+		c.write.PasswordHash, c.Password = &hash, true
 	}
 	if ch.Status != nil {
 		applyStatus(*ch.Status, target, c)
@@ -129,13 +160,13 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 			if err := tx.SetResources(ctx, id, res); err != nil {
 				return nil, err
 			}
-			c.changed = append(c.changed, "resources")
+			c.Resources = true
 		}
 	}
-	if len(c.changed) == 0 {
+	if len(c.Fields()) == 0 {
 		return target, nil
 	}
-	if err := tx.UpdateUser(ctx, id, s.Now(), c.fields); err != nil {
+	if err := tx.UpdateUser(ctx, id, s.Now(), c.write); err != nil {
 		return nil, err
 	}
 	if err := s.record(ctx, tx, actor, id, c); err != nil {
@@ -147,13 +178,12 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 // applyEmailVerified: an administrator's new address applies at once and is
 // unverified unless ch says otherwise; an address change the user had asked
 // for is dropped.
-func applyEmailVerified(ch Changes, target *store.Account, c *change, now time.Time) {
+func applyEmailVerified(ch Changes, target *store.Account, c *userChange, now time.Time) {
 	newAddress := ch.Email != nil && store.EmailKey(*ch.Email) != store.EmailKey(target.Email)
 	if newAddress {
-		c.fields["pending_email"] = nil
+		c.write.PendingEmail = store.Null[string]()
 		if ch.EmailVerified == nil && target.EmailVerifiedAt != nil {
-			c.fields["email_verified_at"] = nil
-			c.changed = append(c.changed, "email_verified")
+			c.write.EmailVerifiedAt, c.EmailVerified = store.Null[time.Time](), true
 		}
 	}
 	if ch.EmailVerified == nil {
@@ -161,86 +191,83 @@ func applyEmailVerified(ch Changes, target *store.Account, c *change, now time.T
 	}
 	switch verified := target.EmailVerifiedAt != nil && !newAddress; {
 	case *ch.EmailVerified && !verified:
-		c.fields["email_verified_at"] = now
+		c.write.EmailVerifiedAt = store.Value(now)
 	case !*ch.EmailVerified && target.EmailVerifiedAt != nil:
-		c.fields["email_verified_at"] = nil
+		c.write.EmailVerifiedAt = store.Null[time.Time]()
 	default:
 		return
 	}
-	c.changed = append(c.changed, "email_verified")
+	c.EmailVerified = true
 }
 
 // applyStatus: active approves and unlocks (the lockout counters restart),
 // disabled bans. A change of stored status revokes the sessions.
-func applyStatus(status string, target *store.Account, c *change) {
+func applyStatus(status string, target *store.Account, c *userChange) {
 	if status != target.Status {
-		c.fields["status"] = status
-		c.changed = append(c.changed, "status")
-		c.revoke("status_changed")
+		c.write.Status, c.Status = &status, true
 	}
 	if status == models.StatusActive && (target.LockedUntil != nil || target.FailedLogins > 0 || target.LockCount > 0) {
-		c.fields["failed_logins"], c.fields["lock_count"], c.fields["locked_until"] = 0, 0, nil
-		c.changed = append(c.changed, "unlocked")
+		c.write.ClearLockout()
+		c.Unlocked = true
 	}
 }
 
 // applyRoles replaces the target's roles when they differ, after checking the
 // actor may grant the added ones (the removed ones are within the actor's
 // rights already: mayManage).
-func applyRoles(ctx context.Context, tx *store.Store, actor Actor, target *store.Account, roles []string, c *change) error {
+func applyRoles(ctx context.Context, tx *store.Store, actor Actor, target *store.Account, roles []string, c *userChange) error {
 	roles = models.SortedSet(roles)
-	c.added, c.removed = diff(target.Roles, roles)
-	if len(c.added) == 0 && len(c.removed) == 0 {
+	added, removed := diff(target.Roles, roles)
+	if len(added) == 0 && len(removed) == 0 {
 		return nil
 	}
-	if err := checkGrant(ctx, tx, actor, c.added); err != nil {
+	if err := checkGrant(ctx, tx, actor, added); err != nil {
 		return err
 	}
 	if err := tx.SetRoles(ctx, target.ID, roles); err != nil {
 		return err
 	}
-	c.changed = append(c.changed, "roles")
-	c.revokeReason = "role_changed"
+	c.Roles, c.Added, c.Removed = true, added, removed
 	return nil
 }
 
 // record finishes an update on tx: a new password or email voids the reset
 // links already mailed, sessions end when the change calls for it, and
 // user_updated (and role_changed) are written.
-func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id uuid.UUID, c *change) error {
-	if slices.Contains(c.changed, "password") || slices.Contains(c.changed, "email") {
+func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id uuid.UUID, c *userChange) error {
+	if c.Password || c.Email {
 		if err := tx.DeleteResetTokens(ctx, id, uuid.Nil); err != nil {
 			return err
 		}
 	}
 	switch {
-	case slices.Contains(c.changed, "email"): // the links went to the old address
+	case c.Email: // the links went to the old address
 		if err := tx.DeleteEmailTokens(ctx, id, ""); err != nil {
 			return err
 		}
-	case slices.Contains(c.changed, "password"): // whoever held the old password may have asked for it
+	case c.Password: // whoever held the old password may have asked for it
 		if err := tx.CancelEmailChange(ctx, id); err != nil {
 			return err
 		}
 	}
 	revoked := 0
-	if c.revokeReason != "" {
+	if reason := c.RevokeReason(); reason != "" {
 		var err error
-		if revoked, err = s.revokeUser(ctx, tx, id, c.revokeReason); err != nil {
+		if revoked, err = s.revokeUser(ctx, tx, id, reason); err != nil {
 			return err
 		}
 	}
 	now := s.Now()
 	// Field names only: the values are personal data.
 	if err := tx.AddAudit(ctx, audit.Event(audit.UserUpdated, now, actor.ID(), id, actor.Client,
-		actor.details(audit.Details{"changed": c.changed, "sessions_revoked": revoked}))); err != nil {
+		actor.details(audit.Details{"changed": c.Fields(), "sessions_revoked": revoked}))); err != nil {
 		return err
 	}
-	if c.added == nil && c.removed == nil {
+	if !c.Roles {
 		return nil
 	}
 	return tx.AddAudit(ctx, audit.Event(audit.RoleChanged, now, actor.ID(), id, actor.Client,
-		actor.details(audit.Details{"added": c.added, "removed": c.removed, "sessions_revoked": revoked})))
+		actor.details(audit.Details{"added": c.Added, "removed": c.Removed, "sessions_revoked": revoked})))
 }
 
 // ProfileChanges are what users may change of their own account.
@@ -269,7 +296,7 @@ func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChan
 			return err
 		}
 		now := s.Now()
-		c := &change{fields: map[string]any{}}
+		c := &userChange{}
 		if ch.Email != nil && store.EmailKey(*ch.Email) != store.EmailKey(cur.Email) {
 			if s.cfg.VerifyEmail {
 				if err := s.requestEmailChange(ctx, tx, actor, cur, *ch.Email, now); err != nil {
@@ -277,17 +304,17 @@ func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChan
 				}
 				mailed = true
 			} else {
-				c.set("email", ch.Email, cur.Email)
-				c.fields["email_verified_at"], c.fields["pending_email"] = nil, nil
+				c.Email = setIfChanged(&c.write.Email, ch.Email, cur.Email)
+				c.write.EmailVerifiedAt, c.write.PendingEmail = store.Null[time.Time](), store.Null[string]()
 			}
 		} else {
-			c.set("email", ch.Email, cur.Email) // the same address, spelt otherwise
+			c.Email = setIfChanged(&c.write.Email, ch.Email, cur.Email) // the same address, spelt otherwise
 		}
-		c.set("username", ch.Username, cur.Username)
-		c.set("first_name", ch.FirstName, cur.FirstName)
-		c.set("last_name", ch.LastName, cur.LastName)
-		if len(c.changed) > 0 {
-			if err := tx.UpdateUser(ctx, me.ID, now, c.fields); err != nil {
+		c.Username = setIfChanged(&c.write.Username, ch.Username, cur.Username)
+		c.FirstName = setIfChanged(&c.write.FirstName, ch.FirstName, cur.FirstName)
+		c.LastName = setIfChanged(&c.write.LastName, ch.LastName, cur.LastName)
+		if len(c.Fields()) > 0 {
+			if err := tx.UpdateUser(ctx, me.ID, now, c.write); err != nil {
 				return err
 			}
 			if err := s.record(ctx, tx, actor, me.ID, c); err != nil {
@@ -333,7 +360,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasswordChanged, s.Now()); err != nil {
 			return err
 		}
-		if err := tx.UpdateUser(ctx, me.ID, s.Now(), map[string]any{"password_hash": hash}); err != nil {
+		if err := tx.UpdateUser(ctx, me.ID, s.Now(), store.UserUpdate{PasswordHash: &hash}); err != nil {
 			return err
 		}
 		if err := tx.DeleteResetTokens(ctx, me.ID, uuid.Nil); err != nil {

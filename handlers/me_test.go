@@ -12,6 +12,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/testdb"
+	"github.com/authsvc/authsvc/store"
 )
 
 func TestUpdateMe(t *testing.T) {
@@ -168,11 +169,11 @@ func TestDeleteMe(t *testing.T) {
 				"admin_key": "second-admin-key-0123456789",
 			}).Expect(201).JSON()["user"].(map[string]any)
 			secondID := uuid.MustParse(idOf(second))
-			testdb.Must(t, e.App.Store.UpdateUser(context.Background(), secondID, e.Clock.Now(), map[string]any{"status": "disabled"}))
+			testdb.Must(t, e.App.Store.UpdateUser(context.Background(), secondID, e.Clock.Now(), store.UserUpdate{Status: new("disabled")}))
 			del(root.AccessToken, map[string]any{"password": apitest.AdminPassword}).ExpectProblem(409, "last_admin")
 
 			// …an active one does.
-			testdb.Must(t, e.App.Store.UpdateUser(context.Background(), secondID, e.Clock.Now(), map[string]any{"status": "active"}))
+			testdb.Must(t, e.App.Store.UpdateUser(context.Background(), secondID, e.Clock.Now(), store.UserUpdate{Status: new("active")}))
 			del(root.AccessToken, map[string]any{"password": apitest.AdminPassword}).Expect(http.StatusNoContent)
 			s := e.Login("second", apitest.StrongPassword)
 			del(s.AccessToken, map[string]any{"password": apitest.StrongPassword}).ExpectProblem(409, "last_admin")

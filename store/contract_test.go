@@ -118,7 +118,7 @@ func contractUsers(t *testing.T, st *store.Store) {
 
 	// UpdateUser writes the given columns and updated_at, nothing else.
 	later := t0().Add(time.Minute)
-	testdb.Must(t, st.UpdateUser(ctx, u.ID, later, map[string]any{"first_name": "Alice", "status": models.StatusDisabled}))
+	testdb.Must(t, st.UpdateUser(ctx, u.ID, later, store.UserUpdate{FirstName: new("Alice"), Status: new(models.StatusDisabled)}))
 	got, err = st.UserByID(ctx, u.ID)
 	testdb.Must(t, err)
 	if got.FirstName != "Alice" || got.Status != models.StatusDisabled || !got.UpdatedAt.Equal(later) ||
@@ -127,9 +127,9 @@ func contractUsers(t *testing.T, st *store.Store) {
 	}
 	// Writing the values a row already has still finds the row (rows matched,
 	// not rows changed, on every dialect).
-	testdb.Must(t, st.UpdateUser(ctx, u.ID, later, map[string]any{"first_name": "Alice"}))
-	mustNotFound(t, "UpdateUser of an unknown id", st.UpdateUser(ctx, uuid.New(), later, map[string]any{"first_name": "x"}))
-	if err := st.UpdateUser(ctx, u.ID, later, map[string]any{"status": "banished"}); err == nil {
+	testdb.Must(t, st.UpdateUser(ctx, u.ID, later, store.UserUpdate{FirstName: new("Alice")}))
+	mustNotFound(t, "UpdateUser of an unknown id", st.UpdateUser(ctx, uuid.New(), later, store.UserUpdate{FirstName: new("x")}))
+	if err := st.UpdateUser(ctx, u.ID, later, store.UserUpdate{Status: new("banished")}); err == nil {
 		t.Fatal("UpdateUser stored a status the schema does not allow")
 	}
 
@@ -235,10 +235,10 @@ func contractUserConflicts(t *testing.T, st *store.Store) {
 	testdb.Must(t, st.CreateUser(ctx, newUser("ghost", nil), []string{models.RoleUser}, nil))
 
 	// Updates meet the same indexes.
-	mustConflict(t, "UpdateUser email", st.UpdateUser(ctx, bob.ID, t0(), map[string]any{"email": "ALICE@example.com"}), "email")
-	mustConflict(t, "UpdateUser username", st.UpdateUser(ctx, bob.ID, t0(), map[string]any{"username": "Alice"}), "username")
+	mustConflict(t, "UpdateUser email", st.UpdateUser(ctx, bob.ID, t0(), store.UserUpdate{Email: new("ALICE@example.com")}), "email")
+	mustConflict(t, "UpdateUser username", st.UpdateUser(ctx, bob.ID, t0(), store.UserUpdate{Username: new("Alice")}), "username")
 	// A user may change the case of its own email and username.
-	testdb.Must(t, st.UpdateUser(ctx, alice.ID, t0(), map[string]any{"email": "ALICE@EXAMPLE.COM", "username": "Alice"}))
+	testdb.Must(t, st.UpdateUser(ctx, alice.ID, t0(), store.UserUpdate{Email: new("ALICE@EXAMPLE.COM"), Username: new("Alice")}))
 	got, err := st.UserByID(ctx, alice.ID)
 	testdb.Must(t, err)
 	if got.Email != "ALICE@EXAMPLE.COM" || got.Username != "Alice" {
@@ -247,10 +247,10 @@ func contractUserConflicts(t *testing.T, st *store.Store) {
 	// A refused update inside a transaction leaves the transaction usable for
 	// rollback and changes nothing.
 	err = st.InTx(ctx, func(tx *store.Store) error {
-		if err := tx.UpdateUser(ctx, bob.ID, t0(), map[string]any{"first_name": "Changed"}); err != nil {
+		if err := tx.UpdateUser(ctx, bob.ID, t0(), store.UserUpdate{FirstName: new("Changed")}); err != nil {
 			return err
 		}
-		return tx.UpdateUser(ctx, bob.ID, t0(), map[string]any{"username": "ghost"})
+		return tx.UpdateUser(ctx, bob.ID, t0(), store.UserUpdate{Username: new("ghost")})
 	})
 	mustConflict(t, "UpdateUser in a transaction", err, "username")
 	if got, _ := st.UserByID(ctx, bob.ID); got.FirstName != bob.FirstName {

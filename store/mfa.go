@@ -61,8 +61,8 @@ func (s *Store) setRecoveryCodesLeft(ctx context.Context, userID uuid.UUID, expr
 // ClearMFA turns the user's TOTP off and removes its recovery codes and any
 // second login step in progress (not its passkeys: DeletePasskeys).
 func (s *Store) ClearMFA(ctx context.Context, userID uuid.UUID, now time.Time) error {
-	if err := s.UpdateUser(ctx, userID, now, map[string]any{
-		"totp_secret_sealed": nil, "totp_enabled_at": nil, "totp_last_step": 0, "recovery_codes_left": 0,
+	if err := s.UpdateUser(ctx, userID, now, UserUpdate{
+		TOTPSecretSealed: Null[[]byte](), TOTPEnabledAt: Null[time.Time](), TOTPLastStep: new(int64(0)), RecoveryCodesLeft: new(0),
 	}); err != nil {
 		return err
 	}

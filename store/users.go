@@ -75,15 +75,11 @@ func (s *Store) UserRowByLogin(ctx context.Context, login string) (*models.User,
 	return &u, nil
 }
 
-// UpdateUser writes the given columns of the user (and updated_at).
-func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fields map[string]any) error {
+// UpdateUser writes what u sets of the user, and updated_at (also when u
+// sets nothing).
+func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, u UserUpdate) error {
+	fields := u.columns()
 	fields["updated_at"] = now
-	if v, ok := fields["email"].(string); ok {
-		fields["email_key"] = EmailKey(v)
-	}
-	if v, ok := fields["username"].(string); ok {
-		fields["username_key"] = FoldKey(v)
-	}
 	res := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).Updates(fields)
 	if res.Error != nil {
 		return translate(res.Error)
