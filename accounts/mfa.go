@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
@@ -448,6 +449,9 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 // ResetMFA removes every second factor of the user, passkeys included (an
 // administrator's help for someone who lost them), and ends the user's sessions.
 func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error {
+	if err := s.authorize(actor, policy.ResetUserFactors); err != nil {
+		return err
+	}
 	if actor.ID() == id {
 		return ErrSelfServiceRequired // one's own factors change at /v1/me, with a password and a code
 	}

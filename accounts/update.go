@@ -11,6 +11,7 @@ import (
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -84,6 +85,9 @@ func setIfChanged(col **string, v *string, cur string) bool {
 // operator). A change of password, roles or status revokes the user's
 // sessions; a new password or email ends the reset links already mailed.
 func (s *Service) Update(ctx context.Context, actor Actor, id uuid.UUID, ch Changes) (*store.Account, error) {
+	if err := s.authorize(actor, policy.UpdateUser); err != nil {
+		return nil, err
+	}
 	if actor.ID() == id && (ch.Email != nil || ch.Password != nil || ch.Status != nil || ch.Roles != nil) {
 		// One's own credentials change only with the current password (at
 		// /v1/me), and one's own status and roles not at all: a stolen token of

@@ -29,6 +29,7 @@ import (
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/password"
+	"github.com/authsvc/authsvc/policy"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
@@ -151,6 +152,7 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 		TOTPIssuer:           totpIssuer(cfg.PublicURL),
 		LoginLimit:           cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 		LockoutThreshold: cfg.LockoutThreshold,
+		Rules:            policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic},
 	}), nil
 }
 
@@ -287,9 +289,6 @@ func newServer(a *App) *echo.Echo {
 		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, CookieMode: cfg.CookieMode, TrustedProxies: cfg.TrustedProxies,
 		PasskeyDemo: cfg.PasskeyDemo,
 		Auth:        middleware.RequireAuth(live),
-		Permission: func(p string) echo.MiddlewareFunc {
-			return middleware.RequirePermission(p)
-		},
 	}, handlers.Handlers{
 		Discovery: &handlers.Discovery{
 			KeySet: func() []byte { return a.Keys.KeySet().JWKS() }, Ping: st.Ping, Degraded: a.degraded,
@@ -302,11 +301,10 @@ func newServer(a *App) *echo.Echo {
 		},
 		Me: &handlers.Me{Accounts: a.Accounts, Store: st, Now: now},
 		Users: &handlers.Users{
-			Accounts: a.Accounts, Store: st, Cursors: handlers.NewCursors(a.Secret, "users"),
-			DirectoryPublic: cfg.UserDirectoryPublic, Now: now,
+			Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "users"), Now: now,
 		},
-		Roles: &handlers.Roles{Accounts: a.Accounts, Store: st},
-		Audit: &handlers.Audit{Store: st, Cursors: handlers.NewCursors(a.Secret, "audit")},
+		Roles: &handlers.Roles{Accounts: a.Accounts},
+		Audit: &handlers.Audit{Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "audit")},
 		Gateway: &handlers.Gateway{
 			Clients: cfg.IntrospectionClients, Limiter: a.Limiter,
 			Limit: cfg.IntrospectionRateLimit, FailureLimit: cfg.IntrospectionFailureRateLimit,
