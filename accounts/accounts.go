@@ -50,23 +50,12 @@ type Config struct {
 	Rules policy.Rules
 }
 
-// Deps are the parts an account service works with.
-type Deps struct {
-	Store    *store.Store
-	Hasher   *password.Hasher
-	Hashing  *hashpool.Pool // bounds concurrent hashing: memory stays flat under a flood
-	Policy   password.Policy
-	Sessions *sessions.Service
-	Secret   *secret.Key
-	Mail     MailQueue         // may be nil
-	Limiter  ratelimit.Limiter // may be nil: no rate limits
-	// WebAuthn verifies passkey ceremonies; nil: passkeys are off.
-	WebAuthn *webauthn.WebAuthn
-	// Accounts reads accounts for the token endpoints (refresh), through the
-	// hot path's cache (middleware.Live); nil: from the store each time.
-	Accounts AccountSource
-	Log      *slog.Logger
-	Now      func() time.Time
+// Passwords are how the service hashes and judges passwords.
+type Passwords struct {
+	Hasher *password.Hasher
+	// Pool bounds concurrent hashing: memory stays flat under a flood.
+	Pool   *hashpool.Pool
+	Policy password.Policy
 }
 
 // AccountSource reads an account by id (store.ErrNotFound when there is none).
@@ -76,8 +65,20 @@ type AccountSource interface {
 
 // Service performs account operations.
 type Service struct {
-	Deps
-	cfg Config
+	store     *store.Store
+	sessions  *sessions.Service
+	secret    *secret.Key
+	hasher    *password.Hasher
+	hashing   *hashpool.Pool
+	passwords password.Policy
+	cfg       Config
+
+	mail     MailQueue         // nil: nothing to wake
+	limiter  ratelimit.Limiter // nil: no rate limits
+	webauthn *webauthn.WebAuthn
+	accounts AccountSource // nil: accounts are read from the store
+	log      *slog.Logger
+	now      func() time.Time
 
 	// Work done after answering (password-reset requests), so its duration
 	// cannot tell a client whether an account exists.
@@ -87,9 +88,44 @@ type Service struct {
 	attemptLocks attemptLocks // password checks of one account queue here (lockout.go)
 }
 
-// New builds the service.
-func New(d Deps, cfg Config) *Service {
-	return &Service{Deps: d, cfg: cfg, slots: make(chan struct{}, 16)}
+// Option supplies a part the service can do without.
+type Option func(*Service)
+
+// WithMail has queued mail sent at once rather than at the outbox's next poll.
+func WithMail(q MailQueue) Option { return func(s *Service) { s.mail = q } }
+
+// WithLimiter turns the rate limits of Config on.
+func WithLimiter(l ratelimit.Limiter) Option { return func(s *Service) { s.limiter = l } }
+
+// WithPasskeys turns passkeys on, verified by wa (nil: off).
+func WithPasskeys(wa *webauthn.WebAuthn) Option { return func(s *Service) { s.webauthn = wa } }
+
+// WithAccountSource reads accounts for the token endpoints (refresh) through
+// src: the hot path's cache (middleware.Live).
+func WithAccountSource(src AccountSource) Option { return func(s *Service) { s.accounts = src } }
+
+// WithLogger logs to log (default: nowhere).
+func WithLogger(log *slog.Logger) Option { return func(s *Service) { s.log = log } }
+
+// WithClock reads the time from now (default: time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// New builds the service on its store, its sessions, the secret key that
+// keys its MACs and seals, and its password hashing.
+func New(st *store.Store, sess *sessions.Service, key *secret.Key, pw Passwords, cfg Config, opts ...Option) *Service {
+	s := &Service{
+		store: st, sessions: sess, secret: key, hasher: pw.Hasher, hashing: pw.Pool, passwords: pw.Policy, cfg: cfg,
+		log: slog.New(slog.DiscardHandler), now: time.Now, slots: make(chan struct{}, 16),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// LookupRefreshSession is the live session of a refresh token (sessions.ErrInvalid when none).
+func (s *Service) LookupRefreshSession(ctx context.Context, refreshToken string) (*models.Session, error) {
+	return s.sessions.Lookup(ctx, refreshToken)
 }
 
 // Wait blocks until work started after answering has finished (shutdown, tests).
@@ -113,12 +149,12 @@ func (s *Service) afterAnswer(ctx context.Context, fn func(ctx context.Context))
 // reported (the same check for every address, so the client may retry);
 // later failures are logged as what failed.
 func (s *Service) mailLater(ctx context.Context, what string, work func(ctx context.Context) error) error {
-	if err := s.Store.Ping(ctx); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		return err
 	}
 	s.afterAnswer(ctx, func(ctx context.Context) {
 		if err := work(ctx); err != nil {
-			s.Log.ErrorContext(ctx, what+" failed", "error", err)
+			s.log.ErrorContext(ctx, what+" failed", "error", err)
 		}
 	})
 	return nil
@@ -159,7 +195,7 @@ func (a Actor) details(d audit.Details) audit.Details {
 // revokeUser ends every session of the user on tx, and any second login step
 // in progress, and returns how many sessions ended.
 func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.UUID, reason string) (int, error) {
-	ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{userID}, Reason: reason})
+	ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{userID}, Reason: reason})
 	if err != nil {
 		return 0, err
 	}
@@ -173,12 +209,12 @@ func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.U
 // hash checks pw against the policy, with the user's own details as inputs
 // (field names the request field in the error), and hashes it.
 func (s *Service) hash(ctx context.Context, field, pw string, u *models.User) (string, error) {
-	if err := s.Policy.Check(pw, u.Email, u.Username, u.FirstName, u.LastName); err != nil {
+	if err := s.passwords.Check(pw, u.Email, u.Username, u.FirstName, u.LastName); err != nil {
 		return "", &WeakPasswordError{Field: field, Reason: err.Error()}
 	}
 	var hash string
 	var err error
-	if perr := s.Hashing.Do(ctx, func() { hash, err = s.Hasher.Hash(pw) }); perr != nil {
+	if perr := s.hashing.Do(ctx, func() { hash, err = s.hasher.Hash(pw) }); perr != nil {
 		return "", perr
 	}
 	return hash, err
@@ -188,11 +224,11 @@ func (s *Service) hash(ctx context.Context, field, pw string, u *models.User) (s
 // hash is logged and counts as wrong.
 func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, rehash bool, err error) {
 	var herr error
-	if err := s.Hashing.Do(ctx, func() { ok, rehash, herr = s.Hasher.Verify(u.PasswordHash, pw) }); err != nil {
+	if err := s.hashing.Do(ctx, func() { ok, rehash, herr = s.hasher.Verify(u.PasswordHash, pw) }); err != nil {
 		return false, false, err
 	}
 	if herr != nil {
-		s.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", herr)
+		s.log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID, "error", herr)
 	}
 	return ok, rehash, nil
 }
@@ -200,7 +236,7 @@ func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, re
 // verifyDummy spends the work of a verification on no account, so an unknown
 // login takes as long as a wrong password.
 func (s *Service) verifyDummy(ctx context.Context, pw string) error {
-	return s.Hashing.Do(ctx, func() { s.Hasher.VerifyDummy(pw) })
+	return s.hashing.Do(ctx, func() { s.hasher.VerifyDummy(pw) })
 }
 
 // checkPassword is verify for operations that need the caller's password

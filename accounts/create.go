@@ -41,7 +41,7 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, client audit.Clien
 	}
 	if in.AdminKey != "" {
 		if !secret.Equal(s.cfg.AdminSignupKey, in.AdminKey) {
-			err := s.Store.AddAudit(ctx, audit.Event(audit.SignupRejected, s.Now(), uuid.Nil, uuid.Nil, client,
+			err := s.store.AddAudit(ctx, audit.Event(audit.SignupRejected, s.now(), uuid.Nil, uuid.Nil, client,
 				audit.Details{"reason": "invalid_admin_key"}))
 			if err != nil {
 				return nil, err
@@ -112,7 +112,7 @@ type newAccount struct {
 // create is every way an account comes to exist: policy, hash, insert, grants
 // and the audit event in one transaction.
 func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, error) {
-	now := s.Now()
+	now := s.now()
 	u := n.user()
 	hash, err := s.hash(ctx, "password", n.password, u)
 	if err != nil {
@@ -130,7 +130,7 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 		details["resources"] = len(n.resources)
 	}
 	var acct *store.Account
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		if !n.self {
 			if err := checkGrant(ctx, tx, n.actor, n.roles); err != nil {
 				return err

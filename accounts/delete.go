@@ -18,7 +18,7 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id uuid.UUID) error {
 	if id == actor.ID() {
 		return ErrCannotDeleteSelf
 	}
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		return tx.GuardLastAdmin(ctx, func() error {
 			target, err := lockManaged(ctx, tx, actor, id)
 			if err != nil {
@@ -36,7 +36,7 @@ func (s *Service) DeleteSelf(ctx context.Context, actor Actor, password string) 
 	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		return tx.GuardLastAdmin(ctx, func() error {
 			if _, err := tx.LockUser(ctx, me.ID); err != nil {
 				return err
@@ -58,7 +58,7 @@ func (s *Service) delete(ctx context.Context, tx *store.Store, actor Actor, targ
 		return err
 	}
 	details["sessions_revoked"] = n
-	return tx.AddAudit(ctx, audit.Event(audit.UserDeleted, s.Now(), actor.ID(), target.ID, actor.Client, actor.details(details)))
+	return tx.AddAudit(ctx, audit.Event(audit.UserDeleted, s.now(), actor.ID(), target.ID, actor.Client, actor.details(details)))
 }
 
 // Wipe deletes every user and session, the actor included. Only an
@@ -72,8 +72,8 @@ func (s *Service) Wipe(ctx context.Context, actor Actor, password string) error 
 	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
-		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{All: true, Reason: "users_wiped"})
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
+		ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{All: true, Reason: "users_wiped"})
 		if err != nil {
 			return err
 		}
@@ -81,12 +81,12 @@ func (s *Service) Wipe(ctx context.Context, actor Actor, password string) error 
 		if err != nil {
 			return err
 		}
-		return tx.AddAudit(ctx, audit.Event(audit.UsersWiped, s.Now(), me.ID, uuid.Nil, actor.Client,
+		return tx.AddAudit(ctx, audit.Event(audit.UsersWiped, s.now(), me.ID, uuid.Nil, actor.Client,
 			audit.Details{"users": n, "sessions_revoked": len(ids)}))
 	})
 	if err != nil {
 		return err
 	}
-	s.Log.WarnContext(ctx, "every user was deleted; the bootstrap admin is recreated at the next start", "actor_id", me.ID)
+	s.log.WarnContext(ctx, "every user was deleted; the bootstrap admin is recreated at the next start", "actor_id", me.ID)
 	return nil
 }

@@ -28,7 +28,7 @@ func (s *Service) ListUsers(ctx context.Context, actor Actor, f store.UserFilter
 		}
 		f.Directory = true
 	}
-	page, err := s.Store.ListUsersPage(ctx, f)
+	page, err := s.store.ListUsersPage(ctx, f)
 	return page, view, err
 }
 
@@ -37,7 +37,7 @@ func (s *Service) CountUsers(ctx context.Context, actor Actor) (int64, error) {
 	if err := s.authorize(actor, policy.CountUsers); err != nil {
 		return 0, err
 	}
-	return s.Store.CountUsers(ctx)
+	return s.store.CountUsers(ctx)
 }
 
 // UserFor reads a user for the actor, with how much of it the actor sees.
@@ -58,5 +58,5 @@ func (s *Service) Audit(ctx context.Context, actor Actor, f store.AuditFilter) (
 	if err := s.authorize(actor, policy.ReadAudit); err != nil {
 		return nil, err
 	}
-	return s.Store.ListAudit(ctx, f)
+	return s.store.ListAudit(ctx, f)
 }

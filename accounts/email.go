@@ -26,10 +26,10 @@ func (s *Service) queueEmailLink(ctx context.Context, tx *store.Store, userID uu
 	plain := secret.Token()
 	tok := models.EmailToken{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Purpose: purpose, Email: address,
-		TokenHash: s.Secret.MAC(emailTokenPurpose, []byte(plain)),
+		TokenHash: s.secret.MAC(emailTokenPurpose, []byte(plain)),
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.VerifyTokenTTL),
 	}
-	msg, err := mail.NewOutboxMail(s.Secret, build(address, s.cfg.PublicURL, plain, s.cfg.VerifyTokenTTL), now)
+	msg, err := mail.NewOutboxMail(s.secret, build(address, s.cfg.PublicURL, plain, s.cfg.VerifyTokenTTL), now)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUndeliverableAddress, err)
 	}
@@ -54,8 +54,8 @@ func (s *Service) queueVerification(ctx context.Context, tx *store.Store, u *mod
 
 // wakeMail sends queued mail now rather than at the next poll.
 func (s *Service) wakeMail() {
-	if s.Mail != nil {
-		s.Mail.Wake()
+	if s.mail != nil {
+		s.mail.Wake()
 	}
 }
 
@@ -71,7 +71,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, client a
 
 func (s *Service) resendVerification(ctx context.Context, email string, client audit.Client) error {
 	notSent := func(userID uuid.UUID, reason string) error {
-		return s.Store.AddAudit(ctx, audit.Event(audit.EmailVerificationSent, s.Now(), uuid.Nil, userID, client,
+		return s.store.AddAudit(ctx, audit.Event(audit.EmailVerificationSent, s.now(), uuid.Nil, userID, client,
 			audit.Details{"mail": "not_sent", "reason": reason}))
 	}
 	if !s.cfg.VerifyEmail {
@@ -81,7 +81,7 @@ func (s *Service) resendVerification(ctx context.Context, email string, client a
 	if err := s.allow(ctx, ScopeMailAddress, identifierKey(email), s.cfg.MailLimit); errors.As(err, &limited) {
 		return notSent(uuid.Nil, "rate_limited")
 	}
-	u, err := s.Store.UserRowByLogin(ctx, email)
+	u, err := s.store.UserRowByLogin(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notSent(uuid.Nil, "unknown_email")
@@ -92,8 +92,8 @@ func (s *Service) resendVerification(ctx context.Context, email string, client a
 	case u.Status == models.StatusDisabled:
 		return notSent(u.ID, "account_disabled")
 	}
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
-		return s.queueVerification(ctx, tx, u, client, s.Now())
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
+		return s.queueVerification(ctx, tx, u, client, s.now())
 	})
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (s *Service) requestEmailChange(ctx context.Context, tx *store.Store, actor
 	}
 	// The current address was good enough to sign up with, but an account from
 	// before verification may hold one mail cannot go to: then no notice.
-	if notice, err := mail.NewOutboxMail(s.Secret, mail.EmailChangeNotice(cur.Email), now); err == nil {
+	if notice, err := mail.NewOutboxMail(s.secret, mail.EmailChangeNotice(cur.Email), now); err == nil {
 		if err := tx.EnqueueMail(ctx, notice); err != nil {
 			return err
 		}
@@ -137,17 +137,17 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client audit.Cl
 	if token == "" || len(token) > maxResetToken {
 		return nil, ErrInvalidEmailToken
 	}
-	t, err := s.Store.EmailTokenByHash(ctx, s.Secret.MAC(emailTokenPurpose, []byte(token)))
+	t, err := s.store.EmailTokenByHash(ctx, s.secret.MAC(emailTokenPurpose, []byte(token)))
 	if err != nil {
 		return nil, notFound(err, ErrInvalidEmailToken)
 	}
 	var out *store.Account
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, t.UserID)
 		if err != nil {
 			return notFound(err, ErrInvalidEmailToken)
 		}
-		now := s.Now()
+		now := s.now()
 		ok, err := tx.UseEmailToken(ctx, t.ID, now)
 		if err != nil {
 			return err

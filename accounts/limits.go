@@ -17,7 +17,7 @@ const (
 
 // allow counts one event of key in scope under l: a *ratelimit.RefusedError past it.
 func (s *Service) allow(ctx context.Context, scope, key string, l ratelimit.Limit) error {
-	return ratelimit.Check(ctx, s.Limiter, scope, key, l)
+	return ratelimit.Check(ctx, s.limiter, scope, key, l)
 }
 
 // identifierKey normalises a login identifier or address for counting: the

@@ -67,7 +67,7 @@ func lockoutOf(u *models.User) store.Lockout {
 // identifierMAC keys the counters of an identifier that names no account: the
 // database holds no guessed addresses.
 func (s *Service) identifierMAC(login string) []byte {
-	return s.Secret.MAC("login-identifier", []byte(identifierKey(login)))
+	return s.secret.MAC("login-identifier", []byte(identifierKey(login)))
 }
 
 // lockedError is a *LockedError while l locks login at now, else nil.
@@ -97,7 +97,7 @@ func (s *Service) countFailure(l *store.Lockout, now time.Time) bool {
 // (cur) and whose lock it has checked: the failure, written as event, and the
 // lock it may set.
 func (s *Service) failCode(ctx context.Context, tx *store.Store, cur *models.User, client audit.Client, event string) error {
-	now := s.Now()
+	now := s.now()
 	l := lockoutOf(cur)
 	locks := s.countFailure(&l, now)
 	if err := tx.SetUserLockout(ctx, cur.ID, l); err != nil {
@@ -162,8 +162,8 @@ func (s *Service) reserve(ctx context.Context, userID uuid.UUID, login string) (
 		return nil, err
 	}
 	a.release = release
-	a.at = s.Now()
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	a.at = s.now()
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		l, err := a.lockRow(ctx, tx)
 		if err != nil {
 			return err
@@ -205,8 +205,8 @@ func (a *attempt) write(ctx context.Context, tx *store.Store, l store.Lockout) e
 // reserved); it is written as event, with the lock it set. It returns failure.
 func (s *Service) fail(ctx context.Context, a *attempt, client audit.Client, event string, failure error) error {
 	defer a.release()
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
-		return s.auditFailure(ctx, tx, a.userID, client, event, failure, a.locks, a.after, s.Now())
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
+		return s.auditFailure(ctx, tx, a.userID, client, event, failure, a.locks, a.after, s.now())
 	})
 	if err != nil {
 		return err
@@ -240,7 +240,7 @@ func (s *Service) pass(ctx context.Context, tx *store.Store, a *attempt) error {
 // is not followed by a write of its own (re-authentication).
 func (s *Service) passAlone(ctx context.Context, a *attempt) error {
 	defer a.release()
-	return s.Store.InTx(ctx, func(tx *store.Store) error { return s.pass(ctx, tx, a) })
+	return s.store.InTx(ctx, func(tx *store.Store) error { return s.pass(ctx, tx, a) })
 }
 
 // sameCounts compares two lockouts as the database keeps them (its times are

@@ -48,7 +48,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 		return nil, err
 	}
 	// One query, known user or not: the grants load only after the password verifies.
-	u, err := s.Store.UserRowByLogin(ctx, in.Login)
+	u, err := s.store.UserRowByLogin(ctx, in.Login)
 	if errors.Is(err, store.ErrNotFound) {
 		u, err = nil, nil
 	}
@@ -84,14 +84,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	var upgraded string
 	if rehash { // the cost parameters changed since this hash was made: upgrade it now that we know the password
 		var herr error
-		if err := s.Hashing.Do(ctx, func() { upgraded, herr = s.Hasher.Hash(in.Password) }); err != nil || herr != nil {
+		if err := s.hashing.Do(ctx, func() { upgraded, herr = s.hasher.Hash(in.Password) }); err != nil || herr != nil {
 			upgraded = "" // not now; the next login tries again
 		}
 	}
-	now := s.Now()
+	now := s.now()
 	out := &Session{}
 	var refused error // a correct password on an account that may not log in: no failure
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		// The password was checked outside the transaction. Lock the user and check
 		// again that it is still the password just verified and that the account may
 		// still log in: a password change or a disable that committed meanwhile must
@@ -145,7 +145,7 @@ func (s *Service) startSession(ctx context.Context, tx *store.Store, userID uuid
 	}
 	out := &Session{}
 	var err error
-	if out.Session, out.RefreshToken, err = s.Sessions.Start(ctx, tx, sessions.Opening{
+	if out.Session, out.RefreshToken, err = s.sessions.Start(ctx, tx, sessions.Opening{
 		UserID: userID, Remember: remember, AMR: amr, FactorID: factorID, Client: client,
 	}); err != nil {
 		return nil, err
@@ -179,12 +179,12 @@ func (s *Service) Logout(ctx context.Context, userID, sessionID uuid.UUID, all b
 	if all {
 		r = store.Revoke{UserIDs: []uuid.UUID{userID}, Reason: "logout_all"}
 	}
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
-		ids, err := s.Sessions.Revoke(ctx, tx, r)
+	return s.store.InTx(ctx, func(tx *store.Store) error {
+		ids, err := s.sessions.Revoke(ctx, tx, r)
 		if err != nil {
 			return err
 		}
-		return tx.AddAudit(ctx, audit.Event(audit.Logout, s.Now(), userID, userID, client,
+		return tx.AddAudit(ctx, audit.Event(audit.Logout, s.now(), userID, userID, client,
 			audit.Details{"all": all, "sessions": len(ids)}))
 	})
 }
@@ -192,15 +192,15 @@ func (s *Service) Logout(ctx context.Context, userID, sessionID uuid.UUID, all b
 // Refresh exchanges a refresh token for its successor and returns the account
 // it now stands for; an account that may no longer log in gets no new tokens.
 func (s *Service) Refresh(ctx context.Context, refreshToken string, client audit.Client) (*Session, error) {
-	r, err := s.Sessions.Refresh(ctx, refreshToken, client)
+	r, err := s.sessions.Refresh(ctx, refreshToken, client)
 	if err != nil {
 		return nil, err
 	}
 	var acct *store.Account
-	if s.Accounts != nil {
-		acct, err = s.Accounts.Account(ctx, r.Session.UserID)
+	if s.accounts != nil {
+		acct, err = s.accounts.Account(ctx, r.Session.UserID)
 	} else {
-		acct, err = s.Store.UserByID(ctx, r.Session.UserID)
+		acct, err = s.store.UserByID(ctx, r.Session.UserID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, sessions.ErrInvalid // the user was deleted

@@ -66,7 +66,7 @@ func (s *Service) startSecondStep(ctx context.Context, tx *store.Store, userID u
 	plain := secret.Token()
 	err := tx.CreateMFAChallenge(ctx, &models.MFAChallenge{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Remember: remember,
-		TokenHash: s.Secret.MAC(mfaTokenPurpose, []byte(plain)),
+		TokenHash: s.secret.MAC(mfaTokenPurpose, []byte(plain)),
 		CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL),
 	})
 	if err != nil {
@@ -86,11 +86,11 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 	if token == "" || len(token) > maxSecondFactor {
 		return nil, ErrInvalidMFAToken
 	}
-	hash := s.Secret.MAC(mfaTokenPurpose, []byte(token))
-	now := s.Now()
+	hash := s.secret.MAC(mfaTokenPurpose, []byte(token))
+	now := s.now()
 	var out *Session
 	wrong := false
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		// The user first, then the step: the order every change of a user's
 		// steps takes (revokeUser), so that none of them deadlock. The user's
 		// row lock also makes the lock check, the code's check and the count
@@ -209,7 +209,7 @@ func (s *Service) totpSecret(u *models.User) (string, error) {
 	if u.TOTPSecretSealed == nil {
 		return "", ErrMFANotStarted
 	}
-	plain, err := s.Secret.Open(u.TOTPSecretSealed, s.totpSealContext(u.ID))
+	plain, err := s.secret.Open(u.TOTPSecretSealed, s.totpSealContext(u.ID))
 	if err != nil {
 		return "", err
 	}
@@ -226,7 +226,7 @@ func (s *Service) totpSealContext(id uuid.UUID) []byte {
 // spelling a person may vary (case, dashes, spaces) taken out.
 func (s *Service) recoveryCodeMAC(userID uuid.UUID, code string) []byte {
 	norm := strings.NewReplacer("-", "", " ", "").Replace(strings.ToLower(code))
-	return s.Secret.MAC(recoveryCodePurpose, append(userID[:], norm...))
+	return s.secret.MAC(recoveryCodePurpose, append(userID[:], norm...))
 }
 
 // newRecoveryCodes makes a fresh set, stores their MACs on tx in place of the
@@ -271,7 +271,7 @@ func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (
 	if err := png.Encode(&qr, img); err != nil {
 		return nil, err
 	}
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
@@ -279,8 +279,8 @@ func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (
 		if cur.TOTPEnabled() {
 			return ErrMFAAlreadyEnabled
 		}
-		return tx.UpdateUser(ctx, me.ID, s.Now(), store.UserUpdate{
-			TOTPSecretSealed:  store.Value(s.Secret.Seal([]byte(key.Secret()), s.totpSealContext(me.ID))),
+		return tx.UpdateUser(ctx, me.ID, s.now(), store.UserUpdate{
+			TOTPSecretSealed:  store.Value(s.secret.Seal([]byte(key.Secret()), s.totpSealContext(me.ID))),
 			TOTPLastStep:      new(int64(0)),
 			TOTPEnrolFailures: new(0),
 		})
@@ -303,7 +303,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 	me := actor.Account
 	var codes []string
 	var wrong error
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
@@ -317,7 +317,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 		if err := s.mayAddFactor(&cur.User); err != nil {
 			return err
 		}
-		now := s.Now()
+		now := s.now()
 		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
 			return err
 		}
@@ -343,7 +343,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 		if codes, err = s.newRecoveryCodes(ctx, tx, me.ID); err != nil {
 			return err
 		}
-		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{me.ID}, Except: sessionID, Reason: "mfa_enabled"})
+		ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{me.ID}, Except: sessionID, Reason: "mfa_enabled"})
 		if err != nil {
 			return err
 		}
@@ -371,7 +371,7 @@ func (s *Service) DisableTOTP(ctx context.Context, actor Actor, password string,
 		if err := tx.ClearMFA(ctx, cur.ID, now); err != nil {
 			return err
 		}
-		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{cur.ID}, AMR: models.AMRMFA, Reason: "mfa_disabled"})
+		ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{cur.ID}, AMR: models.AMRMFA, Reason: "mfa_disabled"})
 		if err != nil {
 			return err
 		}
@@ -416,7 +416,7 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 		return err
 	}
 	wrong := false
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
@@ -424,7 +424,7 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 		if !cur.TOTPEnabled() {
 			return ErrMFANotEnabled
 		}
-		now := s.Now()
+		now := s.now()
 		if err := lockedError(lockoutOf(&cur.User), now); err != nil {
 			return err
 		}
@@ -455,12 +455,12 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error
 	if actor.ID() == id {
 		return ErrSelfServiceRequired // one's own factors change at /v1/me, with a password and a code
 	}
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		target, err := lockManaged(ctx, tx, actor, id)
 		if err != nil {
 			return err
 		}
-		now := s.Now()
+		now := s.now()
 		if err := tx.ClearMFA(ctx, id, now); err != nil {
 			return err
 		}

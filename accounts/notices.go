@@ -13,9 +13,9 @@ import (
 // token), so that the owner hears of a change to how the account signs in.
 // An address mail cannot go to (an account from before verification) gets none.
 func (s *Service) notice(ctx context.Context, tx *store.Store, u *models.User, n mail.Notice, now time.Time) error {
-	m, err := mail.NewOutboxMail(s.Secret, mail.SecurityNotice(u.Email, n), now)
+	m, err := mail.NewOutboxMail(s.secret, mail.SecurityNotice(u.Email, n), now)
 	if err != nil {
-		s.Log.WarnContext(ctx, "security notice cannot be built", "user_id", u.ID, "notice", string(n), "error", err)
+		s.log.WarnContext(ctx, "security notice cannot be built", "user_id", u.ID, "notice", string(n), "error", err)
 		return nil
 	}
 	return tx.EnqueueMail(ctx, m)

@@ -44,7 +44,7 @@ func (p passkeyUser) WebAuthnCredentials() []webauthn.Credential { return p.cred
 
 // passkeysOn: passkeys need a relying party (WEBAUTHN_RP_ID or a domain in PUBLIC_URL).
 func (s *Service) passkeysOn() error {
-	if s.WebAuthn == nil {
+	if s.webauthn == nil {
 		return ErrPasskeysDisabled
 	}
 	return nil
@@ -69,12 +69,12 @@ func (s *Service) saveChallenge(ctx context.Context, kind string, userID *uuid.U
 	if err != nil {
 		return nil, err
 	}
-	now := s.Now()
+	now := s.now()
 	c := &models.WebAuthnChallenge{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Kind: kind, Session: string(data),
 		CreatedAt: now, ExpiresAt: now.Add(ChallengeTTL),
 	}
-	if err := s.Store.CreateWebAuthnChallenge(ctx, c); err != nil {
+	if err := s.store.CreateWebAuthnChallenge(ctx, c); err != nil {
 		return nil, err
 	}
 	return &PasskeyOptions{ChallengeID: c.ID, PublicKey: publicKey}, nil
@@ -82,7 +82,7 @@ func (s *Service) saveChallenge(ctx context.Context, kind string, userID *uuid.U
 
 // takeChallenge uses up the ceremony: single use, whatever comes of it.
 func (s *Service) takeChallenge(ctx context.Context, id uuid.UUID, kind string) (*models.WebAuthnChallenge, *webauthn.SessionData, error) {
-	c, err := s.Store.UseWebAuthnChallenge(ctx, id, kind, s.Now())
+	c, err := s.store.UseWebAuthnChallenge(ctx, id, kind, s.now())
 	if err != nil {
 		return nil, nil, notFound(err, ErrInvalidPasskey)
 	}
@@ -107,7 +107,7 @@ func (s *Service) PasskeyRegistrationOptions(ctx context.Context, actor Actor, p
 	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return nil, err
 	}
-	list, err := s.Store.Passkeys(ctx, me.ID)
+	list, err := s.store.Passkeys(ctx, me.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Service) PasskeyRegistrationOptions(ctx context.Context, actor Actor, p
 	for i, c := range creds {
 		exclude[i] = c.Descriptor()
 	}
-	creation, session, err := s.WebAuthn.BeginRegistration(user,
+	creation, session, err := s.webauthn.BeginRegistration(user,
 		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 			ResidentKey: protocol.ResidentKeyRequirementRequired, RequireResidentKey: protocol.ResidentKeyRequired(),
 			UserVerification: protocol.VerificationPreferred,
@@ -162,21 +162,21 @@ func (s *Service) registerPasskey(ctx context.Context, actor Actor, challengeID 
 	if err != nil {
 		return nil, ErrInvalidPasskey
 	}
-	cred, err := s.WebAuthn.CreateCredential(passkeyUser{u: &me.User}, *session, parsed)
+	cred, err := s.webauthn.CreateCredential(passkeyUser{u: &me.User}, *session, parsed)
 	if err != nil {
-		s.Log.InfoContext(ctx, "passkey registration refused", "user_id", me.ID, "reason", protocolReason(err))
+		s.log.InfoContext(ctx, "passkey registration refused", "user_id", me.ID, "reason", protocolReason(err))
 		return nil, ErrInvalidPasskey
 	}
 	record, err := json.Marshal(cred)
 	if err != nil {
 		return nil, err
 	}
-	now := s.Now()
+	now := s.now()
 	p := &models.Passkey{
 		ID: uuid.Must(uuid.NewV7()), UserID: me.ID, CredentialID: cred.ID, Credential: string(record),
 		Name: name, CreatedAt: now,
 	}
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
@@ -208,7 +208,7 @@ func (s *Service) Passkeys(ctx context.Context, actor Actor) ([]models.Passkey, 
 	if err := s.passkeysOn(); err != nil {
 		return nil, err
 	}
-	return s.Store.Passkeys(ctx, actor.Account.ID)
+	return s.store.Passkeys(ctx, actor.Account.ID)
 }
 
 // DeletePasskey removes one of the actor's passkeys, and ends the sessions it
@@ -217,7 +217,7 @@ func (s *Service) DeletePasskey(ctx context.Context, actor Actor, id uuid.UUID) 
 	if err := s.passkeysOn(); err != nil {
 		return err
 	}
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, actor.Account.ID)
 		if err != nil {
 			return selfGone(err)
@@ -225,11 +225,11 @@ func (s *Service) DeletePasskey(ctx context.Context, actor Actor, id uuid.UUID) 
 		if err := tx.DeletePasskey(ctx, cur.ID, id); err != nil {
 			return notFound(err, ErrPasskeyNotFound)
 		}
-		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{cur.ID}, FactorID: id, Reason: "passkey_removed"})
+		ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{UserIDs: []uuid.UUID{cur.ID}, FactorID: id, Reason: "passkey_removed"})
 		if err != nil {
 			return err
 		}
-		now := s.Now()
+		now := s.now()
 		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasskeyRemoved, now); err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (s *Service) PasskeyLoginOptions(ctx context.Context, client audit.Client) 
 	if err := s.allow(ctx, ScopeLoginIP, client.IP, s.cfg.LoginLimit); err != nil {
 		return nil, err
 	}
-	assertion, session, err := s.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	assertion, session, err := s.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +278,10 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 	if err != nil {
 		return nil, ErrInvalidPasskey
 	}
-	now := s.Now()
+	now := s.now()
 	var out *Session
 	failed, cloned := false, false
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		// The user first, then the passkey: the order every change of a user's
 		// passkeys takes, so that none of them deadlock.
 		owner, err := tx.PasskeyOwner(ctx, parsed.RawID)
@@ -301,14 +301,14 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 			return err
 		}
 		user := passkeyUser{u: &cur.User, creds: stored}
-		cred, err := s.WebAuthn.ValidateDiscoverableLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+		cred, err := s.webauthn.ValidateDiscoverableLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
 			if !bytes.Equal(userHandle, cur.ID[:]) {
 				return nil, errors.New("the user handle names another account")
 			}
 			return user, nil
 		}, *session, parsed)
 		if err != nil {
-			s.Log.InfoContext(ctx, "passkey login refused", "user_id", cur.ID, "reason", protocolReason(err))
+			s.log.InfoContext(ctx, "passkey login refused", "user_id", cur.ID, "reason", protocolReason(err))
 			failed = true
 			return tx.AddAudit(ctx, audit.Event(audit.LoginFailed, now, uuid.Nil, cur.ID, client,
 				audit.Details{"reason": "invalid_passkey"}))

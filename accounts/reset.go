@@ -38,7 +38,7 @@ func (s *Service) requestReset(ctx context.Context, email string, client audit.C
 	if err := s.allow(ctx, ScopeMailAddress, identifierKey(email), s.cfg.MailLimit); errors.As(err, &limited) {
 		return s.resetNotSent(ctx, uuid.Nil, "rate_limited", client)
 	}
-	u, err := s.Store.UserRowByLogin(ctx, email)
+	u, err := s.store.UserRowByLogin(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.resetNotSent(ctx, uuid.Nil, "unknown_email", client) // nothing is sent to an address nobody registered
 	}
@@ -48,20 +48,20 @@ func (s *Service) requestReset(ctx context.Context, email string, client audit.C
 	if u.Status == models.StatusDisabled {
 		return s.resetNotSent(ctx, u.ID, "account_disabled", client) // nor to a banned account
 	}
-	now := s.Now()
+	now := s.now()
 	plain := secret.Token()
 	tok := models.PasswordResetToken{
 		ID: uuid.Must(uuid.NewV7()), UserID: u.ID,
-		TokenHash: s.Secret.MAC(resetTokenPurpose, []byte(plain)),
+		TokenHash: s.secret.MAC(resetTokenPurpose, []byte(plain)),
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL),
 	}
-	msg, err := mail.NewOutboxMail(s.Secret, mail.ResetMessage(u.Email, s.cfg.PublicURL, plain, s.cfg.ResetTokenTTL), now)
+	msg, err := mail.NewOutboxMail(s.secret, mail.ResetMessage(u.Email, s.cfg.PublicURL, plain, s.cfg.ResetTokenTTL), now)
 	if err != nil {
-		s.Log.ErrorContext(ctx, "reset mail cannot be built", "user_id", u.ID, "error", err)
+		s.log.ErrorContext(ctx, "reset mail cannot be built", "user_id", u.ID, "error", err)
 		return s.resetNotSent(ctx, u.ID, "undeliverable_address", client)
 	}
 	msg.ExpiresAt = &tok.ExpiresAt // a mail whose link has expired is given up, not sent
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		// A new link replaces the older ones.
 		if err := tx.SupersedeResetTokens(ctx, u.ID, now); err != nil {
 			return err
@@ -78,14 +78,14 @@ func (s *Service) requestReset(ctx context.Context, email string, client audit.C
 	if err != nil {
 		return err
 	}
-	if s.Mail != nil {
-		s.Mail.Wake()
+	if s.mail != nil {
+		s.mail.Wake()
 	}
 	return nil
 }
 
 func (s *Service) resetNotSent(ctx context.Context, userID uuid.UUID, reason string, client audit.Client) error {
-	return s.Store.AddAudit(ctx, audit.Event(audit.PasswordResetRequest, s.Now(), uuid.Nil, userID, client,
+	return s.store.AddAudit(ctx, audit.Event(audit.PasswordResetRequest, s.now(), uuid.Nil, userID, client,
 		audit.Details{"mail": "not_sent", "reason": reason}))
 }
 
@@ -99,15 +99,15 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 	if token == "" || len(token) > maxResetToken {
 		return ErrInvalidResetToken
 	}
-	now := s.Now()
-	rt, err := s.Store.ResetTokenByHash(ctx, s.Secret.MAC(resetTokenPurpose, []byte(token)))
+	now := s.now()
+	rt, err := s.store.ResetTokenByHash(ctx, s.secret.MAC(resetTokenPurpose, []byte(token)))
 	if err != nil {
 		return notFound(err, ErrInvalidResetToken)
 	}
 	if rt.UsedAt != nil || !now.Before(rt.ExpiresAt) {
 		return ErrInvalidResetToken
 	}
-	acct, err := s.Store.UserByID(ctx, rt.UserID)
+	acct, err := s.store.UserByID(ctx, rt.UserID)
 	if err != nil {
 		return notFound(err, ErrInvalidResetToken)
 	}
@@ -118,7 +118,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 	if err != nil {
 		return err
 	}
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, acct.ID)
 		if err != nil {
 			return notFound(err, ErrInvalidResetToken)

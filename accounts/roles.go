@@ -40,7 +40,7 @@ func (s *Service) Roles(ctx context.Context, actor Actor) ([]store.RoleInfo, err
 	if err := s.authorize(actor, policy.ListRoles); err != nil {
 		return nil, err
 	}
-	return s.Store.Roles(ctx)
+	return s.store.Roles(ctx)
 }
 
 // CreateRole defines a custom role.
@@ -56,10 +56,10 @@ func (s *Service) CreateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 	if err != nil {
 		return nil, err
 	}
-	now := s.Now()
+	now := s.now()
 	role := &models.Role{Name: in.Name, CreatedAt: now, UpdatedAt: now}
 	pick(&role.Description, in.Description)
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		if err := tx.CreateRole(ctx, role, perms); err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 		}
 	}
 	var out *store.RoleInfo
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		role, err := tx.LockRole(ctx, in.Name)
 		if err != nil {
 			return notFound(err, ErrRoleNotFound)
@@ -112,7 +112,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 			out = role // nothing changes: no write, no event
 			return nil
 		}
-		now := s.Now()
+		now := s.now()
 		if err := tx.UpdateRole(ctx, in.Name, now, desc, perms); err != nil {
 			return err
 		}
@@ -123,7 +123,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 			if err != nil {
 				return err
 			}
-			ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: holders, Reason: "role_permissions_changed"})
+			ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{UserIDs: holders, Reason: "role_permissions_changed"})
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func (s *Service) DeleteRole(ctx context.Context, actor Actor, name string) erro
 	if err := s.authorize(actor, policy.DeleteRole); err != nil {
 		return err
 	}
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
+	return s.store.InTx(ctx, func(tx *store.Store) error {
 		role, err := tx.LockRole(ctx, name)
 		if err != nil {
 			return notFound(err, ErrRoleNotFound)
@@ -158,14 +158,14 @@ func (s *Service) DeleteRole(ctx context.Context, actor Actor, name string) erro
 		if err != nil {
 			return err
 		}
-		revoked, err := s.Sessions.Revoke(ctx, tx, store.Revoke{UserIDs: holders, Reason: "role_deleted"})
+		revoked, err := s.sessions.Revoke(ctx, tx, store.Revoke{UserIDs: holders, Reason: "role_deleted"})
 		if err != nil {
 			return err
 		}
 		if err := tx.DeleteRole(ctx, name); err != nil {
 			return err
 		}
-		now := s.Now()
+		now := s.now()
 		// Each holder's roles changed: record it where ?user_id= finds it.
 		for _, uid := range holders {
 			if err := tx.AddAudit(ctx, audit.Event(audit.RoleChanged, now, actor.ID(), uid, actor.Client,

@@ -14,7 +14,7 @@ import (
 
 // User reads an account; ErrUserNotFound when there is none.
 func (s *Service) User(ctx context.Context, id uuid.UUID) (*store.Account, error) {
-	a, err := s.Store.UserByID(ctx, id)
+	a, err := s.store.UserByID(ctx, id)
 	if err != nil {
 		return nil, notFound(err, ErrUserNotFound)
 	}
@@ -34,7 +34,7 @@ func (s *Service) UserSessions(ctx context.Context, actor Actor, id uuid.UUID) (
 	if !mayManage(actor, target) {
 		return nil, ErrBeyondOwnRights
 	}
-	return s.Store.LiveSessions(ctx, id, s.Now())
+	return s.store.LiveSessions(ctx, id, s.now())
 }
 
 // RevokeUserSessions ends every session of another user.
@@ -45,7 +45,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.U
 	if actor.ID() == id {
 		return ErrSelfServiceRequired // POST /v1/auth/logout with all: true
 	}
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
+	return s.store.InTx(ctx, func(tx *store.Store) error {
 		if _, err := lockManaged(ctx, tx, actor, id); err != nil {
 			return err
 		}
@@ -53,7 +53,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.U
 		if err != nil {
 			return err
 		}
-		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.Now(), actor.ID(), id, actor.Client,
+		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.now(), actor.ID(), id, actor.Client,
 			actor.details(audit.Details{"sessions": n})))
 	})
 }
@@ -63,7 +63,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.U
 // one already ended, is ErrSessionNotFound.
 func (s *Service) RevokeOwnSession(ctx context.Context, actor Actor, sid, current uuid.UUID) error {
 	uid := actor.ID()
-	return s.Store.InTx(ctx, func(tx *store.Store) error {
+	return s.store.InTx(ctx, func(tx *store.Store) error {
 		sess, err := tx.LockSession(ctx, sid)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != uid) {
 			return ErrSessionNotFound
@@ -71,14 +71,14 @@ func (s *Service) RevokeOwnSession(ctx context.Context, actor Actor, sid, curren
 		if err != nil {
 			return err
 		}
-		ids, err := s.Sessions.Revoke(ctx, tx, store.Revoke{SessionID: sid, Reason: "revoked_by_user"})
+		ids, err := s.sessions.Revoke(ctx, tx, store.Revoke{SessionID: sid, Reason: "revoked_by_user"})
 		if err != nil {
 			return err
 		}
 		if len(ids) == 0 { // already revoked or expired
 			return ErrSessionNotFound
 		}
-		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.Now(), uid, uid, actor.Client,
+		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.now(), uid, uid, actor.Client,
 			audit.Details{"session_id": sid, "sessions_revoked": len(ids), "current": sid == current}))
 	})
 }

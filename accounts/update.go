@@ -98,7 +98,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id uuid.UUID, ch Chan
 	if ch.Password != nil {
 		// Hash before the transaction: it is slow and needs no lock. The policy sees
 		// the user's identity as it will be after the change.
-		cur, err := s.Store.UserByID(ctx, id)
+		cur, err := s.store.UserByID(ctx, id)
 		if err != nil {
 			return nil, notFound(err, ErrUserNotFound)
 		}
@@ -115,7 +115,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id uuid.UUID, ch Chan
 		}
 	}
 	var out *store.Account
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		apply := func() error {
 			var err error
 			out, err = s.applyUpdate(ctx, tx, actor, id, ch, hash)
@@ -143,7 +143,7 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 	}
 	c := &userChange{}
 	c.Email = setIfChanged(&c.write.Email, ch.Email, target.Email)
-	applyEmailVerified(ch, target, c, s.Now())
+	applyEmailVerified(ch, target, c, s.now())
 	c.Username = setIfChanged(&c.write.Username, ch.Username, target.Username)
 	c.FirstName = setIfChanged(&c.write.FirstName, ch.FirstName, target.FirstName)
 	c.LastName = setIfChanged(&c.write.LastName, ch.LastName, target.LastName)
@@ -170,7 +170,7 @@ func (s *Service) applyUpdate(ctx context.Context, tx *store.Store, actor Actor,
 	if len(c.Fields()) == 0 {
 		return target, nil
 	}
-	if err := tx.UpdateUser(ctx, id, s.Now(), c.write); err != nil {
+	if err := tx.UpdateUser(ctx, id, s.now(), c.write); err != nil {
 		return nil, err
 	}
 	if err := s.record(ctx, tx, actor, id, c); err != nil {
@@ -261,7 +261,7 @@ func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id u
 			return err
 		}
 	}
-	now := s.Now()
+	now := s.now()
 	// Field names only: the values are personal data.
 	if err := tx.AddAudit(ctx, audit.Event(audit.UserUpdated, now, actor.ID(), id, actor.Client,
 		actor.details(audit.Details{"changed": c.Fields(), "sessions_revoked": revoked}))); err != nil {
@@ -294,12 +294,12 @@ func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChan
 	}
 	var out *store.Account
 	mailed := false
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
 		}
-		now := s.Now()
+		now := s.now()
 		c := &userChange{}
 		if ch.Email != nil && store.EmailKey(*ch.Email) != store.EmailKey(cur.Email) {
 			if s.cfg.VerifyEmail {
@@ -356,15 +356,15 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 	if err != nil {
 		return err
 	}
-	err = s.Store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
 		}
-		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasswordChanged, s.Now()); err != nil {
+		if err := s.notice(ctx, tx, &cur.User, mail.NoticePasswordChanged, s.now()); err != nil {
 			return err
 		}
-		if err := tx.UpdateUser(ctx, me.ID, s.Now(), store.UserUpdate{PasswordHash: &hash}); err != nil {
+		if err := tx.UpdateUser(ctx, me.ID, s.now(), store.UserUpdate{PasswordHash: &hash}); err != nil {
 			return err
 		}
 		if err := tx.DeleteResetTokens(ctx, me.ID, uuid.Nil); err != nil {
@@ -377,7 +377,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new stri
 		if err != nil {
 			return err
 		}
-		return tx.AddAudit(ctx, audit.Event(audit.PasswordChanged, s.Now(), me.ID, me.ID, actor.Client,
+		return tx.AddAudit(ctx, audit.Event(audit.PasswordChanged, s.now(), me.ID, me.ID, actor.Client,
 			audit.Details{"sessions_revoked": n}))
 	})
 	if err == nil {

@@ -46,6 +46,7 @@ type App struct {
 	Secret   *secret.Key
 	Keys     *keys.Manager
 	Accounts *accounts.Service
+	Hashing  *hashpool.Pool    // the accounts' password hashing, for the metrics
 	Limiter  ratelimit.Limiter // shared by every rate limit of the API
 	// Cache holds verified tokens, live sessions and accounts for the hot path;
 	// the store's changes invalidate it (on PostgreSQL, every instance's: Listen).
@@ -122,12 +123,12 @@ func NewSessions(st *store.Store, key *secret.Key, cfg config.Config, now func()
 	}, now)
 }
 
-// NewAccounts builds the account service (and what it works with) for cfg;
-// mail may be nil where no mail is sent (the command line).
-func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secret.Key, mail accounts.MailQueue, limiter ratelimit.Limiter, live *middleware.Live, now func() time.Time) (*accounts.Service, error) {
+// NewPasswords builds the password hashing of cfg: the hasher, the pool that
+// bounds it and the policy for new passwords.
+func NewPasswords(cfg config.Config) (accounts.Passwords, error) {
 	hasher, err := NewHasher(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("PASSWORD_HASH_*: %w", err)
+		return accounts.Passwords{}, fmt.Errorf("PASSWORD_HASH_*: %w", err)
 	}
 	// One hash timed now bounds the queue from the first caller on; the pool
 	// then follows the cost it measures (real time, not now: it times work).
@@ -135,15 +136,19 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 		Workers: hashpool.DefaultWorkers(cfg.PasswordHashMemoryKiB), Budget: hashpool.DefaultBudget,
 		Sample: func() { hasher.VerifyDummy("") }, Now: time.Now,
 	})
+	return accounts.Passwords{Hasher: hasher, Pool: hashing, Policy: password.Policy{MinScore: cfg.PasswordMinScore}}, nil
+}
+
+// NewAccounts builds the account service for cfg on st, hashing with pw;
+// opts add what a caller has (mail, rate limits, the hot path's cache, a
+// logger, a clock). The command line passes none of the first three.
+func NewAccounts(cfg config.Config, st *store.Store, key *secret.Key, pw accounts.Passwords, now func() time.Time, opts ...accounts.Option) (*accounts.Service, error) {
 	wa, err := NewWebAuthn(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return accounts.New(accounts.Deps{
-		Store: st, Hasher: hasher, Hashing: hashing, Policy: password.Policy{MinScore: cfg.PasswordMinScore},
-		Sessions: NewSessions(st, key, cfg, now), Secret: key, Mail: mail, Limiter: limiter, Log: log, Now: now,
-		Accounts: accountSource(live), WebAuthn: wa,
-	}, accounts.Config{
+	opts = append([]accounts.Option{accounts.WithPasskeys(wa), accounts.WithClock(now)}, opts...)
+	return accounts.New(st, NewSessions(st, key, cfg, now), key, pw, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
 		VerifyEmail:          cfg.EmailVerification != config.EmailVerifyOff,
@@ -153,7 +158,7 @@ func NewAccounts(cfg config.Config, log *slog.Logger, st *store.Store, key *secr
 		LoginLimit:           cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 		LockoutThreshold: cfg.LockoutThreshold,
 		Rules:            policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic},
-	}), nil
+	}, opts...), nil
 }
 
 // NewWebAuthn is the passkey verifier for cfg's relying party; nil when
@@ -243,7 +248,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 		Verifier: token.NewVerifier(km.KeySet, tokenCfg, now, km.ReloadSoon),
 		Store:    st, Cache: cache, Now: now,
 	}
-	accts, err := NewAccounts(cfg, log, st, key, worker, limiter, live, now)
+	pw, err := NewPasswords(cfg)
+	if err != nil {
+		return nil, err
+	}
+	accts, err := NewAccounts(cfg, st, key, pw, now, accounts.WithMail(worker), accounts.WithLimiter(limiter),
+		accounts.WithAccountSource(accountSource(live)), accounts.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +263,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	}
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
-		Accounts: accts, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
+		Accounts: accts, Hashing: pw.Pool, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
 		DrainDelay: DefaultDrainDelay,
 	}
 	a.Server = newServer(a)
@@ -275,7 +285,7 @@ func newServer(a *App) *echo.Echo {
 	live := a.Live
 	issuer := token.NewIssuer(a.Keys.KeySet, tokenCfg, now)
 	sqlDB, _ := st.SQL()
-	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Accounts.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
+	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies
 	if cfg.CookieMode {
 		cookies = handlers.NewCookies(cfg.PublicURL, cfg.CORSOrigins)

@@ -175,7 +175,12 @@ func openAccounts(ctx context.Context, env Env) (config.Config, *accounts.Servic
 		if err != nil {
 			return nil, err
 		}
-		return app.NewAccounts(cfg, log, st, key, nil, nil, nil, env.Now) // no mail, rate limits or cache at the console
+		pw, err := app.NewPasswords(cfg)
+		if err != nil {
+			return nil, err
+		}
+		// No mail to wake, no rate limits and no cache at the console.
+		return app.NewAccounts(cfg, st, key, pw, env.Now, accounts.WithLogger(log))
 	}()
 	if err != nil {
 		st.Close()

@@ -334,7 +334,7 @@ func (h *Auth) logout(c echo.Context) error {
 	}
 	if h.Cookies != nil {
 		if plain := h.Cookies.refreshToken(c); plain != "" {
-			sess, err := h.Accounts.Sessions.Lookup(ctx, plain)
+			sess, err := h.Accounts.LookupRefreshSession(ctx, plain)
 			if err != nil && !errors.Is(err, sessions.ErrInvalid) {
 				return err
 			}

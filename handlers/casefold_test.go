@@ -8,10 +8,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/authsvc/authsvc/app"
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/smtptest"
 	"github.com/authsvc/authsvc/internal/testdb"
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/password"
 )
 
 const kelvinKate = "\u212Aate@example.com" // starts with the Kelvin sign, which strings.ToLower turns into k
@@ -119,7 +121,7 @@ func TestOldKelvinRowGivesUpTheSlot(t *testing.T) {
 		old := &models.User{ID: uuid.Must(uuid.NewV7()), Email: kelvinKate, Username: "kelvin", Status: models.StatusActive,
 			CreatedAt: now, UpdatedAt: now}
 		var err error
-		old.PasswordHash, err = e.App.Accounts.Hasher.Hash(apitest.StrongPassword)
+		old.PasswordHash, err = hasherOf(t, e).Hash(apitest.StrongPassword)
 		testdb.Must(t, err)
 		testdb.Must(t, e.App.Store.CreateUser(context.Background(), old, []string{models.RoleUser}, nil))
 		if _, err := dbOf(t, e).Exec(rebindQ(e, "UPDATE users SET email_key = ? WHERE id = ?"), "kate@example.com", old.ID); err != nil {
@@ -142,4 +144,12 @@ func TestOldKelvinRowGivesUpTheSlot(t *testing.T) {
 			t.Fatalf("the old row's login found %v; want %s", got, old.ID)
 		}
 	})
+}
+
+// hasherOf is a password hasher with the service's parameters.
+func hasherOf(t *testing.T, e *apitest.Env) *password.Hasher {
+	t.Helper()
+	h, err := app.NewHasher(e.App.Config)
+	testdb.Must(t, err)
+	return h
 }
