@@ -21,10 +21,12 @@ import (
 // budget. Callers answer 503 with Retry-After instead of waiting.
 var ErrOverloaded = errors.New("hashpool: overloaded")
 
-// DefaultBudget is how much queued hashing a pool admits by default: a burst
-// of logins that the cores finish within a second is served in full, and no
-// admitted caller waits much longer than that.
-const DefaultBudget = time.Second
+// DefaultBudget is how much queued hashing a pool admits by default: about a
+// second, a little more so that a burst of 50 logins on 2 cores fits. In the
+// service a hash takes about 45 ms when two run at once (the collector under
+// the soft memory limit, page faults), so 50 are 1.1 s of work; 1.5 s leaves
+// room for a slower moment, and no admitted caller waits much longer.
+const DefaultBudget = 1500 * time.Millisecond
 
 // Config sizes a pool.
 type Config struct {
@@ -34,10 +36,10 @@ type Config struct {
 	// wait while waiting × cost / Workers ≤ Budget, itself counted among the
 	// waiting. 0 lets no one wait.
 	Budget time.Duration
-	// Sample is one typical call (a hash). New runs it once and takes its
-	// time as the cost until calls have been measured, so the bound holds
-	// from the first caller on, also when a flood meets a fresh start. Nil
-	// leaves the queue unbounded until the first call has been timed.
+	// Sample is one typical call (a hash). New runs it a few times and takes
+	// the fastest as the cost until calls have been measured, so the bound
+	// holds from the first caller on, also when a flood meets a fresh start.
+	// Nil leaves the queue unbounded until the first call has been timed.
 	Sample func()
 	// Now is the clock that times the calls; time.Now when nil. It must be the
 	// real clock in the service (not a test clock that stands still).
@@ -73,10 +75,19 @@ func New(c Config) *Pool {
 	}
 	p.run = make(chan struct{}, p.workers)
 	if c.Sample != nil {
+		// The first hashes of a process fault their memory in and take three
+		// or four times as long as later ones: the fastest of a few is a
+		// warm call's cost.
 		p.cost = p.timed(c.Sample)
+		for range samples - 1 {
+			p.cost = min(p.cost, p.timed(c.Sample))
+		}
 	}
 	return p
 }
+
+// samples is how many times New runs Config.Sample.
+const samples = 3
 
 // hashBudget is the memory hashing may take, leaving room under a 150 MiB
 // process for the heap, stacks and runtime (about 20 MiB at rest).

@@ -303,6 +303,24 @@ func TestDoneContextIsNotRun(t *testing.T) {
 	}
 }
 
+// The first hashes of a process are slow (their memory is faulted in): the
+// starting cost is the fastest sample, not the first.
+func TestSampleTakesTheFastest(t *testing.T) {
+	c := &clock{}
+	costs := []time.Duration{80 * time.Millisecond, 70 * time.Millisecond, 20 * time.Millisecond}
+	calls := 0
+	p := hashpool.New(hashpool.Config{
+		Workers: 2, Budget: time.Second, Now: c.now,
+		Sample: func() { c.advance(costs[min(calls, len(costs)-1)]); calls++ },
+	})
+	if got := p.Cost(); got != 20*time.Millisecond {
+		t.Errorf("Cost after samples of %v = %v, want 20ms", costs, got)
+	}
+	if got := p.Queue(); got != 100 {
+		t.Errorf("Queue = %d, want 100", got)
+	}
+}
+
 func TestSizes(t *testing.T) {
 	c := &clock{}
 	p := hashpool.New(hashpool.Config{Workers: 0, Budget: time.Second, Now: c.now})
