@@ -32,7 +32,7 @@ func (s *Store) IdentifierLockout(ctx context.Context, key []byte) (Lockout, err
 // locks it for the rest of tx, creating the row first so that concurrent
 // failures queue on it (PostgreSQL) instead of both counting from zero.
 func (s *Store) LockIdentifierLockout(ctx context.Context, key []byte, now time.Time) (Lockout, error) {
-	row := models.LoginLockout{KeyHash: key, UpdatedAt: now.UTC()}
+	row := models.LoginLockout{KeyHash: key, UpdatedAt: now}
 	if err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 		return Lockout{}, err
 	}
@@ -47,11 +47,11 @@ func (s *Store) LockIdentifierLockout(ctx context.Context, key []byte, now time.
 // (no failure for a day) are dropped on the way, so guesses at random
 // identifiers cannot grow the table without bound.
 func (s *Store) SetIdentifierLockout(ctx context.Context, key []byte, l Lockout, now time.Time) error {
-	if err := s.conn(ctx).Where("updated_at < ?", now.Add(-24*time.Hour).UTC()).Delete(&models.LoginLockout{}).Error; err != nil {
+	if err := s.conn(ctx).Where("updated_at < ?", now.Add(-24*time.Hour)).Delete(&models.LoginLockout{}).Error; err != nil {
 		return err
 	}
 	return s.conn(ctx).Model(&models.LoginLockout{}).Where("key_hash = ?", key).UpdateColumns(map[string]any{
-		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": utcPtr(l.LockedUntil), "updated_at": now.UTC(),
+		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": l.LockedUntil, "updated_at": now,
 	}).Error
 }
 
@@ -59,17 +59,9 @@ func (s *Store) SetIdentifierLockout(ctx context.Context, key []byte, l Lockout,
 // user: updated_at stays.
 func (s *Store) SetUserLockout(ctx context.Context, id uuid.UUID, l Lockout) error {
 	if err := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
-		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": utcPtr(l.LockedUntil),
+		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": l.LockedUntil,
 	}).Error; err != nil {
 		return err
 	}
 	return s.userChanged(ctx, id)
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }

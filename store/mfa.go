@@ -41,7 +41,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID uuid.UUID, hash
 func (s *Store) UseRecoveryCode(ctx context.Context, userID uuid.UUID, hash []byte, now time.Time) (bool, error) {
 	res := s.conn(ctx).Model(&models.RecoveryCode{}).
 		Where("user_id = ? AND code_hash = ? AND used_at IS NULL", userID, hash).
-		Update("used_at", utc(now))
+		Update("used_at", now)
 	if res.Error != nil || res.RowsAffected != 1 {
 		return false, res.Error
 	}
@@ -75,7 +75,6 @@ func (s *Store) ClearMFA(ctx context.Context, userID uuid.UUID, now time.Time) e
 // CreateMFAChallenge stores a second login step, which holds only its token's
 // MAC, and drops every expired one of anyone (housekeeping).
 func (s *Store) CreateMFAChallenge(ctx context.Context, c *models.MFAChallenge) error {
-	c.CreatedAt, c.ExpiresAt = utc(c.CreatedAt), utc(c.ExpiresAt)
 	if err := s.conn(ctx).Where("expires_at <= ?", c.CreatedAt).Delete(&models.MFAChallenge{}).Error; err != nil {
 		return err
 	}
@@ -105,7 +104,7 @@ func (s *Store) LockMFAChallenge(ctx context.Context, hash []byte) (*models.MFAC
 // SetMFAChallenge records a wrong code against the step (failures) or its use (used).
 func (s *Store) SetMFAChallenge(ctx context.Context, id uuid.UUID, failures int, used *time.Time) error {
 	if used != nil {
-		t := utc(*used)
+		t := *used
 		used = &t
 	}
 	return s.conn(ctx).Model(&models.MFAChallenge{}).Where("id = ?", id).

@@ -12,7 +12,6 @@ import (
 // AddPasskey stores a user's new passkey and counts it. A credential id
 // registered before (by anyone) gives a *ConflictError.
 func (s *Store) AddPasskey(ctx context.Context, p *models.Passkey) error {
-	p.CreatedAt = utc(p.CreatedAt)
 	if err := translate(s.conn(ctx).Create(p).Error); err != nil {
 		return err
 	}
@@ -50,7 +49,7 @@ func (s *Store) LockPasskeyByCredentialID(ctx context.Context, credentialID []by
 // UsePasskey stores the passkey's record as a login left it (its counter) and when it was used.
 func (s *Store) UsePasskey(ctx context.Context, id uuid.UUID, credential string, now time.Time) error {
 	return s.conn(ctx).Model(&models.Passkey{}).Where("id = ?", id).
-		UpdateColumns(map[string]any{"credential": credential, "last_used_at": utc(now)}).Error
+		UpdateColumns(map[string]any{"credential": credential, "last_used_at": now}).Error
 }
 
 // DeletePasskey removes the user's passkey; ErrNotFound when the user has no such passkey.
@@ -86,7 +85,6 @@ func (s *Store) countPasskeys(ctx context.Context, userID uuid.UUID) error {
 // CreateWebAuthnChallenge stores a ceremony in progress and drops every
 // expired one of anyone (housekeeping).
 func (s *Store) CreateWebAuthnChallenge(ctx context.Context, c *models.WebAuthnChallenge) error {
-	c.CreatedAt, c.ExpiresAt = utc(c.CreatedAt), utc(c.ExpiresAt)
 	if err := s.conn(ctx).Where("expires_at <= ?", c.CreatedAt).Delete(&models.WebAuthnChallenge{}).Error; err != nil {
 		return err
 	}
@@ -100,8 +98,8 @@ func (s *Store) UseWebAuthnChallenge(ctx context.Context, id uuid.UUID, kind str
 	var c *models.WebAuthnChallenge
 	err := s.InTx(ctx, func(tx *Store) error {
 		res := tx.conn(ctx).Model(&models.WebAuthnChallenge{}).
-			Where("id = ? AND kind = ? AND used_at IS NULL AND expires_at > ?", id, kind, utc(now)).
-			Update("used_at", utc(now))
+			Where("id = ? AND kind = ? AND used_at IS NULL AND expires_at > ?", id, kind, now).
+			Update("used_at", now)
 		if res.Error != nil {
 			return res.Error
 		}

@@ -41,7 +41,7 @@ func (s *Store) LockSession(ctx context.Context, id uuid.UUID) (*models.Session,
 // LiveSessions lists a user's sessions that are neither revoked nor expired, newest first.
 func (s *Store) LiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]models.Session, error) {
 	var out []models.Session
-	err := s.conn(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, utc(now)).
+	err := s.conn(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
 		Order("created_at DESC, id DESC").Find(&out).Error
 	return out, err
 }
@@ -55,7 +55,7 @@ func (s *Store) UseSessionOf(ctx context.Context, tokenHash []byte, now time.Tim
 	var sess models.Session
 	err := s.conn(ctx).Raw(`UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = ?
 		WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?) AND revoked_at IS NULL AND expires_at > ?
-		RETURNING *`, utc(now), ip, userAgent, tokenHash, utc(now)).Scan(&sess).Error
+		RETURNING *`, now, ip, userAgent, tokenHash, now).Scan(&sess).Error
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ type Revoke struct {
 // that causes it (password change, role change, deletion…).
 func (s *Store) RevokeSessions(ctx context.Context, r Revoke) ([]uuid.UUID, error) {
 	q := s.forUpdate(s.conn(ctx).Model(&models.Session{})).
-		Where("revoked_at IS NULL AND expires_at > ?", utc(r.Now))
+		Where("revoked_at IS NULL AND expires_at > ?", r.Now)
 	switch {
 	case r.All:
 	case r.SessionID != uuid.Nil:
@@ -171,7 +171,7 @@ func (s *Store) RetireRefreshToken(ctx context.Context, oldID uuid.UUID, next *m
 			successor_sealed = CASE WHEN id = ? THEN ? ELSE NULLIF(successor_sealed, successor_sealed) END
 		WHERE session_id = ? AND (id = ? OR successor_sealed IS NOT NULL)
 			AND EXISTS (SELECT 1 FROM refresh_tokens old WHERE old.id = ? AND old.retired_at IS NULL)`,
-		oldID, utc(now), oldID, next.ID, oldID, sealedNext, next.SessionID, oldID, oldID)
+		oldID, now, oldID, next.ID, oldID, sealedNext, next.SessionID, oldID, oldID)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return false, res.Error
 	}

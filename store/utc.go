@@ -126,8 +126,3 @@ func inUTC(args []any) []any {
 	}
 	return out
 }
-
-// utc is t in UTC. The pool converts every argument already (see above), so
-// this is redundant; it stays until its callers in lockouts.go, mfa.go,
-// passkeys.go and sessions.go drop it. Write no new call.
-func utc(t time.Time) time.Time { return t.UTC() }
