@@ -2,10 +2,9 @@
 // hashing may wait. Each argon2id call holds its full memory cost (19 MiB by
 // default) until it returns, so the number of hashes in flight, not the number
 // of requests, decides the service's memory. The queue is bounded in time: a
-// caller is admitted while the work queued ahead of it would take about
-// Budget to finish, and refused at once beyond that. A burst of logins is
-// served with a wait of at most about Budget; a flood is shed without holding
-// anyone longer.
+// caller is admitted while the hashing queued ahead of it is about Budget of
+// work, and refused at once beyond that. A burst of logins is served; a flood
+// is shed without holding memory, and without queueing more than Budget.
 package hashpool
 
 import (
@@ -17,16 +16,14 @@ import (
 	"time"
 )
 
-// ErrOverloaded means more hashing is queued than finishes within the pool's
-// budget. Callers answer 503 with Retry-After instead of waiting.
+// ErrOverloaded means more hashing is queued than the pool's budget. Callers
+// answer 503 with Retry-After instead of waiting.
 var ErrOverloaded = errors.New("hashpool: overloaded")
 
-// DefaultBudget is how much queued hashing a pool admits by default: about a
-// second, a little more so that a burst of 50 logins on 2 cores fits. In the
-// service a hash takes about 45 ms when two run at once (the collector under
-// the soft memory limit, page faults), so 50 are 1.1 s of work; 1.5 s leaves
-// room for a slower moment, and no admitted caller waits much longer.
-const DefaultBudget = 1500 * time.Millisecond
+// DefaultBudget is how much queued hashing a pool admits by default: a burst
+// the cores hash within about a second is served in full (50 logins on 2
+// cores are about 0.7 s of hashing), anything beyond is refused at once.
+const DefaultBudget = time.Second
 
 // Config sizes a pool.
 type Config struct {
@@ -36,15 +33,23 @@ type Config struct {
 	// wait while waiting × cost / Workers ≤ Budget, itself counted among the
 	// waiting. 0 lets no one wait.
 	Budget time.Duration
-	// Sample is one typical call (a hash). New runs it a few times and takes
-	// the fastest as the cost until calls have been measured, so the bound
-	// holds from the first caller on, also when a flood meets a fresh start.
-	// Nil leaves the queue unbounded until the first call has been timed.
+	// Sample is one typical call (a hash). New runs and times it a few times,
+	// so that the bound holds from the first caller on, also when a flood
+	// meets a fresh start. Nil leaves the queue unbounded until a call has
+	// been timed.
 	Sample func()
 	// Now is the clock that times the calls; time.Now when nil. It must be the
 	// real clock in the service (not a test clock that stands still).
 	Now func() time.Time
 }
+
+// window is how many of the latest call durations the cost is the fastest of.
+const window = 16
+
+// samples is how many times New runs Config.Sample. The first hashes of a
+// process fault their memory in and take three or four times as long as
+// later ones; the fastest of three is a warm hash.
+const samples = 3
 
 // Pool runs functions on at most Workers goroutines at once and admits
 // waiting callers while the queue holds at most Budget of work at the
@@ -55,9 +60,11 @@ type Pool struct {
 	now     func() time.Time
 	run     chan struct{} // one token per caller running
 
-	mu   sync.Mutex
-	in   int           // callers admitted: running or waiting
-	cost time.Duration // the moving average of a call's duration
+	mu     sync.Mutex
+	in     int                   // callers admitted: running or waiting
+	recent [window]time.Duration // the latest call durations, a ring
+	next   int                   // where the next duration goes in recent
+	cost   time.Duration         // the fastest in recent; 0: none yet
 
 	waiting atomic.Int64
 	reject  atomic.Uint64
@@ -75,19 +82,12 @@ func New(c Config) *Pool {
 	}
 	p.run = make(chan struct{}, p.workers)
 	if c.Sample != nil {
-		// The first hashes of a process fault their memory in and take three
-		// or four times as long as later ones: the fastest of a few is a
-		// warm call's cost.
-		p.cost = p.timed(c.Sample)
-		for range samples - 1 {
-			p.cost = min(p.cost, p.timed(c.Sample))
+		for range samples {
+			p.observe(p.timed(c.Sample))
 		}
 	}
 	return p
 }
-
-// samples is how many times New runs Config.Sample.
-const samples = 3
 
 // hashBudget is the memory hashing may take, leaving room under a 150 MiB
 // process for the heap, stacks and runtime (about 20 MiB at rest).
@@ -164,21 +164,31 @@ func (p *Pool) timed(fn func()) time.Duration {
 	return p.now().Sub(start)
 }
 
-// observe folds a call's duration into the cost, an exponentially weighted
-// moving average over about the last eight calls (the first call is taken as
-// it is when there was no Sample). Measured, not calibrated once: a hash takes
-// longer under load than on an idle machine (the collector, page faults, other
-// processes on shared cores), and the bound must follow what the queue really
-// drains at; eight calls follow a change within a fraction of the budget,
-// while one odd call moves the bound by only an eighth.
+// observe records a call's duration; the cost is the fastest of the latest
+// window. A hash's time is its work plus its wait for a core, and at the start
+// of a burst that wait is most of it: the burst's handlers all decode, look up
+// and lock before they hash, and the scheduler shares the cores among them, so
+// the first hashes take five to twenty times their work. An average of those
+// would refuse the rest of the burst that the cores, once the handlers are
+// waiting here, hash in well under the budget. The fastest recent call is the
+// work (as the lowest round trip is a path's delay, queueing aside), and it
+// still follows a lasting change within window calls: other tenants on the
+// cores, slower parameters. A duration of zero (a clock that did not move)
+// says nothing and is dropped.
 func (p *Pool) observe(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cost == 0 {
-		p.cost = d
+	if d <= 0 {
 		return
 	}
-	p.cost += (d - p.cost) / 8
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recent[p.next] = d
+	p.next = (p.next + 1) % window
+	p.cost = 0
+	for _, r := range p.recent {
+		if r > 0 && (p.cost == 0 || r < p.cost) {
+			p.cost = r
+		}
+	}
 }
 
 // Depth is the number of callers waiting for a worker now.
@@ -190,15 +200,15 @@ func (p *Pool) Rejected() uint64 { return p.reject.Load() }
 // Workers is how many calls run at once.
 func (p *Pool) Workers() int { return p.workers }
 
-// Cost is the current estimate of one call's duration.
+// Cost is the current estimate of one call's work.
 func (p *Pool) Cost() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cost
 }
 
-// Queue is how many callers may wait at the current cost; -1 while the cost
-// is zero (no Sample, no call timed yet) and the queue is unbounded.
+// Queue is how many callers may wait at the current cost; -1 while no call
+// has been timed (no Sample) and the queue is unbounded.
 func (p *Pool) Queue() int {
 	c := p.Cost()
 	if c <= 0 {

@@ -149,21 +149,28 @@ func TestFloodIsShed(t *testing.T) {
 	}
 }
 
-// The bound is the measured cost's: when hashes take twice as long, half as
-// many callers may wait, and when they speed up again, more may.
+// The bound is the measured cost's: when hashes take twice as long for good,
+// half as many callers may wait, and when they speed up, more may at once.
 func TestBoundFollowsMeasuredCost(t *testing.T) {
 	const workers = 2
 	p, clk := newPool(workers, 20*time.Millisecond)
 	if got := p.Queue(); got != 100 {
 		t.Fatalf("Queue at 20 ms = %d, want 100", got)
 	}
-	for range 64 {
-		if err := p.Do(context.Background(), func() { clk.advance(40 * time.Millisecond) }); err != nil {
+	slow := func() { clk.advance(40 * time.Millisecond) }
+	for range 15 {
+		if err := p.Do(context.Background(), slow); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if c := p.Cost(); c < 39900*time.Microsecond || c > 40*time.Millisecond {
-		t.Fatalf("Cost after 64 calls of 40 ms = %v", c)
+	if got := p.Cost(); got != 20*time.Millisecond {
+		t.Fatalf("Cost after 15 calls of 40 ms = %v, want still 20ms (a 20 ms call is among the latest 16)", got)
+	}
+	if err := p.Do(context.Background(), slow); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Cost(); got != 40*time.Millisecond {
+		t.Fatalf("Cost after 16 calls of 40 ms = %v, want 40ms", got)
 	}
 	if got := p.Queue(); got != 50 {
 		t.Fatalf("Queue at 40 ms = %d, want 50", got)
@@ -180,14 +187,29 @@ func TestBoundFollowsMeasuredCost(t *testing.T) {
 	if got := receive(t, errs, admitted); count(got, nil) != admitted {
 		t.Errorf("at 40 ms: %d of the %d admitted calls succeeded", count(got, nil), admitted)
 	}
+	if got := p.Cost(); got != 40*time.Millisecond {
+		t.Errorf("Cost after calls that took no time on the clock = %v, want 40ms (they say nothing)", got)
+	}
 
-	for range 64 { // the blocked calls took no time on the test clock: settle at 10 ms
-		if err := p.Do(context.Background(), func() { clk.advance(10 * time.Millisecond) }); err != nil {
+	if err := p.Do(context.Background(), func() { clk.advance(10 * time.Millisecond) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Queue(); got != 200 {
+		t.Errorf("Queue after a 10 ms call = %d, want 200", got)
+	}
+}
+
+// At a burst's start the handlers share the cores with the first hashes,
+// which take many times their work: that must not refuse the rest of the burst.
+func TestSlowStartOfABurstKeepsTheBound(t *testing.T) {
+	p, clk := newPool(2, 20*time.Millisecond)
+	for _, d := range []time.Duration{400, 250, 600, 300, 150} {
+		if err := p.Do(context.Background(), func() { clk.advance(d * time.Millisecond) }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := p.Queue(); got < 199 || got > 201 {
-		t.Errorf("Queue at 10 ms = %d, want about 200", got)
+	if got := p.Queue(); got != 100 {
+		t.Errorf("Queue after five slow hashes = %d, want 100 (the work is still 20 ms)", got)
 	}
 }
 
