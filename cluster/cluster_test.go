@@ -39,9 +39,9 @@ func TestCluster(t *testing.T) {
 			"refresh reuse revokes everywhere":                                refreshReuse,
 			"one login limit and one lockout":                                 sharedLimits,
 			"key rotation under load, no errors":                              rotationUnderLoad,
-			"TOTP enrolment and two-step login, step by step on A, B, C":      totpAcrossInstances,
+			"TOTP enrolment and two-step login, step by step on A, B, C":      func(t *testing.T, c *cluster) { totpAcrossInstances(t, c, mail) },
 			"mailed verification and reset tokens used on another instance":   func(t *testing.T, c *cluster) { mailedTokens(t, c, mail) },
-			"passkey ceremonies started on one instance, finished on another": passkeysAcrossInstances,
+			"passkey ceremonies started on one instance, finished on another": func(t *testing.T, c *cluster) { passkeysAcrossInstances(t, c, mail) },
 		} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()

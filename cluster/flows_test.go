@@ -73,8 +73,8 @@ func (c *cluster) meUser(t *testing.T, i int, ip, access string) map[string]any 
 // The instances run on real time. A code is accepted once per 30 s step,
 // within one step of skew: after the confirmation (the current step) the
 // login uses the next step's code, so nothing waits for the clock.
-func totpAcrossInstances(t *testing.T, c *cluster) {
-	u := c.newUser(t, 0) // A
+func totpAcrossInstances(t *testing.T, c *cluster, mail *smtptest.Server) {
+	u := c.verifiedUser(t, 0, mail) // A
 	tk := c.login(t, 0, u)
 
 	r := c.must(t, c.node(1), u.ip, "POST", "/v1/me/mfa/totp", tk.access, map[string]any{"password": userPassword}) // B
@@ -181,6 +181,18 @@ func mailTo(t *testing.T, srv *smtptest.Server, to, path string) string {
 	}
 }
 
+// verifiedUser signs up a user on instance i and confirms the address with
+// the mailed link: factors are added only to a proven mailbox.
+func (c *cluster) verifiedUser(t *testing.T, i int, mail *smtptest.Server) user {
+	t.Helper()
+	u := c.newUser(t, i)
+	tok := mailTo(t, mail, u.email, "/verify-email")
+	if r := c.must(t, c.node(i), "", "POST", "/v1/auth/email/verify", "", map[string]any{"token": tok}); r.status != http.StatusOK {
+		t.Fatalf("verifying %s on %s: %v", u.email, c.node(i).name, r)
+	}
+	return u
+}
+
 // mailedTokens: the verification link mailed at a signup on A, used on B,
 // shows on C (which had the unverified profile before); a reset link asked
 // for on A, used on B, changes the password for C and A.
@@ -247,8 +259,8 @@ func ceremonyOf(t *testing.T, what string, r res) ceremony {
 // passkeysAcrossInstances: a passkey registered with options from A and
 // finished on B; a login with options from C finished on A. A challenge used
 // on one instance is refused on another.
-func passkeysAcrossInstances(t *testing.T, c *cluster) {
-	u := c.newUser(t, 2)
+func passkeysAcrossInstances(t *testing.T, c *cluster, mail *smtptest.Server) {
+	u := c.verifiedUser(t, 2, mail)
 	tk := c.login(t, 2, u)
 	id, err := uuid.Parse(u.id)
 	if err != nil {
