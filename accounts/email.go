@@ -155,6 +155,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client audit.Cl
 		if !ok {
 			return ErrInvalidEmailToken
 		}
+		tx.AwaitPropagation() // a proven mailbox may add factors on every instance at once
 		write := store.UserUpdate{EmailVerifiedAt: store.Value(now)}
 		switch {
 		case t.Purpose == models.EmailVerify && store.EmailKey(t.Email) == store.EmailKey(cur.Email):

@@ -45,6 +45,7 @@ type Cache struct {
 
 	// Acknowledgements of recent changes by nonce, and who waits for them.
 	listeners func(context.Context) (int, error)
+	after     func(time.Duration) <-chan time.Time // time.After; tests stop the clock
 	echoMu    sync.Mutex
 	acks      map[string]int
 	acksQ     []string
@@ -65,7 +66,7 @@ type entry[T any] struct {
 
 // New makes an empty cache whose entries live at most maxAge.
 func New(now func() time.Time, maxAge time.Duration) *Cache {
-	c := &Cache{now: now, acks: map[string]int{}, waiting: map[string]waiter{}}
+	c := &Cache{now: now, after: time.After, acks: map[string]int{}, waiting: map[string]waiter{}}
 	c.maxAge.Store(int64(maxAge))
 	c.reset(true)
 	return c
@@ -170,14 +171,17 @@ const AckWait = 250 * time.Millisecond
 const ackedKept = 1024
 
 // Changed is for changes this instance committed (store.OnChange): it forgets
-// what they made stale here and, while listening, waits (at most AckWait)
-// until every listening instance has acknowledged the change. A client told
-// "done" then finds no stale answer on any instance.
+// what they made stale here. For an awaited change (store.AwaitPropagation),
+// while listening, it then waits (at most AckWait) until every listening
+// instance has acknowledged it: a client told "done" then finds no stale
+// answer on any instance. Any other change returns at once; the other
+// instances forget it when its NOTIFY reaches them.
 func (c *Cache) Changed(ch store.Change) {
 	c.Invalidate(ch)
-	if ch.Nonce == "" || c.MaxAge() != ListeningMaxAge || c.listeners == nil {
+	if !ch.Await || ch.Nonce == "" || c.MaxAge() != ListeningMaxAge || c.listeners == nil {
 		return
 	}
+	timeout := c.after(AckWait) // for the count and the acknowledgements together
 	ctx, cancel := context.WithTimeout(context.Background(), AckWait)
 	defer cancel()
 	n, err := c.listeners(ctx)
@@ -194,7 +198,7 @@ func (c *Cache) Changed(ch store.Change) {
 	c.echoMu.Unlock()
 	select {
 	case <-done:
-	case <-ctx.Done(): // an instance that does not answer has its channel down: its entries live FallbackMaxAge
+	case <-timeout: // an instance that does not answer has its channel down: its entries live FallbackMaxAge
 		c.echoMu.Lock()
 		delete(c.waiting, ch.Nonce)
 		c.echoMu.Unlock()
@@ -225,7 +229,8 @@ type waiter struct {
 }
 
 // CountListenersWith tells the cache how to count the listening instances
-// (store.CountListeners); without it, changes made here do not wait for acknowledgements.
+// (store.CountListeners), which it does for awaited changes only; without it,
+// changes made here do not wait for acknowledgements.
 func (c *Cache) CountListenersWith(f func(context.Context) (int, error)) { c.listeners = f }
 
 // OnKeysChanged has fn called for every change of the signing keys (or of

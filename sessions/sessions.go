@@ -138,8 +138,10 @@ func (s *Service) Refresh(ctx context.Context, plain string, c audit.Client) (*R
 			out = &Refreshed{Session: *sess, RefreshToken: next}
 			return nil
 		}
-		// Reuse outside the grace window: assume theft and end the session.
+		// Reuse outside the grace window: assume theft and end the session,
+		// on every instance before the client hears of it.
 		reused = true
+		tx.AwaitPropagation()
 		if _, err := tx.RevokeSessions(ctx, store.Revoke{SessionID: sess.ID, Reason: "refresh_token_reused", Now: now, AccessTTL: s.cfg.AccessTTL}); err != nil {
 			return err
 		}
@@ -177,8 +179,12 @@ func (s *Service) inGrace(ctx context.Context, tx *store.Store, rt *models.Refre
 // AMR is how the session was authenticated, as RFC 8176 values.
 func AMR(sess *models.Session) []string { return strings.Fields(sess.AMR) }
 
-// Revoke ends sessions on tx and returns the ids revoked.
+// Revoke ends sessions on tx and returns the ids revoked. tx's commit waits
+// until every instance has heard of it (store.AwaitPropagation): a revoked
+// session is refused everywhere at once, and so is whatever else the
+// transaction changed (the roles, status or password that called for it).
 func (s *Service) Revoke(ctx context.Context, tx *store.Store, r store.Revoke) ([]uuid.UUID, error) {
+	tx.AwaitPropagation()
 	r.Now = s.now()
 	r.AccessTTL = s.cfg.AccessTTL
 	return tx.RevokeSessions(ctx, r)

@@ -17,10 +17,20 @@ type Change struct {
 	AllUsers bool        `json:"users,omitempty"` // every account (not sessions)
 	All      bool        `json:"all,omitempty"`   // everything: sessions and accounts
 	Keys     bool        `json:"k,omitempty"`     // the signing keys (a rotation)
-	// Nonce names the NOTIFY that carried the change (PostgreSQL), so that the
-	// instance that made it can wait until it hears it back: by then the other
-	// instances have heard it too.
+	// Await: the transaction asked that its commit be seen by every instance
+	// before the caller goes on (AwaitPropagation), so the subscribers here
+	// wait until every listening instance has acknowledged it. Without it a
+	// change is announced and forgotten here, and nobody waits.
+	Await bool `json:"-"`
+	// Nonce names the NOTIFY that carried an awaited change (PostgreSQL), so
+	// that the instance that made it can wait until it hears each instance's
+	// acknowledgement. Other changes carry none, and nobody acknowledges them.
 	Nonce string `json:"n,omitempty"`
+}
+
+// empty: the change makes nothing stale (Await alone is no change).
+func (c Change) empty() bool {
+	return len(c.Sessions) == 0 && len(c.Users) == 0 && !c.AllUsers && !c.All && !c.Keys
 }
 
 // merge makes one change of several.
@@ -32,13 +42,29 @@ func merge(cs []Change) Change {
 		m.AllUsers = m.AllUsers || c.AllUsers
 		m.All = m.All || c.All
 		m.Keys = m.Keys || c.Keys
+		m.Await = m.Await || c.Await
 	}
 	return m
 }
 
+// AwaitPropagation makes the commit of this transaction wait until every
+// instance listening on the database has forgotten what the transaction made
+// stale (at most authcache.AckWait), so that once the caller says "done" no
+// instance answers from before it: for revocations and for changes of who may
+// do what. Call it on the transaction's store (InTx) in the operation that
+// needs it; every other commit is announced without waiting. A transaction
+// that changes nothing announced waits for nothing. Outside a transaction it
+// does nothing: each statement there is announced as it commits, unawaited.
+func (s *Store) AwaitPropagation() {
+	if s.pending != nil {
+		*s.pending = append(*s.pending, Change{Await: true})
+	}
+}
+
 // ChangeChannel is the PostgreSQL NOTIFY channel on which every instance hears
 // the changes committed by any of them; on AckChannel each says it has heard
-// one (by its Nonce), so that the instance that made it knows when all have.
+// an awaited one (by its Nonce), so that the instance that made it knows when
+// all have.
 const (
 	ChangeChannel = "authsvc_changes"
 	AckChannel    = "authsvc_change_acks"
@@ -90,27 +116,29 @@ func (s *Store) changed(ctx context.Context, c Change) error {
 }
 
 // notify merges the changes into one and sends it to the other instances
-// (PostgreSQL only; SQLite is one process). It returns the merged change, to
-// publish here once committed.
+// (PostgreSQL only; SQLite is one process), with a Nonce to acknowledge when
+// it is awaited. It returns the merged change, to publish here once committed.
 func (s *Store) notify(ctx context.Context, cs []Change) (Change, error) {
 	merged := merge(cs)
-	if s.dialect != Postgres || len(cs) == 0 {
+	if s.dialect != Postgres || merged.empty() {
 		return merged, nil
 	}
-	merged.Nonce = uuid.NewString()
+	if merged.Await {
+		merged.Nonce = uuid.NewString()
+	}
 	payload, err := json.Marshal(merged)
 	if err != nil {
 		return merged, err
 	}
 	if len(payload) > maxNotifyPayload {
-		merged = Change{All: true, Nonce: merged.Nonce}
+		merged = Change{All: true, Await: merged.Await, Nonce: merged.Nonce}
 		payload, _ = json.Marshal(merged)
 	}
 	return merged, s.conn(ctx).Exec("SELECT pg_notify(?, ?)", ChangeChannel, string(payload)).Error
 }
 
 func (s *Store) publish(c Change) {
-	if len(c.Sessions) == 0 && len(c.Users) == 0 && !c.AllUsers && !c.All && !c.Keys {
+	if c.empty() {
 		return
 	}
 	s.hooks.mu.RLock()

@@ -108,10 +108,12 @@ func (s *Store) RotateSigningKeys(ctx context.Context, now time.Time, next model
 		}
 		nxt.State, nxt.ActivatedAt = models.KeyCurrent, &now
 		current, rotated = nxt, true
-		// Every instance reloads its keys at once rather than at its next tick.
+		// Every instance reloads its keys at once rather than at its next
+		// tick, and the rotation returns once each has been told to.
 		if err := tx.changed(ctx, Change{Keys: true}); err != nil {
 			return err
 		}
+		tx.AwaitPropagation()
 		if record != nil {
 			return tx.AddAudit(ctx, record(nxt, cur))
 		}

@@ -140,7 +140,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // transaction holds the write lock from its start, on PostgreSQL callers lock the
 // rows they decide on (forUpdate).
 // The changes it makes are announced after it commits (OnChange), and on
-// PostgreSQL by a NOTIFY that the commit delivers.
+// PostgreSQL by a NOTIFY that the commit delivers. It returns without waiting
+// for other instances to hear them unless fn asked to (AwaitPropagation).
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.pending != nil { // nested: announced with the outermost transaction
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
