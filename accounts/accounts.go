@@ -202,9 +202,10 @@ func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.U
 	return len(ids), tx.DeleteMFAChallenges(ctx, userID)
 }
 
-// Every password hash goes through the hashing pool (Hashing): at most a few
-// run at once, a few more wait, and the rest are refused at once with
-// hashpool.ErrOverloaded (503), so a flood costs neither memory nor latency.
+// Every password hash goes through the hashing pool (hashing): a few run at
+// once, callers wait while the queued work is about a second, and the rest are
+// refused at once with hashpool.ErrOverloaded (503), so a flood costs neither
+// memory nor unbounded latency. A refused attempt is not a failed one.
 
 // hash checks pw against the policy, with the user's own details as inputs
 // (field names the request field in the error), and hashes it.
@@ -250,8 +251,7 @@ func (s *Service) checkPassword(ctx context.Context, u *models.User, pw string, 
 	}
 	ok, _, err := s.verify(ctx, u, pw)
 	if err != nil {
-		a.release()
-		return err
+		return s.unchecked(ctx, a, err)
 	}
 	if !ok {
 		return s.fail(ctx, a, client, audit.ReauthFailed, ErrInvalidCredentials)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/store"
 )
@@ -243,6 +244,16 @@ func (s *Service) passAlone(ctx context.Context, a *attempt) error {
 	return s.store.InTx(ctx, func(tx *store.Store) error { return s.pass(ctx, tx, a) })
 }
 
+// unchecked settles an attempt whose password was never checked (hashing
+// refused it under load, or the request ended first): nothing was learnt, so
+// its count is taken back, even from a request that has ended. It returns err.
+func (s *Service) unchecked(ctx context.Context, a *attempt, err error) error {
+	if perr := s.passAlone(context.WithoutCancel(ctx), a); perr != nil {
+		s.log.ErrorContext(ctx, "taking back an unchecked login attempt failed", "error", perr)
+	}
+	return err
+}
+
 // sameCounts compares two lockouts as the database keeps them (its times are
 // rounded, so only whether a lock is set counts).
 func sameCounts(a, b store.Lockout) bool {
@@ -251,10 +262,14 @@ func sameCounts(a, b store.Lockout) bool {
 
 // attemptLocks queues the password checks of one account (or identifier)
 // within this instance. Entries live while someone holds or waits for them.
+// At most maxAttemptsQueued queue for one account: more than a burst, and
+// beyond them the attempts are refused at once (503), not kept waiting.
 type attemptLocks struct {
 	mu    sync.Mutex
 	locks map[string]*attemptLock
 }
+
+const maxAttemptsQueued = 64
 
 type attemptLock struct {
 	turn  chan struct{} // holds a token while someone has the turn
@@ -271,6 +286,10 @@ func (l *attemptLocks) lock(ctx context.Context, key string) (release func(), er
 	if e == nil {
 		e = &attemptLock{turn: make(chan struct{}, 1)}
 		l.locks[key] = e
+	}
+	if e.users >= maxAttemptsQueued {
+		l.mu.Unlock()
+		return nil, hashpool.ErrOverloaded // a flood on one account: shed like the hashing pool's
 	}
 	e.users++
 	l.mu.Unlock()

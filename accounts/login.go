@@ -63,8 +63,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 			return nil, err
 		}
 		if err := s.verifyDummy(ctx, in.Password); err != nil {
-			a.release()
-			return nil, err
+			return nil, s.unchecked(ctx, a, err)
 		}
 		return nil, s.fail(ctx, a, client, audit.LoginFailed, ErrInvalidCredentials)
 	}
@@ -74,8 +73,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	}
 	ok, rehash, err := s.verify(ctx, u, in.Password)
 	if err != nil {
-		a.release()
-		return nil, err
+		return nil, s.unchecked(ctx, a, err)
 	}
 	if !ok {
 		return nil, s.fail(ctx, a, client, audit.LoginFailed, ErrInvalidCredentials)
