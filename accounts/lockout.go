@@ -101,7 +101,7 @@ func (s *Service) failCode(ctx context.Context, tx *store.Store, cur *models.Use
 	now := s.now()
 	l := lockoutOf(cur)
 	locks := s.countFailure(&l, now)
-	if err := tx.SetUserLockout(ctx, cur.ID, l); err != nil {
+	if err := tx.SetUserLockout(ctx, cur.ID, lockoutOf(cur), l); err != nil {
 		return err
 	}
 	return s.auditFailure(ctx, tx, cur.ID, client, event, ErrInvalidMFACode, locks, l, now)
@@ -174,7 +174,7 @@ func (s *Service) reserve(ctx context.Context, userID uuid.UUID, login string) (
 		}
 		a.before, a.after = l, l
 		a.locks = s.countFailure(&a.after, a.at)
-		return a.write(ctx, tx, a.after)
+		return a.write(ctx, tx, a.before, a.after)
 	})
 	if err != nil {
 		a.release()
@@ -188,18 +188,15 @@ func (a *attempt) lockRow(ctx context.Context, tx *store.Store) (store.Lockout, 
 	if a.userID == uuid.Nil {
 		return tx.LockIdentifierLockout(ctx, a.key, a.at)
 	}
-	acct, err := tx.LockUser(ctx, a.userID)
-	if err != nil {
-		return store.Lockout{}, err
-	}
-	return lockoutOf(&acct.User), nil
+	return tx.LockUserLockout(ctx, a.userID)
 }
 
-func (a *attempt) write(ctx context.Context, tx *store.Store, l store.Lockout) error {
+// write replaces the lockout was, read by lockRow on tx, with l.
+func (a *attempt) write(ctx context.Context, tx *store.Store, was, l store.Lockout) error {
 	if a.userID == uuid.Nil {
 		return tx.SetIdentifierLockout(ctx, a.key, l, a.at)
 	}
-	return tx.SetUserLockout(ctx, a.userID, l)
+	return tx.SetUserLockout(ctx, a.userID, was, l)
 }
 
 // fail settles a wrong password: its failure stands (it was counted when
@@ -226,21 +223,25 @@ func (s *Service) pass(ctx context.Context, tx *store.Store, a *attempt) error {
 	if err != nil {
 		return err
 	}
+	next := cur
 	switch {
 	case sameCounts(cur, a.after):
-		cur = a.before
+		next = a.before
 	case cur.FailedLogins > 0:
-		cur.FailedLogins--
+		next.FailedLogins--
 	default:
 		return nil
 	}
-	return a.write(ctx, tx, cur)
+	return a.write(ctx, tx, cur, next)
 }
 
 // passAlone is pass in a transaction of its own, for a correct password that
 // is not followed by a write of its own (re-authentication).
 func (s *Service) passAlone(ctx context.Context, a *attempt) error {
 	defer a.release()
+	if s.cfg.LockoutThreshold <= 0 {
+		return nil // nothing was counted
+	}
 	return s.store.InTx(ctx, func(tx *store.Store) error { return s.pass(ctx, tx, a) })
 }
 

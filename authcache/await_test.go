@@ -97,9 +97,11 @@ func TestOnlyAwaitedCommitsWait(t *testing.T) {
 	ctx := context.Background()
 	r := newAwaitRig(t, store.Postgres)
 	id := uuid.New()
+	until := time.Now().Add(time.Minute)
+	locked := store.Lockout{LockedUntil: &until} // a lock that starts or ends is announced
 	plain := map[string]func(tx *store.Store) error{
 		"RecordLogin":         func(tx *store.Store) error { return tx.RecordLogin(ctx, id, time.Now()) },
-		"SetUserLockout":      func(tx *store.Store) error { return tx.SetUserLockout(ctx, id, store.Lockout{FailedLogins: 1}) },
+		"SetUserLockout":      func(tx *store.Store) error { return tx.SetUserLockout(ctx, id, store.Lockout{}, locked) },
 		"UpgradePasswordHash": func(tx *store.Store) error { return tx.UpgradePasswordHash(ctx, id, "$argon2id$…") },
 	}
 	for name, fn := range plain {
@@ -146,7 +148,7 @@ func TestOnlyAwaitedCommitsWait(t *testing.T) {
 	})
 	t.Run("awaited: waits for both instances' acknowledgements", func(t *testing.T) {
 		r.commit(func(tx *store.Store) error {
-			if err := tx.SetUserLockout(ctx, id, store.Lockout{}); err != nil {
+			if err := tx.SetUserLockout(ctx, id, locked, store.Lockout{}); err != nil {
 				return err
 			}
 			tx.AwaitPropagation() // anywhere in the transaction

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,14 +17,16 @@ type Lockout struct {
 	LockedUntil  *time.Time
 }
 
-// IdentifierLockout reads the state of an unknown identifier (zero when none).
-func (s *Store) IdentifierLockout(ctx context.Context, key []byte) (Lockout, error) {
-	var l models.LoginLockout
-	err := translate(s.conn(ctx).Take(&l, "key_hash = ?", key).Error)
-	if errors.Is(err, ErrNotFound) {
-		return Lockout{}, nil
+// LockUserLockout reads an account's failed-login state inside tx and locks
+// its row for the rest of tx (PostgreSQL; SQLite's write lock serves), so
+// that concurrent attempts count one after another. It reads only the
+// lockout's columns: the grants LockUser loads are no concern here.
+func (s *Store) LockUserLockout(ctx context.Context, id uuid.UUID) (Lockout, error) {
+	var u models.User
+	if err := s.forUpdate(s.conn(ctx)).Select("failed_logins", "lock_count", "locked_until").Take(&u, "id = ?", id).Error; err != nil {
+		return Lockout{}, translate(err)
 	}
-	return Lockout{FailedLogins: l.FailedLogins, LockCount: l.LockCount, LockedUntil: l.LockedUntil}, err
+	return Lockout{FailedLogins: u.FailedLogins, LockCount: u.LockCount, LockedUntil: u.LockedUntil}, nil
 }
 
 // LockIdentifierLockout reads the state of an unknown identifier inside tx and
@@ -55,13 +56,22 @@ func (s *Store) SetIdentifierLockout(ctx context.Context, key []byte, l Lockout,
 	}).Error
 }
 
-// SetUserLockout writes an account's failed-login state. Not a change of the
-// user: updated_at stays.
-func (s *Store) SetUserLockout(ctx context.Context, id uuid.UUID, l Lockout) error {
+// SetUserLockout writes an account's failed-login state l in place of was.
+// Not a change of the user: updated_at stays. Every login attempt writes its
+// count, so only a change of the lock itself, the one part of it that a view
+// of the user shows (status locked), is announced to the caches.
+func (s *Store) SetUserLockout(ctx context.Context, id uuid.UUID, was, l Lockout) error {
 	if err := s.conn(ctx).Model(&models.User{}).Where("id = ?", id).UpdateColumns(map[string]any{
 		"failed_logins": l.FailedLogins, "lock_count": l.LockCount, "locked_until": l.LockedUntil,
 	}).Error; err != nil {
 		return err
 	}
+	if sameLock(was.LockedUntil, l.LockedUntil) {
+		return nil
+	}
 	return s.userChanged(ctx, id)
+}
+
+func sameLock(a, b *time.Time) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && a.Equal(*b))
 }
