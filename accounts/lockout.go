@@ -125,8 +125,6 @@ func failureReason(failure error) string {
 	switch {
 	case errors.Is(failure, ErrInvalidMFACode):
 		return "invalid_mfa_code"
-	case errors.Is(failure, ErrInvalidEnrolCode):
-		return "invalid_enrol_code"
 	}
 	return "invalid_credentials"
 }

@@ -375,9 +375,6 @@ func (s *Service) DisableTOTP(ctx context.Context, actor Actor, password string,
 		if err != nil {
 			return err
 		}
-		if err := tx.DeleteMFAChallenges(ctx, cur.ID); err != nil {
-			return err
-		}
 		if err := s.notice(ctx, tx, cur, mail.NoticeTOTPDisabled, now); err != nil {
 			return err
 		}

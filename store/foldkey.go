@@ -28,7 +28,7 @@ func FoldKey(s string) string {
 func EmailKey(email string) string { return FoldKey(mailaddr.ASCII(email)) }
 
 // refoldKeys gives rows with a non-ASCII email or username the keys EmailKey
-// and FoldKey give now: the SQL migration folded with lower() (SQLite's leaves
+// and FoldKey give now (Migrate, after an upgrade): the SQL migration folded with lower() (SQLite's leaves
 // non-ASCII letters alone), and keys written before emails compared in ASCII
 // folded the Kelvin sign into k ("\u212Aate@" held the slot of "kate@") and
 // kept Unicode domains. A row whose true key another row already holds keeps

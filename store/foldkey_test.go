@@ -74,7 +74,8 @@ func TestFoldKeyKeepsNonASCIIOutOfASCII(t *testing.T) {
 }
 
 // TestOldKeysRefolded: rows whose keys were folded before emails compared in
-// their ASCII form get today's keys at the next start, on both databases: the
+// their ASCII form get today's keys at the start that upgrades their database
+// (to 00011, the first migration after the change), on both databases: the
 // Kelvin-sign address gives up the slot of the ASCII one, and a Unicode
 // domain is found by its A-label.
 func TestOldKeysRefolded(t *testing.T) {
@@ -100,6 +101,7 @@ func TestOldKeysRefolded(t *testing.T) {
 			t.Fatalf("before the start, the old key is used: %v, %v", u, err)
 		}
 
+		migrateBelow(t, st, 11) // the database as the change found it
 		testdb.Must(t, st.Migrate(ctx))
 		for login, want := range map[string]uuid.UUID{
 			"kate@example.com":          uuid.Nil,
