@@ -205,7 +205,9 @@ func (s *Service) revokeUser(ctx context.Context, tx *store.Store, userID uuid.U
 // Every password hash goes through the hashing pool (hashing): a few run at
 // once, callers wait while the queued work is about a second, and the rest are
 // refused at once with hashpool.ErrOverloaded (503), so a flood costs neither
-// memory nor unbounded latency. A refused attempt is not a failed one.
+// memory nor unbounded latency. A password check takes its place in the queue
+// before anything else (hashing.Enter): a refused one writes nothing and is
+// no failed attempt.
 
 // hash checks pw against the policy, with the user's own details as inputs
 // (field names the request field in the error), and hashes it.
@@ -221,11 +223,13 @@ func (s *Service) hash(ctx context.Context, field, pw string, u *models.User) (s
 	return hash, err
 }
 
-// verify reports whether pw is the account's password. An unreadable stored
-// hash is logged and counts as wrong.
-func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, rehash bool, err error) {
+// verify reports whether pw is the account's password, hashing in the place
+// turn took in the queue (a password check enters the queue before its
+// attempt is counted: a check the pool refuses costs nothing). An unreadable
+// stored hash is logged and counts as wrong.
+func (s *Service) verify(ctx context.Context, turn *hashpool.Ticket, u *models.User, pw string) (ok, rehash bool, err error) {
 	var herr error
-	if err := s.hashing.Do(ctx, func() { ok, rehash, herr = s.hasher.Verify(u.PasswordHash, pw) }); err != nil {
+	if err := turn.Run(ctx, func() { ok, rehash, herr = s.hasher.Verify(u.PasswordHash, pw) }); err != nil {
 		return false, false, err
 	}
 	if herr != nil {
@@ -236,8 +240,8 @@ func (s *Service) verify(ctx context.Context, u *models.User, pw string) (ok, re
 
 // verifyDummy spends the work of a verification on no account, so an unknown
 // login takes as long as a wrong password.
-func (s *Service) verifyDummy(ctx context.Context, pw string) error {
-	return s.hashing.Do(ctx, func() { s.hasher.VerifyDummy(pw) })
+func (s *Service) verifyDummy(ctx context.Context, turn *hashpool.Ticket, pw string) error {
+	return turn.Run(ctx, func() { s.hasher.VerifyDummy(pw) })
 }
 
 // checkPassword is verify for operations that need the caller's password
@@ -245,11 +249,16 @@ func (s *Service) verifyDummy(ctx context.Context, pw string) error {
 // counts toward the lockout like a failed login; while login is locked it is
 // not checked (*LockedError).
 func (s *Service) checkPassword(ctx context.Context, u *models.User, pw string, client audit.Client) error {
+	turn, err := s.hashing.Enter()
+	if err != nil {
+		return err
+	}
+	defer turn.Leave()
 	a, err := s.reserve(ctx, u.ID, "")
 	if err != nil {
 		return err
 	}
-	ok, _, err := s.verify(ctx, u, pw)
+	ok, _, err := s.verify(ctx, turn, u, pw)
 	if err != nil {
 		return s.unchecked(ctx, a, err)
 	}

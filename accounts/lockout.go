@@ -243,9 +243,9 @@ func (s *Service) passAlone(ctx context.Context, a *attempt) error {
 	return s.store.InTx(ctx, func(tx *store.Store) error { return s.pass(ctx, tx, a) })
 }
 
-// unchecked settles an attempt whose password was never checked (hashing
-// refused it under load, or the request ended first): nothing was learnt, so
-// its count is taken back, even from a request that has ended. It returns err.
+// unchecked settles an attempt whose password was never checked (the request
+// ended while it waited for a hashing worker): nothing was learnt, so its
+// count is taken back, even from a request that has ended. It returns err.
 func (s *Service) unchecked(ctx context.Context, a *attempt, err error) error {
 	if perr := s.passAlone(context.WithoutCancel(ctx), a); perr != nil {
 		s.log.ErrorContext(ctx, "taking back an unchecked login attempt failed", "error", perr)

@@ -55,6 +55,13 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	if err != nil {
 		return nil, err
 	}
+	// A place in the hashing queue first: a login the pool would refuse under
+	// load is refused before anything is counted or written.
+	turn, err := s.hashing.Enter()
+	if err != nil {
+		return nil, err
+	}
+	defer turn.Leave()
 	if u == nil {
 		// The same work as a wrong password (a counted attempt, a hash), so
 		// neither the answer nor its timing reveals anything.
@@ -62,7 +69,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.verifyDummy(ctx, in.Password); err != nil {
+		if err := s.verifyDummy(ctx, turn, in.Password); err != nil {
 			return nil, s.unchecked(ctx, a, err)
 		}
 		return nil, s.fail(ctx, a, client, audit.LoginFailed, ErrInvalidCredentials)
@@ -71,7 +78,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	if err != nil {
 		return nil, err
 	}
-	ok, rehash, err := s.verify(ctx, u, in.Password)
+	ok, rehash, err := s.verify(ctx, turn, u, in.Password)
 	if err != nil {
 		return nil, s.unchecked(ctx, a, err)
 	}

@@ -109,17 +109,51 @@ func DefaultWorkers(hashMemKiB uint32) int {
 // Do runs fn on the calling goroutine once a worker slot is free. It returns
 // ErrOverloaded at once when the queue already holds the pool's budget of
 // work, and ctx.Err() when ctx ends before fn starts; fn itself is never
-// interrupted.
+// interrupted. It is Enter and Run in one.
 func (p *Pool) Do(ctx context.Context, fn func()) error {
+	t, err := p.Enter()
+	if err != nil {
+		return err
+	}
+	return t.Run(ctx, fn)
+}
+
+// Ticket is a caller's place in the queue, taken before the work that leads
+// to its call (Enter), so that a caller the pool would refuse learns it
+// before doing that work. Run uses it once; Leave gives it up unused.
+type Ticket struct {
+	p    *Pool
+	used bool
+}
+
+// Enter takes a place in the queue, or returns ErrOverloaded at once when
+// the queue already holds the pool's budget of work. The caller counts as
+// queued work from now on, until Run returns or Leave.
+func (p *Pool) Enter() (*Ticket, error) {
+	if !p.enter() {
+		p.reject.Add(1)
+		return nil, ErrOverloaded
+	}
+	return &Ticket{p: p}, nil
+}
+
+// Leave gives up a place not used by Run; after Run it does nothing.
+func (t *Ticket) Leave() {
+	if !t.used {
+		t.used = true
+		t.p.leave()
+	}
+}
+
+// Run waits for a worker slot and runs fn on the calling goroutine, then
+// gives up the place. It returns ctx.Err() when ctx ends before fn starts;
+// fn itself is never interrupted.
+func (t *Ticket) Run(ctx context.Context, fn func()) error {
+	p := t.p
+	defer t.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !p.enter() {
-		p.reject.Add(1)
-		return ErrOverloaded
-	}
-	defer p.leave()
-
 	p.waiting.Add(1)
 	select {
 	case p.run <- struct{}{}:

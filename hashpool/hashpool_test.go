@@ -366,3 +366,43 @@ func TestSizes(t *testing.T) {
 		t.Errorf("DefaultWorkers(1 GiB) = %d, want 1", w)
 	}
 }
+
+// A ticket holds its place in the queue from Enter until Run returns or
+// Leave: the work a caller does before its call (a database lookup) counts
+// as queued, and a place given up frees it once, however often Leave is called.
+func TestTicketHoldsItsPlace(t *testing.T) {
+	p, _ := newPool(1, 500*time.Millisecond) // one running and two waiting at 0.5 s each fill the 1 s budget
+	var held []*hashpool.Ticket
+	for range 3 {
+		tk, err := p.Enter()
+		must(t, err)
+		held = append(held, tk)
+	}
+	if _, err := p.Enter(); !errors.Is(err, hashpool.ErrOverloaded) {
+		t.Fatalf("a fourth place: %v; want ErrOverloaded while three are held", err)
+	}
+	held[0].Leave()
+	held[0].Leave() // once only: the place is not freed twice
+	again, err := p.Enter()
+	must(t, err)
+	if _, err := p.Enter(); !errors.Is(err, hashpool.ErrOverloaded) {
+		t.Fatalf("after one Leave called twice: %v; want ErrOverloaded (one place freed, not two)", err)
+	}
+	must(t, held[1].Run(context.Background(), func() {}))
+	held[1].Leave() // after Run: nothing more to give up
+	last, err := p.Enter()
+	must(t, err)
+	if _, err := p.Enter(); !errors.Is(err, hashpool.ErrOverloaded) {
+		t.Fatalf("after Run and Leave: %v; want ErrOverloaded (Run freed its place once)", err)
+	}
+	for _, tk := range []*hashpool.Ticket{held[2], again, last} {
+		tk.Leave()
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
