@@ -106,15 +106,11 @@ func usersSetRole(ctx context.Context, args []string, env Env) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	_, accts, st, err := openAccounts(ctx, env)
+	accts, st, acct, err := namedUser(ctx, env, *who)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := findUser(ctx, st, *who)
-	if err != nil {
-		return err
-	}
 	roles := append(slices.Clone(acct.Roles), *role)
 	if *remove {
 		roles = slices.DeleteFunc(slices.Clone(acct.Roles), func(r string) bool { return r == *role })
@@ -164,15 +160,11 @@ func usersSetPassword(ctx context.Context, args []string, env Env) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	_, accts, st, err := openAccounts(ctx, env)
+	accts, st, acct, err := namedUser(ctx, env, *who)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := findUser(ctx, st, *who)
-	if err != nil {
-		return err
-	}
 	pw, err := readPassword(env, "")
 	if err != nil {
 		return err
@@ -193,6 +185,21 @@ func usersSetPassword(ctx context.Context, args []string, env Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "set a new password for %s; %d session(s) revoked\n", acct.Username, len(revoked))
 	return nil
+}
+
+// namedUser opens the account service and finds the user --user names (who);
+// the caller closes st.
+func namedUser(ctx context.Context, env Env, who string) (*accounts.Service, *store.Store, *store.Account, error) {
+	_, accts, st, err := openAccounts(ctx, env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	acct, err := findUser(ctx, st, who)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return accts, st, acct, nil
 }
 
 // findUser resolves --user: an id, else an email or username.

@@ -306,7 +306,7 @@ func TestAdminSetsEmailVerified(t *testing.T) {
 func TestEmailTokensStayPrivate(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, dialect string) {
 		srv := smtptest.Start(t, smtptest.Config{})
-		var logs logBuffer
+		var logs apitest.LogBuffer
 		e := apitest.New(t, dialect, smtpVars(srv, apitest.Vars{"EMAIL_VERIFICATION": "optional", "LOG_LEVEL": "debug"}), apitest.LogTo(&logs))
 		tk := e.SignupLogin("ada")
 		deliverMail(e, 1)

@@ -2,41 +2,21 @@ package handlers_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/testdb"
 )
 
-// logBuffer collects log output; the logger may write from other goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogsCarryNoSecrets runs the whole session life cycle at debug level and
 // checks that no password or token reaches the log, and that every request is
 // logged once with the request id its response carries.
 func TestLogsCarryNoSecrets(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, d string) {
-		logs := &logBuffer{}
+		logs := &apitest.LogBuffer{}
 		e := apitest.New(t, d, apitest.Vars{"LOG_LEVEL": "debug"}, apitest.LogTo(logs))
 		const (
 			pw      = "Quiet-lantern-orbit-73!"

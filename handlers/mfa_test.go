@@ -353,7 +353,7 @@ func TestAdminResetsMFA(t *testing.T) {
 // or any response but the one that hands it out.
 func TestMFASecretsStayPrivate(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, dialect string) {
-		var logs logBuffer
+		var logs apitest.LogBuffer
 		e := apitest.New(t, dialect, nil, apitest.LogTo(&logs))
 		tk, secret, codes := mfaUser(e, "ada")
 		tok := mfaToken(e, "ada", false)

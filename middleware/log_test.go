@@ -2,36 +2,16 @@ package middleware_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/store"
 )
-
-// logBuffer collects log output; the logger may write from other goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // accessLine is the part of an access-log line this test reads.
 type accessLine struct {
@@ -48,7 +28,7 @@ type accessLine struct {
 // demo serve (Swagger UI's index page is written past echo's Response, and its
 // handler rewrites the request path).
 func TestAccessLogCountsWhatIsSent(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &apitest.LogBuffer{}
 	e := apitest.New(t, store.SQLite, apitest.Vars{"PASSKEY_DEMO": "true", "LOG_LEVEL": "info"}, apitest.LogTo(logs))
 	srv := httptest.NewServer(e.App.Server)
 	defer srv.Close()
