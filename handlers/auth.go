@@ -119,21 +119,10 @@ func (h *Auth) signup(c echo.Context) error {
 }
 
 func (r *SignupRequest) normalize() {
-	r.Email = normalizeEmail(r.Email)
+	r.Email = mailaddr.ASCII(r.Email)
 	r.Username = strings.TrimSpace(r.Username)
 	r.FirstName = strings.TrimSpace(r.FirstName)
 	r.LastName = strings.TrimSpace(r.LastName)
-}
-
-// normalizeEmail is the address in its ASCII form (mailaddr: the domain as
-// its A-label, lower case; the local part keeps its case, which may matter to
-// the mail server), or trimmed as given when it has none: the mailbox rule
-// then refuses it.
-func normalizeEmail(email string) string {
-	if a, err := mailaddr.Normalize(email); err == nil {
-		return a
-	}
-	return strings.TrimSpace(email)
 }
 
 // LoginRequest signs in with an email or a username.
@@ -188,7 +177,7 @@ func (h *Auth) login(c echo.Context) error {
 func (r *LoginRequest) normalize() {
 	r.Login = strings.TrimSpace(r.Login)
 	if strings.Contains(r.Login, "@") {
-		r.Login = normalizeEmail(r.Login)
+		r.Login = mailaddr.ASCII(r.Login)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authsvc/authsvc/mailaddr"
 )
 
 // VerifyEmailRequest uses the token of a verification or address-change link.
@@ -50,7 +52,7 @@ type ResendVerificationRequest struct {
 	Email string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
 } // @name ResendVerificationRequest
 
-func (r *ResendVerificationRequest) normalize() { r.Email = normalizeEmail(r.Email) }
+func (r *ResendVerificationRequest) normalize() { r.Email = mailaddr.ASCII(r.Email) }
 
 // resendVerification godoc
 //

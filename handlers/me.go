@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/policy"
@@ -85,7 +86,7 @@ func (r *UpdateMeRequest) normalize() {
 			*p = f(*p)
 		}
 	}
-	trim(r.Email, normalizeEmail)
+	trim(r.Email, mailaddr.ASCII)
 	trim(r.Username, strings.TrimSpace)
 	trim(r.FirstName, strings.TrimSpace)
 	trim(r.LastName, strings.TrimSpace)

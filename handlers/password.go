@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authsvc/authsvc/mailaddr"
 )
 
 // forgotAccepted is the one answer to every well-formed forgot request.
@@ -16,7 +18,7 @@ type ForgotPasswordRequest struct {
 	Email string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
 } // @name ForgotPasswordRequest
 
-func (r *ForgotPasswordRequest) normalize() { r.Email = normalizeEmail(r.Email) }
+func (r *ForgotPasswordRequest) normalize() { r.Email = mailaddr.ASCII(r.Email) }
 
 // forgotPassword godoc
 //

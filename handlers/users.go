@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/policy"
@@ -215,7 +216,7 @@ type CreateUserRequest struct {
 } // @name CreateUserRequest
 
 func (r *CreateUserRequest) normalize() {
-	r.Email = normalizeEmail(r.Email)
+	r.Email = mailaddr.ASCII(r.Email)
 	r.Username = strings.TrimSpace(r.Username)
 	r.FirstName = strings.TrimSpace(r.FirstName)
 	r.LastName = strings.TrimSpace(r.LastName)
@@ -283,7 +284,7 @@ func (r *UpdateUserRequest) normalize() {
 			*p = &s
 		}
 	}
-	trim(&r.Email, normalizeEmail)
+	trim(&r.Email, mailaddr.ASCII)
 	trim(&r.Username, strings.TrimSpace)
 	trim(&r.FirstName, strings.TrimSpace)
 	trim(&r.LastName, strings.TrimSpace)
