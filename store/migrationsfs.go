@@ -3,11 +3,10 @@ package store
 import (
 	"embed"
 	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 	"strings"
-	"time"
+	"testing/fstest"
 
 	"github.com/pressly/goose/v3"
 )
@@ -34,10 +33,11 @@ func Migrations(dialect string) (fs.FS, error) {
 var migrationDialects = []string{SQLite, Postgres}
 
 // dialectMigrations is the view Migrations describes of the migrations in
-// dir. It refuses a directory where a migration is both shared and
+// dir: the files that apply to dialect, read into memory under the names
+// goose sees. It refuses a directory where a migration is both shared and
 // dialect-specific, lacks the file of a dialect, carries a suffix that is no
 // dialect, or shares its number with another.
-func dialectMigrations(dir fs.FS, dialect string) (*migrationsFS, error) {
+func dialectMigrations(dir fs.FS, dialect string) (fs.FS, error) {
 	if !slices.Contains(migrationDialects, dialect) {
 		return nil, fmt.Errorf("migrations: unknown dialect %q", dialect)
 	}
@@ -65,7 +65,9 @@ func dialectMigrations(dir fs.FS, dialect string) (*migrationsFS, error) {
 		}
 		files[name][d] = file
 	}
-	v := &migrationsFS{dir: dir, files: map[string]string{}}
+	// A map of the files is a file system (testing/fstest's MapFS is just
+	// that, and well tested): the migrations are a few kilobytes.
+	view := fstest.MapFS{}
 	versions := map[int64]string{}
 	for name, byDialect := range files {
 		version, err := goose.NumericComponent(name)
@@ -76,118 +78,23 @@ func dialectMigrations(dir fs.FS, dialect string) (*migrationsFS, error) {
 			return nil, fmt.Errorf("migrations: %s and %s have the same number", min(name, other), max(name, other))
 		}
 		versions[version] = name
-		if shared, ok := byDialect[""]; ok {
-			if len(byDialect) > 1 {
-				return nil, fmt.Errorf("migrations: %s: a file for both dialects and one for a dialect", name)
+		file, shared := byDialect[""]
+		switch {
+		case shared && len(byDialect) > 1:
+			return nil, fmt.Errorf("migrations: %s: a file for both dialects and one for a dialect", name)
+		case !shared:
+			for _, d := range migrationDialects {
+				if _, ok := byDialect[d]; !ok {
+					return nil, fmt.Errorf("migrations: %s: no file for %s (a migration that does nothing there is SELECT 1)", name, d)
+				}
 			}
-			v.files[name] = shared
-			continue
+			file = byDialect[dialect]
 		}
-		for _, d := range migrationDialects {
-			if _, ok := byDialect[d]; !ok {
-				return nil, fmt.Errorf("migrations: %s: no file for %s (a migration that does nothing there is SELECT 1)", name, d)
-			}
-		}
-		v.files[name] = byDialect[dialect]
-	}
-	return v, nil
-}
-
-// migrationsFS is one dialect's view of the migrations directory (Migrations).
-type migrationsFS struct {
-	dir   fs.FS
-	files map[string]string // the name goose sees → the file in dir
-}
-
-func (v *migrationsFS) Open(name string) (fs.File, error) {
-	if name == "." {
-		entries, err := v.ReadDir(".")
+		data, err := fs.ReadFile(dir, file)
 		if err != nil {
 			return nil, err
 		}
-		return &migrationsDir{entries: entries}, nil
+		view[name] = &fstest.MapFile{Data: data, Mode: 0o444}
 	}
-	file, ok := v.files[name]
-	if !ok {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	f, err := v.dir.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	return renamedFile{f, name}, nil
+	return view, nil
 }
-
-// ReadDir lists the migrations by the names goose sees, in name order.
-func (v *migrationsFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	if name != "." {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
-	}
-	out := make([]fs.DirEntry, 0, len(v.files))
-	for name, file := range v.files {
-		info, err := fs.Stat(v.dir, file)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, fs.FileInfoToDirEntry(renamedInfo{info, name}))
-	}
-	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return out, nil
-}
-
-// renamedFile is a migration file under the name goose sees.
-type renamedFile struct {
-	fs.File
-	name string
-}
-
-func (f renamedFile) Stat() (fs.FileInfo, error) {
-	info, err := f.File.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return renamedInfo{info, f.name}, nil
-}
-
-type renamedInfo struct {
-	fs.FileInfo
-	name string
-}
-
-func (i renamedInfo) Name() string { return i.name }
-
-// migrationsDir is the view's directory, opened.
-type migrationsDir struct {
-	entries []fs.DirEntry
-	read    int
-}
-
-func (d *migrationsDir) Stat() (fs.FileInfo, error) { return dirInfo{}, nil }
-func (d *migrationsDir) Close() error               { return nil }
-
-func (d *migrationsDir) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: ".", Err: fs.ErrInvalid}
-}
-
-func (d *migrationsDir) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.read:]
-	if n <= 0 {
-		d.read = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	rest = rest[:min(n, len(rest))]
-	d.read += len(rest)
-	return rest, nil
-}
-
-type dirInfo struct{}
-
-func (dirInfo) Name() string       { return "." }
-func (dirInfo) Size() int64        { return 0 }
-func (dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o555 }
-func (dirInfo) ModTime() time.Time { return time.Time{} }
-func (dirInfo) IsDir() bool        { return true }
-func (dirInfo) Sys() any           { return nil }
