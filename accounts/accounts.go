@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/audit"
+	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/password"
@@ -76,9 +77,12 @@ type Service struct {
 	mail     MailQueue         // nil: nothing to wake
 	limiter  ratelimit.Limiter // nil: no rate limits
 	webauthn *webauthn.WebAuthn
-	accounts AccountSource // nil: accounts are read from the store
-	log      *slog.Logger
-	now      func() time.Time
+	// External identity providers (nil: none), and where their sign-ins may send apps back.
+	providers    *federation.Set
+	redirectURLs []string
+	accounts     AccountSource // nil: accounts are read from the store
+	log          *slog.Logger
+	now          func() time.Time
 
 	// Work done after answering (password-reset requests), so its duration
 	// cannot tell a client whether an account exists.
@@ -226,8 +230,12 @@ func (s *Service) hash(ctx context.Context, field, pw string, u *models.User) (s
 // verify reports whether pw is the account's password, hashing in the place
 // turn took in the queue (a password check enters the queue before its
 // attempt is counted: a check the pool refuses costs nothing). An unreadable
-// stored hash is logged and counts as wrong.
+// stored hash is logged and counts as wrong; an account without a password
+// (made by a provider's sign-in) has none to match, in the same time.
 func (s *Service) verify(ctx context.Context, turn *hashpool.Ticket, u *models.User, pw string) (ok, rehash bool, err error) {
+	if u.PasswordHash == "" {
+		return false, false, s.verifyDummy(ctx, turn, pw)
+	}
 	var herr error
 	if err := turn.Run(ctx, func() { ok, rehash, herr = s.hasher.Verify(u.PasswordHash, pw) }); err != nil {
 		return false, false, err

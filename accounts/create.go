@@ -102,11 +102,15 @@ type newAccount struct {
 	roles     []string
 	resources []string
 	status    string
-	verified  bool   // the address is vouched for
-	event     string // audit type
-	self      bool   // the new user is its own actor (signup)
-	actor     Actor
-	client    audit.Client
+	verified  bool // the address is vouched for
+	// passwordless: no password (an account made by a provider's sign-in,
+	// with identity linked to it).
+	passwordless bool
+	identity     *models.Identity
+	event        string // audit type
+	self         bool   // the new user is its own actor (signup)
+	actor        Actor
+	client       audit.Client
 }
 
 // create is every way an account comes to exist: policy, hash, insert, grants
@@ -114,9 +118,12 @@ type newAccount struct {
 func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, error) {
 	now := s.now()
 	u := n.user()
-	hash, err := s.hash(ctx, "password", n.password, u)
-	if err != nil {
-		return nil, err
+	var hash string
+	var err error
+	if !n.passwordless {
+		if hash, err = s.hash(ctx, "password", n.password, u); err != nil {
+			return nil, err
+		}
 	}
 	u.ID, u.PasswordHash, u.Status, u.CreatedAt, u.UpdatedAt = uuid.Must(uuid.NewV7()), hash, n.status, now, now
 	if n.verified {
@@ -128,6 +135,9 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 	} else {
 		details = n.actor.details(details)
 		details["resources"] = len(n.resources)
+	}
+	if n.identity != nil {
+		details["method"] = "provider:" + n.identity.Provider
 	}
 	var acct *store.Account
 	err = s.store.InTx(ctx, func(tx *store.Store) error {
@@ -142,7 +152,17 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 		if err := tx.AddAudit(ctx, audit.Event(n.event, now, actorID, u.ID, n.client, details)); err != nil {
 			return err
 		}
-		if n.self && s.cfg.VerifyEmail {
+		if n.identity != nil {
+			n.identity.UserID = u.ID
+			if err := tx.AddIdentity(ctx, n.identity); err != nil {
+				return err
+			}
+			if err := tx.AddAudit(ctx, audit.Event(audit.IdentityLinked, now, u.ID, u.ID, n.client,
+				audit.Details{"identity_id": n.identity.ID, "provider": n.identity.Provider, "by": "signup"})); err != nil {
+				return err
+			}
+		}
+		if n.self && !n.verified && s.cfg.VerifyEmail {
 			if err := s.queueVerification(ctx, tx, u, n.client, now); err != nil {
 				return err
 			}
@@ -150,7 +170,7 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 		acct, err = tx.UserByID(ctx, u.ID)
 		return err
 	})
-	if err == nil && n.self && s.cfg.VerifyEmail {
+	if err == nil && n.self && !n.verified && s.cfg.VerifyEmail {
 		s.wakeMail()
 	}
 	return acct, err

@@ -43,6 +43,15 @@ var (
 	ErrInvalidRegistration  = errors.New("accounts: passkey registration failed")
 	ErrPasskeyNotFound      = errors.New("accounts: no such passkey of the user")
 	ErrTooManyPasskeys      = errors.New("accounts: the account holds the most passkeys allowed")
+	ErrInvalidRedirectURI   = errors.New("accounts: redirect URI not in REDIRECT_URLS")
+	ErrInvalidState         = errors.New("accounts: provider state unknown, used or expired")
+	ErrInvalidGrant         = errors.New("accounts: one-time code unknown, used or expired, or the verifier does not match")
+	ErrIdentityConflict     = errors.New("accounts: an account has the identity's address, and it may not be linked by email")
+	ErrIdentityTaken        = errors.New("accounts: the identity is linked to another account")
+	ErrSignupDisabled       = errors.New("accounts: sign-up through this provider is off")
+	ErrEmailRequired        = errors.New("accounts: the provider gave no usable email address")
+	ErrIdentityNotFound     = errors.New("accounts: no such identity of the user")
+	ErrLastLoginMethod      = errors.New("accounts: the account would have no way left to sign in")
 )
 
 // WeakPasswordError: a new password fails the policy.

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -125,10 +126,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 			if err := s.pass(ctx, tx, a); err != nil {
 				return err
 			}
-			out.SecondStep, err = s.startSecondStep(ctx, tx, u.ID, in.Remember, now)
+			out.SecondStep, err = s.startSecondStep(ctx, tx, u.ID, in.Remember, byPassword, now)
 			return err
 		}
-		out, err = s.startSession(ctx, tx, u.ID, in.Remember, []string{models.AMRPassword}, uuid.Nil, client, now)
+		out, err = s.startSession(ctx, tx, u.ID, in.Remember, byPassword, client, now)
 		return err
 	})
 	if err == nil {
@@ -140,23 +141,43 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	return out, nil
 }
 
+// method is how a login authenticated the user, as its session records it.
+type method struct {
+	AMR      []string  // RFC 8176 values
+	FactorID uuid.UUID // the passkey or linked identity used; uuid.Nil for none
+	IDP      string    // that identity's provider
+}
+
+// byPassword is a password login's method.
+var byPassword = method{AMR: []string{models.AMRPassword}}
+
+// name is the method as login_succeeded's details name it.
+func (m method) name() string {
+	switch {
+	case m.IDP != "":
+		return "provider:" + m.IDP
+	case slices.Contains(m.AMR, models.AMRHardware):
+		return "passkey"
+	}
+	return "password"
+}
+
 // startSession completes a login on tx: the lockout counters reset, a session
-// authenticated by amr (and opened by the passkey factorID, or uuid.Nil)
-// starts, login_succeeded is written.
-func (s *Service) startSession(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, amr []string,
-	factorID uuid.UUID, client audit.Client, now time.Time) (*Session, error) {
+// authenticated by how starts, login_succeeded is written.
+func (s *Service) startSession(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, how method,
+	client audit.Client, now time.Time) (*Session, error) {
 	if err := tx.RecordLogin(ctx, userID, now); err != nil {
 		return nil, err
 	}
 	out := &Session{}
 	var err error
 	if out.Session, out.RefreshToken, err = s.sessions.Start(ctx, tx, sessions.Opening{
-		UserID: userID, Remember: remember, AMR: amr, FactorID: factorID, Client: client,
+		UserID: userID, Remember: remember, AMR: how.AMR, FactorID: how.FactorID, IDP: how.IDP, Client: client,
 	}); err != nil {
 		return nil, err
 	}
 	if err := tx.AddAudit(ctx, audit.Event(audit.LoginSucceeded, now, userID, userID, client,
-		audit.Details{"session_id": out.Session.ID, "remember": remember, "amr": amr})); err != nil {
+		audit.Details{"session_id": out.Session.ID, "remember": remember, "amr": how.AMR, "method": how.name()})); err != nil {
 		return nil, err
 	}
 	out.Account, err = tx.UserByID(ctx, userID)

@@ -61,14 +61,20 @@ type TOTPEnrolment struct {
 	QRCodePNG []byte
 }
 
-// startSecondStep records, on tx, the second step a correct password earned.
-func (s *Service) startSecondStep(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, now time.Time) (*SecondStep, error) {
+// startSecondStep records, on tx, the second step a first factor (first: a
+// correct password, a provider's sign-in) earned.
+func (s *Service) startSecondStep(ctx context.Context, tx *store.Store, userID uuid.UUID, remember bool, first method, now time.Time) (*SecondStep, error) {
 	plain := secret.Token()
-	err := tx.CreateMFAChallenge(ctx, &models.MFAChallenge{
+	c := &models.MFAChallenge{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Remember: remember,
 		TokenHash: s.secret.MAC(mfaTokenPurpose, []byte(plain)),
+		AMR:       strings.Join(first.AMR, " "), IDP: first.IDP,
 		CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL),
-	})
+	}
+	if first.FactorID != uuid.Nil {
+		c.FactorID = &first.FactorID
+	}
+	err := tx.CreateMFAChallenge(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +125,7 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 		if err := s.loginAllowed(&cur.User); err != nil {
 			return err
 		}
-		amr, err := s.checkSecondFactor(ctx, tx, &cur.User, f, client, now)
+		second, err := s.checkSecondFactor(ctx, tx, &cur.User, f, client, now)
 		if errors.Is(err, ErrInvalidMFACode) {
 			// Committed with the transaction: the failure counts whatever comes next.
 			wrong = true
@@ -134,7 +140,11 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 		if err := tx.SetMFAChallenge(ctx, ch.ID, ch.Failures, &now); err != nil {
 			return err
 		}
-		out, err = s.startSession(ctx, tx, cur.ID, ch.Remember, amr, uuid.Nil, client, now)
+		how := method{AMR: append(strings.Fields(ch.AMR), second...), IDP: ch.IDP}
+		if ch.FactorID != nil {
+			how.FactorID = *ch.FactorID
+		}
+		out, err = s.startSession(ctx, tx, cur.ID, ch.Remember, how, client, now)
 		return err
 	})
 	if err != nil {
@@ -147,8 +157,8 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 }
 
 // checkSecondFactor checks f against the user's factors on tx and uses it up: a
-// TOTP code's time step, or the recovery code. It returns the session's amr, or
-// ErrInvalidMFACode.
+// TOTP code's time step, or the recovery code. It returns what the second
+// factor adds to the first's amr, or ErrInvalidMFACode.
 func (s *Service) checkSecondFactor(ctx context.Context, tx *store.Store, u *models.User, f SecondFactor, client audit.Client, now time.Time) ([]string, error) {
 	if f.RecoveryCode != "" {
 		ok, err := tx.UseRecoveryCode(ctx, u.ID, s.recoveryCodeMAC(u.ID, f.RecoveryCode), now)
@@ -160,12 +170,12 @@ func (s *Service) checkSecondFactor(ctx context.Context, tx *store.Store, u *mod
 		}
 		err = tx.AddAudit(ctx, audit.Event(audit.RecoveryCodeUsed, now, u.ID, u.ID, client,
 			audit.Details{"recovery_codes_left": u.RecoveryCodesLeft - 1}))
-		return []string{models.AMRPassword, models.AMRMFA}, err
+		return []string{models.AMRMFA}, err
 	}
 	if err := s.useTOTPCode(ctx, tx, u, f.Code, now); err != nil {
 		return nil, err
 	}
-	return []string{models.AMRPassword, models.AMROTP, models.AMRMFA}, nil
+	return []string{models.AMROTP, models.AMRMFA}, nil
 }
 
 // useTOTPCode accepts code if it is the user's TOTP code of a time step within

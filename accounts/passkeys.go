@@ -329,7 +329,8 @@ func (s *Service) PasskeyLogin(ctx context.Context, challengeID uuid.UUID, crede
 		if err := tx.UsePasskey(ctx, pk.ID, string(record), now); err != nil {
 			return err
 		}
-		if out, err = s.startSession(ctx, tx, cur.ID, remember, []string{models.AMRHardware, models.AMRUser}, pk.ID, client, now); err != nil {
+		if out, err = s.startSession(ctx, tx, cur.ID, remember,
+			method{AMR: []string{models.AMRHardware, models.AMRUser}, FactorID: pk.ID}, client, now); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.PasskeyLogin, now, cur.ID, cur.ID, client,

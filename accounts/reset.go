@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -168,11 +169,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 	return err
 }
 
-// removeUnprovenFactors removes, on tx, the TOTP secret, recovery codes and
-// passkeys of a user whose address has just been proved for the first time,
+// removeUnprovenFactors removes, on tx, the TOTP secret, recovery codes,
+// passkeys and linked identities of a user whose address has just been proved for the first time,
 // tells the address, and records what went.
 func (s *Service) removeUnprovenFactors(ctx context.Context, tx *store.Store, u *models.User, client audit.Client, now time.Time) error {
-	if u.TOTPSecretSealed == nil && u.RecoveryCodesLeft == 0 && u.PasskeyCount == 0 {
+	if u.TOTPSecretSealed == nil && u.RecoveryCodesLeft == 0 && u.PasskeyCount == 0 && u.IdentityProviders == "" {
 		return nil
 	}
 	if err := tx.ClearMFA(ctx, u.ID, now); err != nil {
@@ -181,10 +182,13 @@ func (s *Service) removeUnprovenFactors(ctx context.Context, tx *store.Store, u 
 	if err := tx.DeletePasskeys(ctx, u.ID); err != nil {
 		return err
 	}
+	if err := tx.DeleteIdentities(ctx, u.ID); err != nil {
+		return err
+	}
 	if err := s.notice(ctx, tx, u, mail.NoticeUnprovenFactorsGone, now); err != nil {
 		return err
 	}
 	return tx.AddAudit(ctx, audit.Event(audit.MFADisabled, now, u.ID, u.ID, client,
 		audit.Details{"method": "all", "by": "password_reset", "reason": "added_before_email_verified",
-			"totp": u.TOTPEnabled(), "passkeys": u.PasskeyCount}))
+			"totp": u.TOTPEnabled(), "passkeys": u.PasskeyCount, "identities": strings.Fields(u.IdentityProviders)}))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/authcache"
 	"github.com/authsvc/authsvc/config"
+	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/handlers"
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/keys"
@@ -161,6 +162,15 @@ func NewAccounts(cfg config.Config, st *store.Store, key *secret.Key, pw account
 	}, opts...), nil
 }
 
+// NewProviders is the external identity providers of cfg; each sends the
+// browser back to its callback under PUBLIC_URL.
+func NewProviders(cfg config.Config, now func() time.Time, log *slog.Logger) *federation.Set {
+	return federation.New(cfg.Providers, federation.Options{
+		CallbackURL: func(name string) string { return cfg.PublicURL + "/v1/auth/providers/" + name + "/callback" },
+		Timeout:     cfg.ProviderTimeout, Now: now, Log: log,
+	})
+}
+
 // NewWebAuthn is the passkey verifier for cfg's relying party; nil when
 // passkeys are off (no RP ID: PUBLIC_URL's host is an IP address).
 func NewWebAuthn(cfg config.Config) (*webauthn.WebAuthn, error) {
@@ -252,8 +262,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	if err != nil {
 		return nil, err
 	}
+	providers := NewProviders(cfg, now, log)
+	providers.Start(ctx)
 	accts, err := NewAccounts(cfg, st, key, pw, now, accounts.WithMail(worker), accounts.WithLimiter(limiter),
-		accounts.WithAccountSource(accountSource(live)), accounts.WithLogger(log))
+		accounts.WithAccountSource(accountSource(live)), accounts.WithLogger(log),
+		accounts.WithProviders(providers, cfg.RedirectURLs))
 	if err != nil {
 		return nil, err
 	}

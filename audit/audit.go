@@ -50,6 +50,8 @@ const (
 	PasskeyRemoved           = "passkey_removed"
 	PasskeyLogin             = "passkey_login"
 	PasskeyCloneSuspected    = "passkey_clone_suspected"
+	IdentityLinked           = "identity_linked"
+	IdentityUnlinked         = "identity_unlinked"
 )
 
 // Client is who made the request: its address and user agent.

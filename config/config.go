@@ -85,6 +85,13 @@ type Config struct {
 	// PasskeyDemo serves the passkey demo page at /demo/passkeys (development).
 	PasskeyDemo bool
 
+	// Providers are the external identity providers (AUTH_PROVIDERS), in the
+	// order listed; RedirectURLs where their sign-ins may send the app back.
+	Providers    []Provider
+	RedirectURLs []string
+	// ProviderTimeout bounds each call to a provider (PROVIDER_TIMEOUT).
+	ProviderTimeout time.Duration
+
 	CORSOrigins    []string
 	CookieMode     bool
 	TrustedProxies []*net.IPNet
@@ -179,6 +186,10 @@ func Load(getenv Getenv) (Config, error) {
 		WebAuthnRPName:  r.str("WEBAUTHN_RP_NAME", "authsvc"),
 		WebAuthnOrigins: r.list("WEBAUTHN_ORIGINS"),
 		PasskeyDemo:     r.boolean("PASSKEY_DEMO", false),
+
+		Providers:       r.providers(),
+		RedirectURLs:    r.redirectURLs(),
+		ProviderTimeout: r.duration("PROVIDER_TIMEOUT", 10*time.Second, true),
 
 		CORSOrigins:    r.list("CORS_ORIGINS"),
 		CookieMode:     r.boolean("COOKIE_MODE", false),

@@ -795,6 +795,335 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/auth/providers": {
+            "get": {
+                "security": [],
+                "description": "The providers users may sign in with (AUTH_PROVIDERS), in configuration order: an app shows a \"Sign in with …\" button for each.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "The external identity providers",
+                "operationId": "listProviders",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ProvidersResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/providers/exchange": {
+            "post": {
+                "security": [],
+                "description": "The one-time code from the callback's redirect and the app's PKCE verifier → the token response (amr [\"fed\"], idp the provider), or, for a user with TOTP on, mfa_required and an mfa_token for POST /v1/auth/mfa, exactly as a password login. The account's status and lockout apply. The code works once, whatever the outcome.\nWith COOKIE_MODE=true the refresh token goes in its cookie, as for login.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "Finish signing in with a provider",
+                "operationId": "exchangeProviderCode",
+                "parameters": [
+                    {
+                        "description": "The code and the verifier",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/ProviderExchangeRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/LoginResult"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_grant, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "account_disabled, account_pending, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited, too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/providers/{name}/authorize": {
+            "get": {
+                "security": [],
+                "description": "Open this in the browser (not with fetch): it answers 302 to the provider's sign-in page with a fresh state (single use, 10 minutes), a nonce (OpenID Connect) and a PKCE challenge of authsvc's own. The provider comes back to /v1/auth/providers/{name}/callback, which sends the browser on to redirect_uri with a one-time code for POST /v1/auth/providers/exchange. redirect_uri must be one of REDIRECT_URLS exactly; code_challenge is the app's PKCE S256 challenge, which the exchange checks.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "Start signing in with a provider",
+                "operationId": "authorizeProvider",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "example": "github",
+                        "description": "Provider name",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "Where the app wants the browser back: one of REDIRECT_URLS",
+                        "name": "redirect_uri",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "BASE64URL(SHA-256(code_verifier)), 43 characters",
+                        "name": "code_challenge",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "enum": [
+                            "S256"
+                        ],
+                        "type": "string",
+                        "description": "S256",
+                        "name": "code_challenge_method",
+                        "in": "query",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "302": {
+                        "description": "Found",
+                        "headers": {
+                            "Location": {
+                                "type": "string",
+                                "description": "The provider's authorization endpoint"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_redirect_uri, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown_provider",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "provider_unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/providers/{name}/callback": {
+            "get": {
+                "security": [],
+                "description": "The provider sends the browser here (PUBLIC_URL/v1/auth/providers/{name}/callback: register this URL at the provider). authsvc redeems the code, verifies the ID token (or reads GitHub's user and its primary email), resolves the account, and answers 302 to the app's redirect_uri with ?code=\u003cone-time code\u003e (5 minutes, single use, bound to the app's code_challenge), or ?linked=\u003cname\u003e after a link, or ?error=\u003ccode\u003e\u0026error_description=… (access_denied, identity_conflict, identity_taken, signup_disabled, email_required, account_disabled, account_pending, email_unverified, provider_error). Never a token in the URL.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "The provider's way back",
+                "operationId": "providerCallback",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "example": "github",
+                        "description": "Provider name",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "The provider's authorization code",
+                        "name": "code",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "The state authorize sent",
+                        "name": "state",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "The provider's error (OAuth 2.0), e.g. access_denied",
+                        "name": "error",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "The provider's explanation (ignored)",
+                        "name": "error_description",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "302": {
+                        "description": "Found",
+                        "headers": {
+                            "Location": {
+                                "type": "string",
+                                "description": "The app's redirect_uri with code, linked or error"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_state: unknown, used or expired",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown_provider",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/providers/{name}/id-token": {
+            "post": {
+                "security": [],
+                "description": "For apps that ran the provider's own SDK (Sign in with Apple, Google Sign-In): an OpenID Connect provider's ID token, verified by the provider's keys, iss, exp, and aud one of PROVIDER_\u003cNAME\u003e_CLIENT_ID and _AUDIENCES. When the token carries a nonce, the body's nonce must equal it or its hex SHA-256 must. The account is resolved as at the callback; the answers are the exchange's.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "Sign in with a provider's ID token (native apps)",
+                "operationId": "signInWithIDToken",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "example": "google",
+                        "description": "Provider name (an oidc one)",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "The ID token",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/ProviderIDTokenRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/LoginResult"
+                        },
+                        "headers": {
+                            "Set-Cookie": {
+                                "type": "string",
+                                "description": "COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "email_required, id_tokens_unsupported, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_id_token",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "account_disabled, account_pending, email_unverified, signup_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown_provider",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "identity_conflict",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited, too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "provider_unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/auth/refresh": {
             "post": {
                 "security": [],
@@ -1032,7 +1361,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "The full profile, and how the caller's session was authenticated (amr, RFC 8176).",
+                "description": "The full profile, and how the caller's session was authenticated (amr, RFC 8176; idp when through an external identity provider).",
                 "produces": [
                     "application/json"
                 ],
@@ -1171,6 +1500,172 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/identities": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "The signed-in user's linked identities",
+                "operationId": "listMyIdentities",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/IdentitiesResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/identities/{id}": {
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "The sessions opened with it are revoked, and a notice is mailed. Refused while it is the account's only way to sign in (no password, no other identity, no passkey): set a password first (forgot-password).",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "Unlink one of the signed-in user's identities",
+                "operationId": "unlinkIdentity",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Identity id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "identity_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "last_login_method",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/identities/{name}/link": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs the current password (when the account has one) and a confirmed email address. Returns the provider's URL for the app to open; the callback then links the identity to this account instead of signing in, and redirects to redirect_uri with ?linked=\u003cname\u003e, or ?error=identity_taken when the identity belongs to another account. A notice is mailed to the account's address.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "providers"
+                ],
+                "summary": "Start linking a provider's identity",
+                "operationId": "linkIdentity",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "example": "github",
+                        "description": "Provider name",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "Where to come back, the app's PKCE challenge, the password",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/LinkIdentityRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/AuthorizeURLResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_redirect_uri, validation_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_credentials",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown_provider",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "provider_unavailable",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2663,6 +3158,15 @@ const docTemplate = `{
                 }
             }
         },
+        "AuthorizeURLResponse": {
+            "type": "object",
+            "properties": {
+                "authorize_url": {
+                    "type": "string",
+                    "example": "https://github.com/login/oauth/authorize?client_id=…\u0026state=…"
+                }
+            }
+        },
         "ChangePasswordRequest": {
             "type": "object",
             "required": [
@@ -2892,6 +3396,46 @@ const docTemplate = `{
                 }
             }
         },
+        "IdentitiesResponse": {
+            "type": "object",
+            "properties": {
+                "identities": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Identity"
+                    }
+                }
+            }
+        },
+        "Identity": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "email": {
+                    "type": "string",
+                    "example": "ada@example.com"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "last_used_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "provider": {
+                    "type": "string",
+                    "example": "github"
+                },
+                "subject": {
+                    "type": "string",
+                    "example": "583231"
+                }
+            }
+        },
         "IntrospectRequest": {
             "type": "object",
             "required": [
@@ -2950,6 +3494,11 @@ const docTemplate = `{
                 "iat": {
                     "type": "integer",
                     "example": 1767365345
+                },
+                "idp": {
+                    "description": "IDP is the external identity provider the session was opened with; absent for none.",
+                    "type": "string",
+                    "example": "github"
                 },
                 "iss": {
                     "type": "string",
@@ -3018,6 +3567,35 @@ const docTemplate = `{
                         "type": "object",
                         "additionalProperties": {}
                     }
+                }
+            }
+        },
+        "LinkIdentityRequest": {
+            "type": "object",
+            "required": [
+                "code_challenge",
+                "code_challenge_method",
+                "redirect_uri"
+            ],
+            "properties": {
+                "code_challenge": {
+                    "type": "string",
+                    "example": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+                },
+                "code_challenge_method": {
+                    "type": "string",
+                    "example": "S256"
+                },
+                "password": {
+                    "description": "Password is the account's current password; only an account without one (made by a provider) may leave it out.",
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "correct horse battery staple"
+                },
+                "redirect_uri": {
+                    "type": "string",
+                    "maxLength": 2048,
+                    "example": "https://app.example.com/auth/callback"
                 }
             }
         },
@@ -3147,7 +3725,7 @@ const docTemplate = `{
             "type": "object",
             "properties": {
                 "amr": {
-                    "description": "AMR is how the session was authenticated (RFC 8176): [\"pwd\"], [\"pwd\",\n\"otp\", \"mfa\"], [\"pwd\", \"mfa\"] or [\"hwk\", \"user\"].",
+                    "description": "AMR is how the session was authenticated (RFC 8176): [\"pwd\"], [\"pwd\",\n\"otp\", \"mfa\"], [\"pwd\", \"mfa\"], [\"hwk\", \"user\"], [\"fed\"] or [\"fed\", \"otp\", \"mfa\"].",
                     "type": "array",
                     "items": {
                         "type": "string"
@@ -3155,6 +3733,11 @@ const docTemplate = `{
                     "example": [
                         "pwd"
                     ]
+                },
+                "idp": {
+                    "description": "IDP is the external identity provider the session was opened with; absent for none.",
+                    "type": "string",
+                    "example": "github"
                 },
                 "user": {
                     "$ref": "#/definitions/User"
@@ -3290,6 +3873,73 @@ const docTemplate = `{
                 "type": {
                     "type": "string",
                     "example": "about:blank"
+                }
+            }
+        },
+        "Provider": {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "example": "github"
+                },
+                "type": {
+                    "type": "string",
+                    "enum": [
+                        "oidc",
+                        "github"
+                    ],
+                    "example": "github"
+                }
+            }
+        },
+        "ProviderExchangeRequest": {
+            "type": "object",
+            "required": [
+                "code",
+                "code_verifier"
+            ],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "Jx3vQ0k2m8Yb1c4N7p9rT5wZ0aB2dF6hK8mP1sU3xW5"
+                },
+                "code_verifier": {
+                    "description": "CodeVerifier is the PKCE verifier whose S256 challenge the app gave authorize.",
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+                }
+            }
+        },
+        "ProviderIDTokenRequest": {
+            "type": "object",
+            "required": [
+                "id_token"
+            ],
+            "properties": {
+                "id_token": {
+                    "type": "string",
+                    "maxLength": 16384,
+                    "example": "eyJhbGciOiJSUzI1NiIsImtpZCI6Ii4uLiJ9..."
+                },
+                "nonce": {
+                    "description": "Nonce is the nonce the app gave the SDK, when it gave one: the token's nonce must be it or its hex SHA-256.",
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "n-0S6_WzA2Mj"
+                }
+            }
+        },
+        "ProvidersResponse": {
+            "type": "object",
+            "properties": {
+                "providers": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Provider"
+                    }
                 }
             }
         },
@@ -3854,9 +4504,24 @@ const docTemplate = `{
                     "type": "string",
                     "example": "Ada"
                 },
+                "has_password": {
+                    "description": "HasPassword is false for an account made by a provider's sign-in until a password is set (forgot-password).",
+                    "type": "boolean",
+                    "example": true
+                },
                 "id": {
                     "type": "string",
                     "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "identities": {
+                    "description": "Identities names the providers of the external identities linked to the account.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "github"
+                    ]
                 },
                 "last_login_at": {
                     "type": "string",

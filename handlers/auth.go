@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/metrics"
@@ -55,7 +56,8 @@ func (h *Auth) loginOutcome(s *accounts.Session, err error) string {
 	case errors.Is(err, hashpool.ErrOverloaded):
 		return metrics.LoginOverloaded
 	case errors.Is(err, accounts.ErrInvalidCredentials), errors.Is(err, accounts.ErrInvalidMFACode),
-		errors.Is(err, accounts.ErrInvalidMFAToken), errors.Is(err, accounts.ErrInvalidPasskey):
+		errors.Is(err, accounts.ErrInvalidMFAToken), errors.Is(err, accounts.ErrInvalidPasskey),
+		errors.Is(err, accounts.ErrInvalidGrant), errors.Is(err, federation.ErrInvalidIDToken):
 		return metrics.LoginInvalid
 	}
 	return "other"
@@ -158,6 +160,12 @@ func (h *Auth) login(c echo.Context) error {
 	}
 	s, err := h.Accounts.Login(c.Request().Context(),
 		accounts.LoginInput{Login: req.Login, Password: req.Password, Remember: req.Remember}, clientOf(c))
+	return h.loginAnswer(c, s, err)
+}
+
+// loginAnswer answers a first login step's outcome (s, err): the tokens, or
+// the second step a user with TOTP on needs.
+func (h *Auth) loginAnswer(c echo.Context, s *accounts.Session, err error) error {
 	h.Metrics.Login(h.loginOutcome(s, err))
 	if err != nil {
 		return err
@@ -194,7 +202,7 @@ func (h *Auth) tokensKeepingCSRF(c echo.Context, s *accounts.Session, csrf strin
 	access, _, err := h.Issuer.Issue(token.Subject{
 		UserID: acct.ID, SessionID: s.Session.ID, Username: acct.Username, Email: acct.Email,
 		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
-		AMR: sessions.AMR(s.Session),
+		AMR: sessions.AMR(s.Session), IDP: s.Session.IDP,
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/authsvc/authsvc/accounts"
+	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/hashpool"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
@@ -52,6 +53,20 @@ var problems = []struct {
 	{accounts.ErrInvalidRegistration, problem.BadRequest("invalid_passkey", "The new passkey was not accepted: for another site, a used or expired challenge, or a failed verification; start again.")},
 	{accounts.ErrPasskeyNotFound, problem.NotFound("passkey_not_found", "No such passkey.")},
 	{accounts.ErrTooManyPasskeys, problem.Conflict("too_many_passkeys", "The account holds the most passkeys allowed; remove one first.")},
+	{federation.ErrUnknownProvider, problem.NotFound("unknown_provider", "No identity provider of that name is configured (GET /v1/auth/providers lists them).")},
+	{federation.ErrUnavailable, providerUnavailable},
+	{federation.ErrProvider, problem.New(http.StatusServiceUnavailable, "provider_error", "The identity provider gave an answer that does not verify; try again later.")},
+	{federation.ErrInvalidIDToken, problem.Unauthorized("invalid_id_token", "The ID token was not accepted: a bad signature, another issuer or audience, expired, or a wrong nonce.")},
+	{federation.ErrNoIDTokens, problem.BadRequest("id_tokens_unsupported", "This provider issues no ID tokens; use its redirect flow (GET /v1/auth/providers/{name}/authorize).")},
+	{accounts.ErrInvalidRedirectURI, problem.BadRequest("invalid_redirect_uri", "redirect_uri is not one of REDIRECT_URLS (compared exactly).")},
+	{accounts.ErrInvalidState, problem.BadRequest("invalid_state", "The sign-in is unknown, already finished or expired; start again.")},
+	{accounts.ErrInvalidGrant, problem.BadRequest("invalid_grant", "The code is unknown, used or expired, or the code_verifier does not match its challenge.")},
+	{accounts.ErrIdentityConflict, problem.Conflict("identity_conflict", "An account with this email address exists; sign in to it and link the provider from the account.")},
+	{accounts.ErrIdentityTaken, problem.Conflict("identity_taken", "That identity is linked to another account.")},
+	{accounts.ErrSignupDisabled, problem.Forbidden("signup_disabled", "No account is linked to this identity, and sign-up through this provider is off.")},
+	{accounts.ErrEmailRequired, problem.BadRequest("email_required", "The provider gave no usable email address.")},
+	{accounts.ErrIdentityNotFound, problem.NotFound("identity_not_found", "No such identity.")},
+	{accounts.ErrLastLoginMethod, problem.Conflict("last_login_method", "This is the account's only way to sign in; set a password (forgot-password) or add a passkey first.")},
 	{accounts.ErrSessionNotFound, problem.NotFound("session_not_found", "No such session.")},
 	{accounts.ErrRoleNotFound, problem.NotFound("role_not_found", "No such role.")},
 	{accounts.ErrRoleExists, problem.Conflict("role_exists", "A role with this name already exists.")},
@@ -68,6 +83,13 @@ var problems = []struct {
 var overloaded = func() *problem.Error {
 	p := problem.New(http.StatusServiceUnavailable, "overloaded", "Too many password checks are in progress; try again shortly.")
 	p.RetryAfter = 2
+	return p
+}()
+
+// providerUnavailable: the provider was not reached in time, or not discovered yet.
+var providerUnavailable = func() *problem.Error {
+	p := problem.New(http.StatusServiceUnavailable, "provider_unavailable", "The identity provider cannot be reached at the moment; try again shortly.")
+	p.RetryAfter = 5
 	return p
 }()
 

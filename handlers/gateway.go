@@ -66,6 +66,8 @@ type IntrospectionResponse struct {
 	Email       string   `json:"email" example:"ada@example.com"`
 	// AMR is how the session was authenticated (RFC 8176), as the token says.
 	AMR []string `json:"amr" example:"pwd,otp,mfa"`
+	// IDP is the external identity provider the session was opened with; absent for none.
+	IDP string `json:"idp,omitempty" example:"github"`
 } // @name IntrospectionResponse
 
 // inactiveToken is the whole answer for any token that is not active (RFC 7662 §2.2).
@@ -207,7 +209,7 @@ func (h *Gateway) inspect(c echo.Context, tok string) (*IntrospectionResponse, e
 		Exp: unix(claims.ExpiresAt), Iat: unix(claims.IssuedAt), Nbf: unix(claims.NotBefore),
 		Iss: claims.Issuer, Aud: claims.Audience, Jti: claims.ID, TokenType: "Bearer",
 		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
-		Username: acct.Username, Email: acct.Email, AMR: orEmpty(claims.AMR),
+		Username: acct.Username, Email: acct.Email, AMR: orEmpty(claims.AMR), IDP: claims.IDP,
 	}, nil
 }
 

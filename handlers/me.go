@@ -46,7 +46,7 @@ func actorFor(c echo.Context, a *accounts.Service, op policy.Operation) (account
 //
 //	@ID				getMe
 //	@Summary		The signed-in user's profile
-//	@Description	The full profile, and how the caller's session was authenticated (amr, RFC 8176).
+//	@Description	The full profile, and how the caller's session was authenticated (amr, RFC 8176; idp when through an external identity provider).
 //	@Tags			me
 //	@Produce		json
 //	@Success		200	{object}	MeResponse
@@ -58,15 +58,18 @@ func (h *Me) getMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, MeResponse{User: userView(acct, h.Now()), AMR: orEmpty(middleware.Claims(c).AMR)})
+	claims := middleware.Claims(c)
+	return c.JSON(http.StatusOK, MeResponse{User: userView(acct, h.Now()), AMR: orEmpty(claims.AMR), IDP: claims.IDP})
 }
 
 // MeResponse is the caller's own profile and how its session was authenticated.
 type MeResponse struct {
 	User User `json:"user"`
 	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
-	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
+	// "otp", "mfa"], ["pwd", "mfa"], ["hwk", "user"], ["fed"] or ["fed", "otp", "mfa"].
 	AMR []string `json:"amr" example:"pwd"`
+	// IDP is the external identity provider the session was opened with; absent for none.
+	IDP string `json:"idp,omitempty" example:"github"`
 } // @name MeResponse
 
 // UpdateMeRequest changes the caller's own profile; absent fields stay as they

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"strings"
 	"time"
 
 	"github.com/authsvc/authsvc/models"
@@ -27,6 +28,10 @@ type User struct {
 	// PendingEmail is the address waiting for its confirmation link, or null.
 	PendingEmail *string   `json:"pending_email" example:"ada@new.example.com"`
 	MFA          MFAStatus `json:"mfa"`
+	// Identities names the providers of the external identities linked to the account.
+	Identities []string `json:"identities" example:"github"`
+	// HasPassword is false for an account made by a provider's sign-in until a password is set (forgot-password).
+	HasPassword bool `json:"has_password" example:"true"`
 } // @name User
 
 // MFAStatus says which second factors the user has.
@@ -103,6 +108,8 @@ func userView(a *store.Account, now time.Time) User {
 		EmailVerified: a.EmailVerifiedAt != nil, EmailVerifiedAt: utcPtr(a.EmailVerifiedAt),
 		PendingEmail: a.PendingEmail,
 		MFA:          MFAStatus{TOTP: a.TOTPEnabled(), RecoveryCodesLeft: a.RecoveryCodesLeft, Passkeys: a.PasskeyCount},
+		Identities:   orEmpty(strings.Fields(a.IdentityProviders)),
+		HasPassword:  a.PasswordHash != "",
 	}
 }
 

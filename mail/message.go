@@ -117,6 +117,8 @@ const (
 	NoticeRecoveryCodes       Notice = "recovery_codes_regenerated"
 	NoticePasskeyAdded        Notice = "passkey_added"
 	NoticePasskeyRemoved      Notice = "passkey_removed"
+	NoticeIdentityLinked      Notice = "identity_linked"
+	NoticeIdentityUnlinked    Notice = "identity_unlinked"
 	NoticePasswordChanged     Notice = "password_changed"
 	NoticePasswordReset       Notice = "password_reset"
 	NoticeFactorsReset        Notice = "factors_reset"
@@ -136,6 +138,10 @@ func noticeText(n Notice) (subject, what string) {
 		return "A passkey was added", "A passkey was added to your account: it can now sign in without the password."
 	case NoticePasskeyRemoved:
 		return "A passkey was removed", "A passkey was removed from your account; the sessions it opened have ended."
+	case NoticeIdentityLinked:
+		return "An account elsewhere was linked", "An account at an external identity provider was linked to your account: it can now sign in through that provider."
+	case NoticeIdentityUnlinked:
+		return "A linked account was removed", "An account at an external identity provider was unlinked from your account; the sessions it opened have ended."
 	case NoticePasswordChanged:
 		return "Your password was changed", "The password of your account was changed, and every session was signed out."
 	case NoticePasswordReset:
@@ -143,7 +149,7 @@ func noticeText(n Notice) (subject, what string) {
 	case NoticeFactorsReset:
 		return "Your sign-in methods were reset", "An administrator removed the authenticator app, recovery codes and passkeys of your account, and every session was signed out."
 	case NoticeUnprovenFactorsGone:
-		return "Sign-in methods added before you confirmed this address were removed", "Your password reset confirmed that this address is yours. Authenticator apps, recovery codes and passkeys that were added to the account before that were removed: whoever added them had not proved they own this mailbox."
+		return "Sign-in methods added before you confirmed this address were removed", "Your password reset confirmed that this address is yours. Authenticator apps, recovery codes, passkeys and linked accounts that were added to the account before that were removed: whoever added them had not proved they own this mailbox."
 	}
 	return "Your account changed", "A sign-in setting of your account changed."
 }

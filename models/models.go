@@ -84,6 +84,10 @@ type User struct {
 	TOTPEnrolFailures int `gorm:"column:totp_enrol_failures"`
 	RecoveryCodesLeft int
 	PasskeyCount      int
+	// IdentityProviders names the providers of the linked external
+	// identities, space-separated and sorted, kept with the user (as
+	// PasskeyCount) so a user view needs no query of its own.
+	IdentityProviders string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -136,17 +140,20 @@ type Session struct {
 	Remember     bool
 	// AMR is how the session was authenticated: RFC 8176 values, space-separated.
 	AMR string `gorm:"column:amr"`
-	// FactorID is the passkey the session was opened with, if any.
+	// FactorID is the passkey or the linked identity the session was opened with, if any.
 	FactorID *uuid.UUID
+	// IDP is the external identity provider the session was opened with ("": none).
+	IDP string `gorm:"column:idp"`
 }
 
 // Authentication methods (RFC 8176) a session may record.
 const (
-	AMRPassword = "pwd"
-	AMROTP      = "otp"
-	AMRMFA      = "mfa"
-	AMRHardware = "hwk"
-	AMRUser     = "user"
+	AMRPassword  = "pwd"
+	AMROTP       = "otp"
+	AMRMFA       = "mfa"
+	AMRHardware  = "hwk"
+	AMRUser      = "user"
+	AMRFederated = "fed"
 )
 
 // RefreshToken rows hold only a MAC of the token. When a token is retired its
@@ -231,6 +238,11 @@ type MFAChallenge struct {
 	TokenHash []byte
 	Remember  bool
 	Failures  int
+	// How the first step authenticated the user: its amr (space-separated),
+	// the identity it used and that identity's provider (none for a password).
+	AMR       string `gorm:"column:amr"`
+	FactorID  *uuid.UUID
+	IDP       string `gorm:"column:idp"`
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time
@@ -247,6 +259,46 @@ type Passkey struct {
 	Name         string
 	CreatedAt    time.Time
 	LastUsedAt   *time.Time
+}
+
+// Identity is an account at an external identity provider, linked to a user:
+// the provider's name and its subject (the id it gives the person) name it.
+type Identity struct {
+	ID         uuid.UUID `gorm:"primaryKey"`
+	UserID     uuid.UUID
+	Provider   string
+	Subject    string
+	Email      string // as the provider last said
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// ProviderFlow is a sign-in (or a link) with a provider in progress, from
+// authorize to callback: its state as a MAC, single use. The nonce and the
+// PKCE verifier sent to the provider derive from the state, so neither is stored.
+type ProviderFlow struct {
+	ID            uuid.UUID `gorm:"primaryKey"`
+	StateHash     []byte
+	Provider      string
+	UserID        *uuid.UUID // linking: the account that asked; nil for a sign-in
+	RedirectURI   string     // the app's, one of REDIRECT_URLS
+	CodeChallenge string     // the app's PKCE S256 challenge
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+}
+
+// ProviderCode is the one-time code a callback gives the app, as a MAC, bound
+// to the app's code challenge; the exchange spends it.
+type ProviderCode struct {
+	ID            uuid.UUID `gorm:"primaryKey"`
+	CodeHash      []byte
+	UserID        uuid.UUID
+	IdentityID    uuid.UUID
+	CodeChallenge string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
 }
 
 // WebAuthn ceremony kinds.

@@ -52,10 +52,12 @@ type Opening struct {
 	// AMR is how the user was authenticated (RFC 8176 values): every access
 	// token of the session carries it, refreshes included.
 	AMR []string
-	// FactorID is the passkey the session was opened with (uuid.Nil for none):
-	// removing it ends the session.
+	// FactorID is the passkey or linked identity the session was opened with
+	// (uuid.Nil for none): removing it ends the session.
 	FactorID uuid.UUID
-	Client   audit.Client
+	// IDP is the provider of that identity ("" for none); tokens carry it.
+	IDP    string
+	Client audit.Client
 }
 
 // Start opens a session on tx and returns it with its first refresh token.
@@ -69,6 +71,7 @@ func (s *Service) Start(ctx context.Context, tx *store.Store, o Opening) (*model
 		ID: uuid.Must(uuid.NewV7()), UserID: o.UserID,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl),
 		IP: o.Client.IP, UserAgent: o.Client.UserAgent, Remember: o.Remember, AMR: strings.Join(o.AMR, " "),
+		IDP: o.IDP,
 	}
 	if o.FactorID != uuid.Nil {
 		sess.FactorID = &o.FactorID

@@ -47,6 +47,9 @@ var uniqueFields = map[string]string{
 	"email_key":          "email", // SQLite names the column of a plain unique index
 	"username_key":       "username",
 	"roles_pkey":         "name",
+	// An identity (provider and subject) is linked to one account at most.
+	"identities_provider_subject_key": "identity",
+	"provider":                        "identity", // SQLite names the first column of the pair
 }
 
 // uniqueViolation recognises a unique-constraint failure on either dialect and

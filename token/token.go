@@ -38,6 +38,8 @@ type Claims struct {
 	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
 	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
 	AMR []string `json:"amr"`
+	// IDP is the external identity provider the session was opened with, if any.
+	IDP string `json:"idp,omitempty"`
 }
 
 // MarshalJSON writes absent lists as [] rather than null, so clients can iterate
@@ -69,6 +71,7 @@ type Subject struct {
 	Username, Email               string
 	Roles, Permissions, Resources []string
 	AMR                           []string // how the session was authenticated
+	IDP                           string   // the identity provider it was opened with ("": none)
 }
 
 // signingMethod maps an alg to golang-jwt's implementation.
@@ -134,6 +137,7 @@ func (i *Issuer) Issue(s Subject) (string, time.Time, error) {
 		Email:       s.Email,
 		Resources:   s.Resources,
 		AMR:         s.AMR,
+		IDP:         s.IDP,
 	}
 	t := jwt.NewWithClaims(method, claims)
 	t.Header["kid"] = key.KID
