@@ -98,6 +98,7 @@ var opsWithoutFailure = map[string]string{
 	"jwks":                     "served from memory, takes no input",
 	"openIDConfiguration":      "a constant document, takes no input",
 	"oauthAuthorizationServer": "a constant document, takes no input",
+	"listProviders":            "the configured providers, from memory; takes no input",
 	"getMetrics":               "a failing collector is left out of the scrape, not an error (promhttp.ContinueOnError)",
 }
 

@@ -309,6 +309,10 @@ var writeEndpoints = []fuzzEndpoint{
 	{"POST", "/v1/me/passkeys/register/options", authBearer}, // 29
 	{"POST", "/v1/me/passkeys/register", authBearer},         // 30
 	{"DELETE", "/v1/me/passkeys/:id", authBearer},            // 31
+	{"POST", "/v1/auth/providers/exchange", authNone},        // 32
+	{"POST", "/v1/auth/providers/:name/id-token", authNone},  // 33
+	{"POST", "/v1/me/identities/:name/link", authBearer},     // 34
+	{"DELETE", "/v1/me/identities/:id", authBearer},          // 35
 }
 
 // fuzzContentTypes are what variant%5 picks.

@@ -15,6 +15,7 @@ import (
 	"github.com/authsvc/authsvc/internal/fedtest"
 	"github.com/authsvc/authsvc/internal/githubtest"
 	"github.com/authsvc/authsvc/internal/oidctest"
+	"github.com/authsvc/authsvc/internal/smtptest"
 	"github.com/authsvc/authsvc/internal/testdb"
 )
 
@@ -505,6 +506,185 @@ func TestProviderSignInStillNeedsTOTP(t *testing.T) {
 		}
 		if !methods["provider:corp"] || !methods["password"] {
 			t.Fatalf("login_succeeded methods %v, want provider:corp and password", methods)
+		}
+	})
+}
+
+// linkCorp links ada's identity at corp to the account signed in with tok,
+// and returns the callback's query.
+func linkCorp(t *testing.T, e *apitest.Env, fed *fedtest.Providers, tok, password string) url.Values {
+	t.Helper()
+	_, challenge := fedtest.PKCE()
+	var start struct {
+		AuthorizeURL string `json:"authorize_url"`
+	}
+	e.As(tok, http.MethodPost, "/v1/me/identities/corp/link", map[string]any{
+		"redirect_uri": fedtest.AppRedirect, "code_challenge": challenge, "code_challenge_method": "S256", "password": password,
+	}).Expect(http.StatusOK).Decode(&start)
+	return fedtest.Callback(t, e, fed.OP.SignIn(t, fedtest.Browser(t), start.AuthorizeURL, adaAtCorp.Username, adaAtCorp.Password))
+}
+
+type identitiesJSON struct {
+	Identities []struct {
+		ID, Provider, Subject, Email string
+	} `json:"identities"`
+}
+
+func TestProviderLinkAndUnlink(t *testing.T) {
+	fed := fedtest.Start(t)
+	fed.OP.AddUser(adaAtCorp)
+	apitest.Each(t, fed.Vars(nil), func(t *testing.T, e *apitest.Env) {
+		mine := e.SignupLogin("mine")
+		_, challenge := fedtest.PKCE()
+		body := map[string]any{"redirect_uri": fedtest.AppRedirect, "code_challenge": challenge, "code_challenge_method": "S256", "password": "wrong"}
+		e.As(mine.AccessToken, http.MethodPost, "/v1/me/identities/corp/link", body).ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
+		body["password"] = apitest.StrongPassword
+		body["redirect_uri"] = "https://evil.example/cb"
+		e.As(mine.AccessToken, http.MethodPost, "/v1/me/identities/corp/link", body).ExpectProblem(http.StatusBadRequest, "invalid_redirect_uri")
+		e.As(mine.AccessToken, http.MethodPost, "/v1/me/identities/nope/link", body).ExpectProblem(http.StatusNotFound, "unknown_provider")
+		e.Request(http.MethodPost, "/v1/me/identities/corp/link", body).Expect(http.StatusUnauthorized)
+
+		if q := linkCorp(t, e, fed, mine.AccessToken, apitest.StrongPassword); q.Get("linked") != "corp" || q.Get("code") != "" {
+			t.Fatalf("link callback %v, want linked=corp", q)
+		}
+		var ids identitiesJSON
+		e.As(mine.AccessToken, http.MethodGet, "/v1/me/identities", nil).Expect(http.StatusOK).Decode(&ids)
+		if len(ids.Identities) != 1 || ids.Identities[0].Provider != "corp" || ids.Identities[0].Subject != adaAtCorp.Subject ||
+			ids.Identities[0].Email != adaAtCorp.Email {
+			t.Fatalf("identities %+v", ids)
+		}
+		// The identity now signs in to this account; linking again is no change.
+		var viaCorp fedTokens
+		signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK).Decode(&viaCorp)
+		if viaCorp.User.ID != idOf(mine.User) {
+			t.Fatalf("signed in to %s, want %s", viaCorp.User.ID, idOf(mine.User))
+		}
+		if q := linkCorp(t, e, fed, mine.AccessToken, apitest.StrongPassword); q.Get("linked") != "corp" {
+			t.Fatalf("linking again: %v", q)
+		}
+		// Another account cannot take it.
+		other := e.SignupLogin("other")
+		if q := linkCorp(t, e, fed, other.AccessToken, apitest.StrongPassword); q.Get("error") != "identity_taken" {
+			t.Fatalf("another account's link: %v, want error=identity_taken", q)
+		}
+		e.As(other.AccessToken, http.MethodDelete, "/v1/me/identities/"+ids.Identities[0].ID, nil).ExpectProblem(http.StatusNotFound, "identity_not_found")
+		e.As(other.AccessToken, http.MethodDelete, "/v1/me/identities/not-a-uuid", nil).ExpectProblem(http.StatusNotFound, "identity_not_found")
+
+		// Unlinking ends the sessions the identity opened, not the others.
+		e.As(mine.AccessToken, http.MethodDelete, "/v1/me/identities/"+ids.Identities[0].ID, nil).Expect(http.StatusNoContent)
+		e.As(viaCorp.AccessToken, http.MethodGet, "/v1/me", nil).ExpectProblem(http.StatusUnauthorized, "session_revoked")
+		e.As(mine.AccessToken, http.MethodGet, "/v1/me", nil).Expect(http.StatusOK)
+		admin := e.AdminLogin().AccessToken
+		for _, typ := range []string{"identity_linked", "identity_unlinked"} {
+			if n := auditCount(e, admin, idOf(mine.User), typ); n != 1 {
+				t.Fatalf("%d %s events", n, typ)
+			}
+		}
+		// Unlinked, it no longer signs in to this account (ada's address makes one of its own).
+		var after fedTokens
+		signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK).Decode(&after)
+		if after.User.ID == idOf(mine.User) {
+			t.Fatal("an unlinked identity still signs in to its old account")
+		}
+	})
+}
+
+// An account a provider made has no password: its identity is its only way
+// in until it gets a password or a passkey, and a password login finds nothing.
+func TestProviderAccountWithoutPassword(t *testing.T) {
+	fed := fedtest.Start(t)
+	fed.OP.AddUser(adaAtCorp)
+	apitest.Each(t, fed.Vars(nil), func(t *testing.T, e *apitest.Env) {
+		var tk fedTokens
+		signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK).Decode(&tk)
+		e.Request(http.MethodPost, "/v1/auth/login", map[string]any{"login": "ada", "password": ""}).ExpectProblem(http.StatusBadRequest, "validation_failed")
+		e.Request(http.MethodPost, "/v1/auth/login", map[string]any{"login": "ada", "password": "anything-at-all"}).
+			ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
+		var ids identitiesJSON
+		e.As(tk.AccessToken, http.MethodGet, "/v1/me/identities", nil).Expect(http.StatusOK).Decode(&ids)
+		e.As(tk.AccessToken, http.MethodDelete, "/v1/me/identities/"+ids.Identities[0].ID, nil).ExpectProblem(http.StatusConflict, "last_login_method")
+		// Re-authentication needs a password it does not have.
+		e.As(tk.AccessToken, http.MethodDelete, "/v1/me", map[string]any{"password": "anything-at-all"}).
+			ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
+		// An administrator gives it a password: now it may unlink.
+		e.As(e.AdminLogin().AccessToken, http.MethodPatch, "/v1/users/"+tk.User.ID, map[string]any{"password": apitest.StrongPassword}).Expect(http.StatusOK)
+		pw := e.Login("ada", apitest.StrongPassword)
+		if pw.User["has_password"] != true {
+			t.Fatalf("has_password %v after the password was set", pw.User["has_password"])
+		}
+		e.As(pw.AccessToken, http.MethodDelete, "/v1/me/identities/"+ids.Identities[0].ID, nil).Expect(http.StatusNoContent)
+	})
+}
+
+// Lockout applies to a provider's sign-in as to a password's.
+func TestProviderSignInLockedAccount(t *testing.T) {
+	fed := fedtest.Start(t)
+	fed.OP.AddUser(adaAtCorp)
+	apitest.Each(t, fed.Vars(apitest.Vars{"LOCKOUT_THRESHOLD": "3", "PROVIDER_CORP_LINK_BY_EMAIL": "true"}), func(t *testing.T, e *apitest.Env) {
+		ada := e.Signup("ada")
+		e.As(e.AdminLogin().AccessToken, http.MethodPatch, "/v1/users/"+idOf(ada), map[string]any{"email_verified": true}).Expect(http.StatusOK)
+		signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK)
+		for range 3 {
+			e.Request(http.MethodPost, "/v1/auth/login", map[string]any{"login": "ada", "password": "wrong-password"}).Expect(http.StatusUnauthorized)
+		}
+		signInCorp(t, e, fed, adaAtCorp).ExpectProblem(http.StatusTooManyRequests, "too_many_attempts")
+	})
+}
+
+// The account safety rules hold for identities: an unproved mailbox links
+// none, a link and an unlink are told to the address, and a reset that
+// proves the mailbox removes the identities linked before it.
+func TestProviderIdentitiesFollowTheSafetyRules(t *testing.T) {
+	fed := fedtest.Start(t)
+	unproved := oidctest.User{Username: "una", Password: "op-pass", Email: "una@example.com", GivenName: "Una"}
+	fed.OP.AddUser(unproved)
+	fed.OP.AddUser(adaAtCorp)
+	eachDBMail(t, fed.Vars(apitest.Vars{"EMAIL_VERIFICATION": "optional"}), func(t *testing.T, e *apitest.Env, srv *smtptest.Server, _ apitest.Vars) {
+		admin := e.AdminLogin().AccessToken
+		tk := e.SignupLogin("mine")
+		_, challenge := fedtest.PKCE()
+		e.As(tk.AccessToken, http.MethodPost, "/v1/me/identities/corp/link", map[string]any{
+			"redirect_uri": fedtest.AppRedirect, "code_challenge": challenge, "code_challenge_method": "S256", "password": apitest.StrongPassword,
+		}).ExpectProblem(http.StatusForbidden, "email_unverified")
+
+		e.As(admin, http.MethodPatch, "/v1/users/"+idOf(tk.User), map[string]any{"email_verified": true}).Expect(http.StatusOK)
+		flushMail(e)
+		if q := linkCorp(t, e, fed, tk.AccessToken, apitest.StrongPassword); q.Get("linked") != "corp" {
+			t.Fatalf("link: %v", q)
+		}
+		var ids identitiesJSON
+		e.As(tk.AccessToken, http.MethodGet, "/v1/me/identities", nil).Expect(http.StatusOK).Decode(&ids)
+		e.As(tk.AccessToken, http.MethodDelete, "/v1/me/identities/"+ids.Identities[0].ID, nil).Expect(http.StatusNoContent)
+		deliverMail(e, 2)
+		if got := strings.Join(subjectsTo(t, srv, "mine@example.com"), "|"); !strings.Contains(got, "An account elsewhere was linked") ||
+			!strings.Contains(got, "A linked account was removed") {
+			t.Fatalf("notices: %q", got)
+		}
+
+		// The provider does not vouch for una's address: her new account is
+		// unproved, and gets the usual verification mail.
+		var una fedTokens
+		signInCorp(t, e, fed, unproved).Expect(http.StatusOK).Decode(&una)
+		if !slices.Equal(una.User.Identities, []string{"corp"}) {
+			t.Fatalf("una: %+v", una.User)
+		}
+		user := e.As(admin, http.MethodGet, "/v1/users/"+una.User.ID, nil).Expect(http.StatusOK).JSON()["user"].(map[string]any)
+		if user["email_verified"] != false {
+			t.Fatalf("an address the provider did not vouch for is verified: %v", user)
+		}
+		deliverMail(e, 1)
+		verifyToken(t, srv, "una@example.com", "Confirm your email address")
+
+		// Whoever holds the mailbox resets the password: the identity goes.
+		forgotPW(e, "una@example.com").Expect(http.StatusAccepted)
+		deliverMail(e, 1)
+		resetPW(e, lastToken(t, srv, "una@example.com"), "another-Harbor-tunnel-77!").Expect(http.StatusOK)
+		user = e.As(admin, http.MethodGet, "/v1/users/"+una.User.ID, nil).Expect(http.StatusOK).JSON()["user"].(map[string]any)
+		if fmt.Sprint(user["identities"]) != "[]" || user["email_verified"] != true || user["has_password"] != true {
+			t.Fatalf("after the reset: %v", user)
+		}
+		if n := countRows(t, e, rebindQ(e, "SELECT count(*) FROM identities WHERE user_id = ?"), una.User.ID); n != 0 {
+			t.Fatalf("%d identities left", n)
 		}
 	})
 }
