@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,7 +88,7 @@ func TestPasskeys(t *testing.T) {
 		t.Error("the page has an inline event handler, which its policy blocks")
 	}
 	for _, id := range []string{"login", "password", "login-submit", "register-password", "register",
-		"logout", "passkey-login", "cancel", "show-me", "status", "me", "session"} {
+		"logout", "passkey-login", "cancel", "show-me", "status", "me", "session", "providers"} {
 		if !strings.Contains(body, `id="`+id+`"`) {
 			t.Errorf("the page has no element with id %q", id)
 		}
@@ -95,7 +96,9 @@ func TestPasskeys(t *testing.T) {
 }
 
 // TestPasskeysScript: the script is JavaScript, served with a policy of its
-// own, and calls the endpoints of the contract.
+// own, and calls the endpoints of the contract. It keeps nothing in storage or
+// cookies but a provider sign-in's PKCE verifier, in sessionStorage under its
+// one key, for the way back from the provider.
 func TestPasskeysScript(t *testing.T) {
 	rec := serve(t, ScriptPath, PasskeysScript)
 	if ct := rec.Header().Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
@@ -110,15 +113,32 @@ func TestPasskeysScript(t *testing.T) {
 		"/v1/auth/login", "/v1/me/passkeys/register/options", "/v1/me/passkeys/register",
 		"/v1/auth/logout", "/v1/auth/passkey/options", "/v1/auth/passkey/login", "'/v1/me'",
 		"parseCreationOptionsFromJSON", "parseRequestOptionsFromJSON", ".toJSON()",
+		"'/v1/auth/providers'", "'/v1/auth/providers/exchange'", "/authorize?", "code_challenge_method: 'S256'",
+		"crypto.getRandomValues", "crypto.subtle.digest('SHA-256'", "history.replaceState", "error_description",
+		"mfa_required", "location.origin + '" + PagePath + "'",
 	} {
 		if !strings.Contains(js, s) {
 			t.Errorf("the script does not mention %s", s)
 		}
 	}
-	for _, s := range []string{"localStorage", "sessionStorage", "document.cookie", "innerHTML", "eval("} {
+	for _, s := range []string{"localStorage", "document.cookie", "innerHTML", "eval("} {
 		if strings.Contains(js, s) {
 			t.Errorf("the script uses %s", s)
 		}
+	}
+	code := regexp.MustCompile(`(?m)^\s*//.*$`).ReplaceAllString(js, "") // without the comment lines
+	uses := regexp.MustCompile(`sessionStorage\.(\w+)\(([^,)]*)`).FindAllStringSubmatch(code, -1)
+	if len(uses) != strings.Count(code, "sessionStorage") {
+		t.Errorf("the script uses sessionStorage other than by getItem, setItem and removeItem of verifierKey")
+	}
+	for _, u := range uses {
+		if !slices.Contains([]string{"getItem", "setItem", "removeItem"}, u[1]) || u[2] != "verifierKey" {
+			t.Errorf("the script uses sessionStorage.%s(%s…); want only the PKCE verifier, under verifierKey", u[1], u[2])
+		}
+	}
+	stores := regexp.MustCompile(`sessionStorage\.setItem\(verifierKey, JSON\.stringify\(\{ provider: name, verifier \}\)\)`)
+	if n := strings.Count(code, "sessionStorage.setItem("); n != 1 || !stores.MatchString(code) {
+		t.Errorf("the script stores in sessionStorage %d times; want once, the provider and the PKCE verifier", n)
 	}
 }
 

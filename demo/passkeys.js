@@ -1,10 +1,20 @@
 // authsvc passkey demo: plain JavaScript, no framework, no build step.
 // The access token lives in this closure only (never in storage or a cookie);
-// the refresh token is not kept (the demo does not refresh).
+// the refresh token is not kept (the demo does not refresh). A sign-in with an
+// external identity provider leaves the page and comes back: only its PKCE
+// code verifier waits for that in this tab's sessionStorage (verifierKey).
 'use strict';
 (() => {
   let accessToken = null;
   let ceremony = null; // the AbortController of a running WebAuthn ceremony
+  let busy = false; // an action is running: its buttons are off
+
+  // Where the provider sign-in stores its PKCE verifier, and nothing else,
+  // from the click until the page is back (removed as soon as it is read).
+  const verifierKey = 'authsvc-demo-provider-pkce';
+  // The page's own URL, where authsvc's callback sends the browser back with
+  // ?code=… (it must be one of REDIRECT_URLS).
+  const redirectURI = location.origin + '/demo/passkeys';
 
   const $ = (id) => document.getElementById(id);
   const actionButtons = ['login-submit', 'register', 'logout', 'passkey-login', 'show-me'];
@@ -88,19 +98,26 @@
     s.textContent = 'Signed out.';
   }
 
+  // setBusy turns the action buttons, the providers' included, off or on.
+  function setBusy(on) {
+    busy = on;
+    for (const id of actionButtons) $(id).disabled = on;
+    for (const b of $('providers').querySelectorAll('button')) b.disabled = on;
+  }
+
   // action wraps a handler: status busy, then ok with the handler's message or
   // the error; the action buttons are off meanwhile.
-  function action(name, busy, fn) {
+  function action(name, busyText, fn) {
     return async (ev) => {
       if (ev) ev.preventDefault();
-      setStatus(name, 'busy', busy);
-      for (const id of actionButtons) $(id).disabled = true;
+      setStatus(name, 'busy', busyText);
+      setBusy(true);
       try {
         setStatus(name, 'ok', await fn());
       } catch (err) {
         setStatus(name, 'error', describe(err));
       } finally {
-        for (const id of actionButtons) $(id).disabled = false;
+        setBusy(false);
         ceremony = null;
         $('cancel').disabled = true;
       }
@@ -195,5 +212,108 @@
     return 'GET /v1/me answered 200.';
   }));
 
+  // base64url is RFC 4648 base64url without padding, of bytes.
+  function base64url(bytes) {
+    let bin = '';
+    for (const b of new Uint8Array(bytes)) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // pkce makes a fresh PKCE code verifier (32 random bytes, 43 characters) and
+  // its S256 challenge, BASE64URL(SHA-256(verifier)) (RFC 7636).
+  async function pkce() {
+    if (!window.isSecureContext || !window.crypto || !crypto.subtle) {
+      throw new Error('PKCE needs crypto.subtle, which needs a secure context: https, or http://localhost');
+    }
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+    return { verifier, challenge };
+  }
+
+  // providerSignIn starts signing in with provider name: the verifier is
+  // stored for the way back, and the browser goes to authsvc's authorize URL,
+  // which sends it on to the provider's sign-in page.
+  function providerSignIn(name) {
+    return action('provider-login', 'Starting the sign-in with ' + name + '…', async () => {
+      const { verifier, challenge } = await pkce();
+      sessionStorage.setItem(verifierKey, JSON.stringify({ provider: name, verifier }));
+      const query = new URLSearchParams({
+        redirect_uri: redirectURI, code_challenge: challenge, code_challenge_method: 'S256',
+      });
+      window.location.assign('/v1/auth/providers/' + encodeURIComponent(name) + '/authorize?' + query);
+      return 'Going to the sign-in page of ' + name + '…';
+    });
+  }
+
+  // loadProviders shows a "Sign in with …" button for each provider of GET
+  // /v1/auth/providers.
+  async function loadProviders() {
+    const box = $('providers');
+    let list;
+    try {
+      list = ((await api('GET', '/v1/auth/providers')) || {}).providers || [];
+    } catch (err) {
+      box.textContent = 'The providers could not be listed: ' + describe(err);
+      return;
+    }
+    box.textContent = '';
+    if (list.length === 0) {
+      box.textContent = 'No identity provider is configured (AUTH_PROVIDERS).';
+      return;
+    }
+    for (const p of list) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.id = 'provider-' + p.name;
+      b.dataset.provider = p.name;
+      b.title = p.type === 'github' ? 'GitHub (OAuth)' : 'OpenID Connect';
+      b.textContent = 'Sign in with ' + p.name;
+      b.disabled = busy;
+      b.addEventListener('click', providerSignIn(p.name));
+      box.appendChild(b);
+    }
+  }
+
+  // finishProviderSignIn handles the browser's return from a provider sign-in:
+  // the callback sent it here with ?code=… (exchanged, with the stored
+  // verifier, for the token response), ?error=…&error_description=… (shown), or
+  // ?linked=…. The query leaves the address bar at once, so that a reload or a
+  // bookmark does not replay it, and the verifier leaves storage.
+  function finishProviderSignIn() {
+    const q = new URLSearchParams(location.search);
+    if (!q.has('code') && !q.has('error') && !q.has('linked')) return;
+    history.replaceState(null, '', location.pathname);
+    let started = null;
+    try {
+      started = JSON.parse(sessionStorage.getItem(verifierKey) || 'null');
+    } catch (e) {
+      started = null;
+    }
+    sessionStorage.removeItem(verifierKey);
+    const name = (started && started.provider) || 'the provider';
+    if (q.has('error')) {
+      const detail = q.get('error_description');
+      setStatus('provider-login', 'error', 'Sign-in with ' + name + ' failed: ' + q.get('error') + (detail ? ': ' + detail : ''));
+      return;
+    }
+    if (!q.has('code')) {
+      setStatus('provider-login', 'ok', 'Linked ' + q.get('linked') + ' to the account.');
+      return;
+    }
+    action('provider-login', 'Finishing the sign-in with ' + name + ' (POST /v1/auth/providers/exchange)…', async () => {
+      if (!started || typeof started.verifier !== 'string') {
+        throw new Error('this tab holds no PKCE verifier for the code: start the sign-in with a button of this page, in this tab');
+      }
+      const tokens = await api('POST', '/v1/auth/providers/exchange', { code: q.get('code'), code_verifier: started.verifier });
+      if (tokens && tokens.mfa_required) {
+        throw new Error('a TOTP code is needed: this account has a second factor (' + (tokens.methods || []).join(', ') +
+          ') on, and the sign-in with ' + name + ' waits for it (POST /v1/auth/mfa with the mfa_token); the demo does not take it');
+      }
+      return 'Signed in with ' + name + ' as ' + signIn(tokens) + '.';
+    })();
+  }
+
   signOut();
+  loadProviders();
+  finishProviderSignIn();
 })();

@@ -147,7 +147,7 @@ func TestUserCountMigration(t *testing.T) {
 
 // newerUserColumns are the users columns that migrations after 00005 added.
 var newerUserColumns = []string{"email_verified_at", "pending_email", "totp_secret_sealed", "totp_enabled_at",
-	"totp_last_step", "recovery_codes_left", "passkey_count", "totp_enrol_failures"}
+	"totp_last_step", "recovery_codes_left", "passkey_count", "totp_enrol_failures", "identity_providers"}
 
 // migrateBelow migrates st down until the newest migration applied is older
 // than version, and returns the migrator to go up again.

@@ -43,4 +43,4 @@ func TestVerifiedEmailMigration(t *testing.T) {
 }
 
 // newerSessionColumns are the sessions columns that migrations after 00007 added.
-var newerSessionColumns = []string{"amr", "factor_id"}
+var newerSessionColumns = []string{"amr", "factor_id", "idp"}
