@@ -13,6 +13,8 @@
 //	@tag.description			The signed-in user's second factor: turning TOTP on and off, and recovery codes. Needs a verified email address.
 //	@tag.name					passkeys
 //	@tag.description			The signed-in user's passkeys (WebAuthn): register, list, remove. Off unless the service has a relying party ID.
+//	@tag.name					providers
+//	@tag.description			Sign in with an external identity provider (any OpenID Connect provider, or GitHub): the redirect flow with PKCE for web apps and SPAs, ID tokens for native apps; and the signed-in user's linked identities.
 //	@tag.name					users
 //	@tag.description			Managing other users, with users:read, users:write, sessions:read or sessions:write. Your own account changes through /v1/me.
 //	@tag.name					roles

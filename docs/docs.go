@@ -892,7 +892,6 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
-                        "example": "github",
                         "description": "Provider name",
                         "name": "name",
                         "in": "path",
@@ -975,7 +974,6 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
-                        "example": "github",
                         "description": "Provider name",
                         "name": "name",
                         "in": "path",
@@ -1050,7 +1048,6 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
-                        "example": "google",
                         "description": "Provider name (an oidc one)",
                         "name": "name",
                         "in": "path",
@@ -1514,6 +1511,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
+                "description": "Each identity at an external provider that signs in to this account: the provider, its subject (the provider's id of the person), the address the provider last gave, and when it was linked and last used.",
                 "produces": [
                     "application/json"
                 ],
@@ -1611,7 +1609,6 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
-                        "example": "github",
                         "description": "Provider name",
                         "name": "name",
                         "in": "path",
@@ -4651,6 +4648,10 @@ const docTemplate = `{
         {
             "description": "The signed-in user's passkeys (WebAuthn): register, list, remove. Off unless the service has a relying party ID.",
             "name": "passkeys"
+        },
+        {
+            "description": "Sign in with an external identity provider (any OpenID Connect provider, or GitHub): the redirect flow with PKCE for web apps and SPAs, ID tokens for native apps; and the signed-in user's linked identities.",
+            "name": "providers"
         },
         {
             "description": "Managing other users, with users:read, users:write, sessions:read or sessions:write. Your own account changes through /v1/me.",

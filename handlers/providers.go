@@ -67,7 +67,7 @@ func appRedirect(uri, challenge, method string) (accounts.AppRedirect, error) {
 //	@Description	Open this in the browser (not with fetch): it answers 302 to the provider's sign-in page with a fresh state (single use, 10 minutes), a nonce (OpenID Connect) and a PKCE challenge of authsvc's own. The provider comes back to /v1/auth/providers/{name}/callback, which sends the browser on to redirect_uri with a one-time code for POST /v1/auth/providers/exchange. redirect_uri must be one of REDIRECT_URLS exactly; code_challenge is the app's PKCE S256 challenge, which the exchange checks.
 //	@Tags			providers
 //	@Produce		json
-//	@Param			name					path	string	true	"Provider name"	example(github)
+//	@Param			name					path	string	true	"Provider name"
 //	@Param			redirect_uri			query	string	true	"Where the app wants the browser back: one of REDIRECT_URLS"
 //	@Param			code_challenge			query	string	true	"BASE64URL(SHA-256(code_verifier)), 43 characters"
 //	@Param			code_challenge_method	query	string	true	"S256"	Enums(S256)
@@ -101,7 +101,7 @@ func (h *Auth) authorizeProvider(c echo.Context) error {
 //	@Description	The provider sends the browser here (PUBLIC_URL/v1/auth/providers/{name}/callback: register this URL at the provider). authsvc redeems the code, verifies the ID token (or reads GitHub's user and its primary email), resolves the account, and answers 302 to the app's redirect_uri with ?code=<one-time code> (5 minutes, single use, bound to the app's code_challenge), or ?linked=<name> after a link, or ?error=<code>&error_description=… (access_denied, identity_conflict, identity_taken, signup_disabled, email_required, account_disabled, account_pending, email_unverified, provider_error). Never a token in the URL.
 //	@Tags			providers
 //	@Produce		json
-//	@Param			name				path	string	true	"Provider name"	example(github)
+//	@Param			name				path	string	true	"Provider name"
 //	@Param			code				query	string	false	"The provider's authorization code"
 //	@Param			state				query	string	true	"The state authorize sent"
 //	@Param			error				query	string	false	"The provider's error (OAuth 2.0), e.g. access_denied"
@@ -170,7 +170,7 @@ type ProviderIDTokenRequest struct {
 //	@Tags			providers
 //	@Accept			json
 //	@Produce		json
-//	@Param			name	path		string					true	"Provider name (an oidc one)"	example(google)
+//	@Param			name	path		string					true	"Provider name (an oidc one)"
 //	@Param			body	body		ProviderIDTokenRequest	true	"The ID token"
 //	@Success		200		{object}	LoginResponse
 //	@Header			200		{string}	Set-Cookie		"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
@@ -219,6 +219,7 @@ func identityView(i *models.Identity) Identity {
 //
 //	@ID				listMyIdentities
 //	@Summary		The signed-in user's linked identities
+//	@Description	Each identity at an external provider that signs in to this account: the provider, its subject (the provider's id of the person), the address the provider last gave, and when it was linked and last used.
 //	@Tags			providers
 //	@Produce		json
 //	@Success		200	{object}	IdentitiesResponse
@@ -263,7 +264,7 @@ type AuthorizeURLResponse struct {
 //	@Tags			providers
 //	@Accept			json
 //	@Produce		json
-//	@Param			name	path		string				true	"Provider name"	example(github)
+//	@Param			name	path		string				true	"Provider name"
 //	@Param			body	body		LinkIdentityRequest	true	"Where to come back, the app's PKCE challenge, the password"
 //	@Success		200		{object}	AuthorizeURLResponse
 //	@Failure		400		{object}	problem.Error	"invalid_redirect_uri, validation_failed"
