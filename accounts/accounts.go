@@ -255,8 +255,13 @@ func (s *Service) verifyDummy(ctx context.Context, turn *hashpool.Ticket, pw str
 // checkPassword is verify for operations that need the caller's password
 // (re-authentication): ErrInvalidCredentials when it is wrong. A wrong one
 // counts toward the lockout like a failed login; while login is locked it is
-// not checked (*LockedError).
+// not checked (*LockedError). An account without a password (made by a
+// provider's sign-in) gets ErrPasswordNotSet: it sets one by forgot-password.
 func (s *Service) checkPassword(ctx context.Context, u *models.User, pw string, client audit.Client) error {
+	if u.PasswordHash == "" {
+		// Nothing to check, and nothing to guess: no count either.
+		return ErrPasswordNotSet
+	}
 	turn, err := s.hashing.Enter()
 	if err != nil {
 		return err

@@ -52,6 +52,7 @@ var (
 	ErrEmailRequired        = errors.New("accounts: the provider gave no usable email address")
 	ErrIdentityNotFound     = errors.New("accounts: no such identity of the user")
 	ErrLastLoginMethod      = errors.New("accounts: the account would have no way left to sign in")
+	ErrPasswordNotSet       = errors.New("accounts: the account has no password to confirm with")
 )
 
 // WeakPasswordError: a new password fails the policy.

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -84,6 +85,10 @@ func defaults() config.Config {
 		WebAuthnRPID:    "localhost",
 		WebAuthnRPName:  "authsvc",
 		WebAuthnOrigins: []string{"http://localhost:8080"},
+
+		Providers:       nil, // AUTH_PROVIDERS unset: sign-in with providers is off
+		RedirectURLs:    nil,
+		ProviderTimeout: 10 * time.Second,
 
 		CORSOrigins:    nil,
 		CookieMode:     false,
@@ -169,6 +174,42 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"TRUSTED_PROXIES", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,10.0.0.1"}, "an address, not a CIDR"},
 		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "loud"}, "unknown level"},
 		{"LOG_FORMAT", map[string]string{"LOG_FORMAT": "xml"}, "unknown format"},
+
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": "Google"}, "an upper-case name"},
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": "my_corp"}, "an underscore in a name"},
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": "1corp"}, "a name starting with a digit"},
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": "corp/admin"}, "a slash in a name (it is a path segment)"},
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": strings.Repeat("a", 33)}, "a name of 33 characters"},
+		{"AUTH_PROVIDERS", corp(gh(), map[string]string{"AUTH_PROVIDERS": "corp,gh,corp"}), "a name listed twice"},
+		{"PROVIDER_CORP_TYPE", corp(map[string]string{"PROVIDER_CORP_TYPE": "saml"}), "unknown type"},
+		{"PROVIDER_CORP_ISSUER", corp(map[string]string{"PROVIDER_CORP_ISSUER": ""}), "an oidc provider without an issuer"},
+		{"PROVIDER_CORP_ISSUER", corp(map[string]string{"PROVIDER_CORP_ISSUER": "accounts.google.com"}), "an issuer that is no URL"},
+		{"PROVIDER_CORP_ISSUER", corp(map[string]string{"PROVIDER_CORP_ISSUER": "ftp://idp.corp.example"}), "an issuer that is not http"},
+		{"PROVIDER_CORP_CLIENT_ID", corp(map[string]string{"PROVIDER_CORP_CLIENT_ID": ""}), "an oidc provider without a client id"},
+		{"PROVIDER_MY_CORP_CLIENT_ID", map[string]string{"AUTH_PROVIDERS": "my-corp", "PROVIDER_MY_CORP_ISSUER": "https://idp.corp.example"},
+			"a hyphenated name's variable"},
+		{"PROVIDER_CORP_LINK_BY_EMAIL", corp(map[string]string{"PROVIDER_CORP_LINK_BY_EMAIL": "yes please"}), "not a bool"},
+		{"PROVIDER_CORP_SIGNUP", corp(map[string]string{"PROVIDER_CORP_SIGNUP": "maybe"}), "not a bool"},
+		{"PROVIDER_GH_CLIENT_SECRET", gh(map[string]string{"PROVIDER_GH_CLIENT_SECRET": ""}), "github without a client secret"},
+		{"PROVIDER_GH_CLIENT_ID", gh(map[string]string{"PROVIDER_GH_CLIENT_ID": ""}), "github without a client id"},
+		{"PROVIDER_GH_AUTH_URL", gh(map[string]string{"PROVIDER_GH_AUTH_URL": "/login/oauth/authorize"}), "a relative URL"},
+		{"PROVIDER_GH_TOKEN_URL", gh(map[string]string{"PROVIDER_GH_TOKEN_URL": "ghe.example.com/login/oauth/access_token"}), "no scheme"},
+		{"PROVIDER_GH_API_URL", gh(map[string]string{"PROVIDER_GH_API_URL": "ldap://ghe.example.com"}), "not http"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "not a url"}, "words"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "https://app.example.com/cb#frag"}, "a fragment"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "/auth/callback"}, "a relative URL"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "https://app.example.com/cb#"}, "an empty fragment"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "javascript:/alert(1)"}, "a scheme browsers run"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "file:///etc/passwd"}, "a local file"},
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": "corp-"}, "a trailing hyphen"},
+		{"AUTH_PROVIDERS", map[string]string{"AUTH_PROVIDERS": "my--corp"}, "a double hyphen"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "https:///auth/callback"}, "https without a host"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "com.example.app:oauth"}, "an opaque native URL (no slash after the scheme)"},
+		{"REDIRECT_URLS", map[string]string{"REDIRECT_URLS": "https://app.example.com/cb, app.example.com/cb"}, "the second one without a scheme"},
+		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "10"}, "no unit"},
+		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "0"}, "zero"},
+		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "-1s"}, "negative"},
+		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "soon"}, "words"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"/"+tc.label, func(t *testing.T) {
@@ -210,6 +251,25 @@ func TestErrorsDoNotEchoSecrets(t *testing.T) {
 		_, err := config.Load(env(map[string]string{name: url, "MAIL_FROM": "a@example.com"}))
 		if err == nil || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "Pa55") {
 			t.Errorf("%s: error %v echoes the password", name, err)
+		}
+	}
+	// A provider's client secret is never quoted, whatever else is wrong.
+	for _, vars := range []map[string]string{
+		gh(map[string]string{"PROVIDER_GH_CLIENT_ID": "", "PROVIDER_GH_CLIENT_SECRET": short}),
+		gh(map[string]string{"PROVIDER_GH_API_URL": "api", "PROVIDER_GH_CLIENT_SECRET": short}),
+		corp(map[string]string{"PROVIDER_CORP_TYPE": "saml", "PROVIDER_CORP_CLIENT_SECRET": short}),
+	} {
+		if _, err := config.Load(env(vars)); err == nil || strings.Contains(err.Error(), short) {
+			t.Errorf("%v: error %v echoes the client secret", vars, err)
+		}
+	}
+	// Nor the credentials a provider URL may carry.
+	for _, vars := range []map[string]string{
+		corp(map[string]string{"PROVIDER_CORP_ISSUER": "ldap://user:hunter2@idp.example.com/"}),
+		gh(map[string]string{"PROVIDER_GH_API_URL": "ftp://user:hunter2@ghe.example.com"}),
+	} {
+		if _, err := config.Load(env(vars)); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: error %v echoes a URL's password", vars, err)
 		}
 	}
 }
@@ -276,6 +336,19 @@ func TestValidValues(t *testing.T) {
 			func(c config.Config) bool { return c.SignupRequiresApproval && c.UserDirectoryPublic && c.CookieMode }},
 		{"SMTP with MAIL_FROM", map[string]string{"SMTP_URL": "smtps://u:p@mail.example.com:465", "MAIL_FROM": "auth@example.com"},
 			func(c config.Config) bool { return c.SMTPURL != "" && c.MailFrom == "auth@example.com" }},
+		{"redirect URLs: a web app's, a native app's private-use scheme, loopback with a query; blanks dropped",
+			map[string]string{"REDIRECT_URLS": "https://app.example.com/auth/callback, com.example.app:/oauth ,,http://127.0.0.1:3000/cb?x=1,myapp://callback"},
+			func(c config.Config) bool {
+				return reflect.DeepEqual(c.RedirectURLs, []string{"https://app.example.com/auth/callback", "com.example.app:/oauth", "http://127.0.0.1:3000/cb?x=1", "myapp://callback"})
+			}},
+		{"an issuer's trailing slash is kept (go-oidc compares issuers exactly; Auth0's ends in /)",
+			map[string]string{"AUTH_PROVIDERS": "auth0", "PROVIDER_AUTH0_ISSUER": "https://tenant.auth0.com/", "PROVIDER_AUTH0_CLIENT_ID": "x"},
+			func(c config.Config) bool {
+				return len(c.Providers) == 1 && c.Providers[0].Issuer == "https://tenant.auth0.com/"
+			}},
+
+		{"provider timeout", map[string]string{"PROVIDER_TIMEOUT": "2500ms"},
+			func(c config.Config) bool { return c.ProviderTimeout == 2500*time.Millisecond }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -350,16 +423,23 @@ type variable struct {
 	name, method, def string
 }
 
-// readVariables finds every variable config.Load reads by reading config.go.
+// loadFiles are the files whose reader calls config.Load makes.
+var loadFiles = []string{"config.go", "providers.go"}
+
+// readVariables finds every variable config.Load reads by reading loadFiles.
+// Each provider's PROVIDER_<NAME>_* variables are named at run time; see
+// providerSuffixes.
 func readVariables(t *testing.T) map[string]variable {
 	t.Helper()
-	src, err := os.ReadFile("config.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	vars := map[string]variable{}
-	for _, m := range loadCall.FindAllStringSubmatch(string(src), -1) {
-		vars[m[2]] = variable{name: m[2], method: m[1], def: strings.TrimSpace(m[3])}
+	for _, name := range loadFiles {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range loadCall.FindAllStringSubmatch(string(src), -1) {
+			vars[m[2]] = variable{name: m[2], method: m[1], def: strings.TrimSpace(m[3])}
+		}
 	}
 	// Guard against the pattern silently matching nothing after a refactor.
 	if len(vars) < 35 {
@@ -507,5 +587,194 @@ func TestWebAuthnRelyingParty(t *testing.T) {
 		if c.WebAuthnRPID != tc.rpID || !slices.Equal(c.WebAuthnOrigins, tc.origins) {
 			t.Errorf("%v: RP ID %q, origins %v; want %q, %v", tc.vars, c.WebAuthnRPID, c.WebAuthnOrigins, tc.rpID, tc.origins)
 		}
+	}
+}
+
+// corp is the variables of a valid OpenID Connect provider "corp" (a public
+// client: no secret), then each of extra in turn, whose values win.
+func corp(extra ...map[string]string) map[string]string {
+	vars := map[string]string{
+		"AUTH_PROVIDERS":          "corp",
+		"PROVIDER_CORP_ISSUER":    "https://idp.corp.example",
+		"PROVIDER_CORP_CLIENT_ID": "authsvc",
+	}
+	for _, e := range extra {
+		maps.Copy(vars, e)
+	}
+	return vars
+}
+
+// gh is the variables of a valid GitHub provider "gh", then extra's.
+func gh(extra ...map[string]string) map[string]string {
+	vars := map[string]string{
+		"AUTH_PROVIDERS":            "gh",
+		"PROVIDER_GH_TYPE":          "github",
+		"PROVIDER_GH_CLIENT_ID":     "Iv1.0123456789abcdef",
+		"PROVIDER_GH_CLIENT_SECRET": "gh-client-secret",
+	}
+	for _, e := range extra {
+		maps.Copy(vars, e)
+	}
+	return vars
+}
+
+// AUTH_PROVIDERS and each provider's PROVIDER_<NAME>_* variables, as the
+// contract's table has them: defaults, a hyphenated name, every override.
+func TestProviders(t *testing.T) {
+	github := func(name, clientID, secret string) config.Provider {
+		return config.Provider{Name: name, Type: config.ProviderGitHub, ClientID: clientID, ClientSecret: secret,
+			Scopes:  []string{"read:user", "user:email"},
+			AuthURL: "https://github.com/login/oauth/authorize", TokenURL: "https://github.com/login/oauth/access_token",
+			APIURL: "https://api.github.com", Signup: true}
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want []config.Provider
+	}{
+		{"unset: no providers", nil, nil},
+		{"an OpenID Connect provider by default: OIDC scopes, signup on, no linking by email",
+			map[string]string{
+				"AUTH_PROVIDERS":            "google",
+				"PROVIDER_GOOGLE_ISSUER":    "https://accounts.google.com",
+				"PROVIDER_GOOGLE_CLIENT_ID": "1234-web.apps.googleusercontent.com", "PROVIDER_GOOGLE_CLIENT_SECRET": "GOCSPX-secret",
+			},
+			[]config.Provider{{Name: "google", Type: config.ProviderOIDC, Issuer: "https://accounts.google.com",
+				ClientID: "1234-web.apps.googleusercontent.com", ClientSecret: "GOCSPX-secret",
+				Scopes: []string{"openid", "email", "profile"}, Signup: true}}},
+		{"a public OIDC client (PKCE alone) needs no secret", corp(),
+			[]config.Provider{{Name: "corp", Type: config.ProviderOIDC, Issuer: "https://idp.corp.example", ClientID: "authsvc",
+				Scopes: []string{"openid", "email", "profile"}, Signup: true}}},
+		{"GitHub: github.com's endpoints and GitHub's scopes", gh(),
+			[]config.Provider{github("gh", "Iv1.0123456789abcdef", "gh-client-secret")}},
+		{"the type in any case; GitHub Enterprise endpoints, the API URL without its trailing slash",
+			gh(map[string]string{
+				"PROVIDER_GH_TYPE":      "GitHub",
+				"PROVIDER_GH_AUTH_URL":  "https://ghe.example.com/login/oauth/authorize",
+				"PROVIDER_GH_TOKEN_URL": "https://ghe.example.com/login/oauth/access_token",
+				"PROVIDER_GH_API_URL":   "https://ghe.example.com/api/v3/",
+			}),
+			[]config.Provider{func() config.Provider {
+				p := github("gh", "Iv1.0123456789abcdef", "gh-client-secret")
+				p.AuthURL, p.TokenURL = "https://ghe.example.com/login/oauth/authorize", "https://ghe.example.com/login/oauth/access_token"
+				p.APIURL = "https://ghe.example.com/api/v3"
+				return p
+			}()}},
+		{"a hyphenated name reads PROVIDER_MY_CORP_*; the listed order is kept, spaces and blanks dropped",
+			gh(map[string]string{
+				"AUTH_PROVIDERS":             " my-corp , gh ,",
+				"PROVIDER_MY_CORP_ISSUER":    "https://login.corp.example/realms/staff",
+				"PROVIDER_MY_CORP_CLIENT_ID": "authsvc-staff",
+				// The variables of a provider that is not listed are not read.
+				"PROVIDER_CORP_TYPE": "saml", "PROVIDER_OTHER_ISSUER": "not a url",
+			}),
+			[]config.Provider{
+				{Name: "my-corp", Type: config.ProviderOIDC, Issuer: "https://login.corp.example/realms/staff", ClientID: "authsvc-staff",
+					Scopes: []string{"openid", "email", "profile"}, Signup: true},
+				github("gh", "Iv1.0123456789abcdef", "gh-client-secret"),
+			}},
+		{"scopes, native apps' audiences, linking by email, signup off",
+			corp(map[string]string{
+				"PROVIDER_CORP_SCOPES":        " openid  email ",
+				"PROVIDER_CORP_AUDIENCES":     "ios-app, android-app",
+				"PROVIDER_CORP_LINK_BY_EMAIL": "true",
+				"PROVIDER_CORP_SIGNUP":        "false",
+			}),
+			[]config.Provider{{Name: "corp", Type: config.ProviderOIDC, Issuer: "https://idp.corp.example", ClientID: "authsvc",
+				Scopes: []string{"openid", "email"}, Audiences: []string{"ios-app", "android-app"}, LinkByEmail: true, Signup: false}}},
+		{"GitHub's scopes can be changed too", gh(map[string]string{"PROVIDER_GH_SCOPES": "user:email"}),
+			[]config.Provider{func() config.Provider {
+				p := github("gh", "Iv1.0123456789abcdef", "gh-client-secret")
+				p.Scopes = []string{"user:email"}
+				return p
+			}()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustLoad(t, tc.vars).Providers; !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Providers of %v:\n got %+v\nwant %+v", tc.vars, got, tc.want)
+			}
+		})
+	}
+}
+
+// providerVar is a PROVIDER_<NAME>_ suffix read in providers.go: v("ISSUER").
+var providerVar = regexp.MustCompile(`\bv\("([A-Z_]+)"\)`)
+
+// providerSuffixes are the suffixes of the PROVIDER_<NAME>_* variables
+// config.Load reads for each provider.
+func providerSuffixes(t *testing.T) map[string]bool {
+	t.Helper()
+	src, err := os.ReadFile("providers.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range providerVar.FindAllStringSubmatch(string(src), -1) {
+		out[m[1]] = true
+	}
+	if len(out) < 10 {
+		t.Fatalf("found only %d PROVIDER_<NAME>_* variables in providers.go; has the reader changed? %v", len(out), keys(out))
+	}
+	return out
+}
+
+// providerMention is a per-provider variable in the docs: PROVIDER_<NAME>_ISSUER.
+var providerMention = regexp.MustCompile(`PROVIDER_<NAME>_([A-Z_]+)`)
+
+// The per-provider variables are named at run time, so the tests above cannot
+// see them: README.md and .env.example must each name every one as
+// PROVIDER_<NAME>_SUFFIX, and no other.
+func TestProviderVariablesAreDocumented(t *testing.T) {
+	suffixes := providerSuffixes(t)
+	for _, file := range []string{"README.md", ".env.example"} {
+		src, err := os.ReadFile(filepath.Join("..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mentioned := map[string]bool{}
+		for _, m := range providerMention.FindAllStringSubmatch(string(src), -1) {
+			mentioned[m[1]] = true
+		}
+		for _, s := range keys(suffixes) {
+			if !mentioned[s] {
+				t.Errorf("%s does not name PROVIDER_<NAME>_%s", file, s)
+			}
+		}
+		for _, s := range keys(mentioned) {
+			if !suffixes[s] {
+				t.Errorf("%s names PROVIDER_<NAME>_%s, which config.Load does not read", file, s)
+			}
+		}
+	}
+}
+
+// exampleLine is a commented-out assignment in .env.example: #NAME=value.
+var exampleLine = regexp.MustCompile(`(?m)^#([A-Z][A-Z0-9_]*)=(.*)$`)
+
+// The commented-out provider examples in .env.example (Google, GitHub, the
+// app's redirect URLs) are a configuration that loads as written.
+func TestEnvExampleProviderExamplesLoad(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, m := range exampleLine.FindAllStringSubmatch(string(src), -1) {
+		if _, twice := vars[m[1]]; twice {
+			t.Errorf(".env.example's examples set %s twice", m[1])
+		}
+		vars[m[1]] = strings.TrimSpace(m[2])
+	}
+	c := mustLoad(t, vars)
+	var names []string
+	for _, p := range c.Providers {
+		names = append(names, p.Name+":"+p.Type)
+	}
+	if !slices.Equal(names, []string{"google:oidc", "github:github"}) || len(c.RedirectURLs) == 0 {
+		t.Fatalf(".env.example's examples give providers %v and redirect URLs %v; want google (oidc), github and at least one URL",
+			names, c.RedirectURLs)
+	}
+	if c.Providers[0].Issuer != "https://accounts.google.com" {
+		t.Errorf("the Google example's issuer is %q", c.Providers[0].Issuer)
 	}
 }

@@ -32,14 +32,14 @@ type Provider struct {
 
 // providerName is a provider's slug: it names a path segment and, upper-cased
 // with "-" as "_", its variables.
-var providerName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+var providerName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
 // providers reads AUTH_PROVIDERS and each provider's PROVIDER_<NAME>_* variables.
 func (r *reader) providers() []Provider {
 	var out []Provider
 	for _, name := range r.list("AUTH_PROVIDERS") {
-		if !providerName.MatchString(name) {
-			r.fail("AUTH_PROVIDERS", "%q is not a provider name (lowercase letters, digits and -, starting with a letter)", name)
+		if !providerName.MatchString(name) || len(name) > 32 {
+			r.fail("AUTH_PROVIDERS", "%q is not a provider name (up to 32 lowercase letters and digits, words joined by single hyphens, starting with a letter)", name)
 			return nil
 		}
 		if slices.ContainsFunc(out, func(p Provider) bool { return p.Name == name }) {
@@ -70,7 +70,9 @@ func (r *reader) provider(name string) Provider {
 	defaultScopes := "openid email profile"
 	switch p.Type {
 	case ProviderOIDC:
-		p.Issuer = strings.TrimRight(r.str(v("ISSUER"), ""), "/")
+		// As given: go-oidc compares it with the discovered issuer exactly,
+		// and some issuers end in "/" (Auth0's).
+		p.Issuer = r.str(v("ISSUER"), "")
 		if p.Issuer == "" {
 			r.fail(v("ISSUER"), "required for an oidc provider")
 		}
@@ -91,24 +93,29 @@ func (r *reader) provider(name string) Provider {
 	return p
 }
 
-// redirectURLs reads REDIRECT_URLS: exact URLs, a web app's (http or https)
-// or a native app's (a private-use scheme such as com.example.app:/oauth).
+// redirectURLs reads REDIRECT_URLS: exact URLs, a web app's (http or https
+// with a host) or a native app's (a private-use scheme such as
+// com.example.app:/oauth or myapp://callback), never a fragment or a scheme browsers run or read
+// locally.
 func (r *reader) redirectURLs() []string {
 	list := r.list("REDIRECT_URLS")
 	for _, s := range list {
 		u, err := url.Parse(s)
-		if err != nil || u.Scheme == "" || u.Fragment != "" || u.Opaque != "" && !strings.HasPrefix(u.Opaque, "/") ||
-			(u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
-			r.fail("REDIRECT_URLS", "%q is not an absolute URL without a fragment", s)
+		web := err == nil && (u.Scheme == "http" || u.Scheme == "https")
+		if err != nil || u.Scheme == "" || strings.Contains(s, "#") || u.Opaque != "" ||
+			web && u.Host == "" || !web && u.Host == "" && !strings.HasPrefix(u.Path, "/") ||
+			slices.Contains([]string{"javascript", "data", "file", "vbscript", "blob", "about"}, u.Scheme) {
+			r.fail("REDIRECT_URLS", "%q is not an https URL or an app's private-use scheme URL (com.example.app:/path), without a fragment", s)
 			return nil
 		}
 	}
 	return list
 }
 
-// absoluteURL fails name unless s is an absolute http(s) URL.
+// absoluteURL fails name unless s is an absolute http(s) URL. The value is
+// not repeated: it may carry credentials.
 func (r *reader) absoluteURL(name, s string) {
 	if err := checkURL(s); err != nil {
-		r.fail(name, "%q %v", s, err)
+		r.fail(name, "%v", err)
 	}
 }

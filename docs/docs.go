@@ -1427,6 +1427,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "password_not_set: an account made by a provider sets a password first",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "409": {
                         "description": "last_admin",
                         "schema": {
@@ -1485,6 +1491,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "invalid_credentials (a new email without the right password)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "password_not_set: an account made by a provider sets a password first",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1784,7 +1796,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified: confirm the email address first",
+                        "description": "email_unverified: confirm the email address first; password_not_set",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2085,7 +2097,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified: confirm the email address first",
+                        "description": "email_unverified: confirm the email address first; password_not_set",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2201,6 +2213,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "invalid_credentials",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "password_not_set: an account made by a provider sets a password first (forgot-password)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }

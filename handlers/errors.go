@@ -67,6 +67,7 @@ var problems = []struct {
 	{accounts.ErrEmailRequired, problem.BadRequest("email_required", "The provider gave no usable email address.")},
 	{accounts.ErrIdentityNotFound, problem.NotFound("identity_not_found", "No such identity.")},
 	{accounts.ErrLastLoginMethod, problem.Conflict("last_login_method", "This is the account's only way to sign in; set a password (forgot-password) or add a passkey first.")},
+	{accounts.ErrPasswordNotSet, problem.Forbidden("password_not_set", "The account has no password to confirm this with (it was made by a sign-in with a provider); set one with POST /v1/auth/password/forgot first.")},
 	{accounts.ErrSessionNotFound, problem.NotFound("session_not_found", "No such session.")},
 	{accounts.ErrRoleNotFound, problem.NotFound("role_not_found", "No such role.")},
 	{accounts.ErrRoleExists, problem.Conflict("role_exists", "A role with this name already exists.")},

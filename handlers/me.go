@@ -107,6 +107,7 @@ func (r *UpdateMeRequest) normalize() {
 //	@Success		200		{object}	UserResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials (a new email without the right password)"
+//	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
@@ -147,6 +148,7 @@ type DeleteMeRequest struct {
 //	@Success		204
 //	@Failure		400	{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials"
+//	@Failure		403	{object}	problem.Error	"password_not_set: an account made by a provider sets a password first"
 //	@Failure		409	{object}	problem.Error	"last_admin"
 //	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
@@ -184,6 +186,7 @@ type ChangePasswordRequest struct {
 //	@Success		200		{object}	MessageResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed (policy, or the same as the old), malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
+//	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first (forgot-password)"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/password [post]

@@ -83,7 +83,7 @@ type TOTPEnrolmentResponse struct {
 //	@Success		201		{object}	TOTPEnrolmentResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set"
 //	@Failure		409		{object}	problem.Error	"mfa_already_enabled"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth

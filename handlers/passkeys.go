@@ -66,7 +66,7 @@ func passkeyView(p *models.Passkey) Passkey {
 //	@Success		200		{object}	PasskeyOptionsResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Failure		409		{object}	problem.Error	"too_many_passkeys"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"

@@ -594,7 +594,7 @@ func TestProviderLinkAndUnlink(t *testing.T) {
 func TestProviderAccountWithoutPassword(t *testing.T) {
 	fed := fedtest.Start(t)
 	fed.OP.AddUser(adaAtCorp)
-	apitest.Each(t, fed.Vars(nil), func(t *testing.T, e *apitest.Env) {
+	apitest.Each(t, fed.Vars(apitest.Vars{"LOCKOUT_THRESHOLD": "2"}), func(t *testing.T, e *apitest.Env) {
 		var tk fedTokens
 		signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK).Decode(&tk)
 		e.Request(http.MethodPost, "/v1/auth/login", map[string]any{"login": "ada", "password": ""}).ExpectProblem(http.StatusBadRequest, "validation_failed")
@@ -603,12 +603,16 @@ func TestProviderAccountWithoutPassword(t *testing.T) {
 		var ids identitiesJSON
 		e.As(tk.AccessToken, http.MethodGet, "/v1/me/identities", nil).Expect(http.StatusOK).Decode(&ids)
 		e.As(tk.AccessToken, http.MethodDelete, "/v1/me/identities/"+ids.Identities[0].ID, nil).ExpectProblem(http.StatusConflict, "last_login_method")
-		// Re-authentication needs a password it does not have.
-		e.As(tk.AccessToken, http.MethodDelete, "/v1/me", map[string]any{"password": "anything-at-all"}).
-			ExpectProblem(http.StatusUnauthorized, "invalid_credentials")
+		// Re-authentication needs a password it does not have; trying counts nothing.
+		for range 3 {
+			e.As(tk.AccessToken, http.MethodDelete, "/v1/me", map[string]any{"password": "anything-at-all"}).
+				ExpectProblem(http.StatusForbidden, "password_not_set")
+		}
+		e.As(tk.AccessToken, http.MethodPost, "/v1/me/mfa/totp", map[string]any{"password": "anything-at-all"}).
+			ExpectProblem(http.StatusForbidden, "password_not_set")
 		// An administrator gives it a password: now it may unlink.
 		e.As(e.AdminLogin().AccessToken, http.MethodPatch, "/v1/users/"+tk.User.ID, map[string]any{"password": apitest.StrongPassword}).Expect(http.StatusOK)
-		pw := e.Login("ada", apitest.StrongPassword)
+		pw := e.Login("ada", apitest.StrongPassword) // not locked by the tries above
 		if pw.User["has_password"] != true {
 			t.Fatalf("has_password %v after the password was set", pw.User["has_password"])
 		}
