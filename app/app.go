@@ -326,8 +326,9 @@ func newServer(a *App) *echo.Echo {
 		Users: &handlers.Users{
 			Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "users"), Now: now,
 		},
-		Roles: &handlers.Roles{Accounts: a.Accounts},
-		Audit: &handlers.Audit{Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "audit")},
+		Roles:   &handlers.Roles{Accounts: a.Accounts},
+		Audit:   &handlers.Audit{Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "audit")},
+		Forward: &handlers.Forward{Live: live},
 		Gateway: &handlers.Gateway{
 			Clients: cfg.IntrospectionClients, Limiter: a.Limiter,
 			Limit: cfg.IntrospectionRateLimit, FailureLimit: cfg.IntrospectionFailureRateLimit,

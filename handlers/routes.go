@@ -47,6 +47,7 @@ type Handlers struct {
 	Roles     *Roles
 	Audit     *Audit
 	Gateway   *Gateway
+	Forward   *Forward
 }
 
 // NewServer builds the router: middleware, then every route of the API.
@@ -67,6 +68,9 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/metrics", getMetrics(s.Metrics.Handler()))
 	e.POST("/v1/auth/introspect", h.Gateway.introspect)
 	e.GET("/v1/auth/revocations", h.Gateway.getRevocations)
+	// Any method: gateways ask with the method of the request they guard.
+	e.Any("/v1/auth/forward", h.Forward.forward)
+	e.Any("/v1/auth/forward/*", h.Forward.forward)
 
 	e.POST("/v1/auth/signup", h.Auth.signup)
 	e.POST("/v1/auth/login", h.Auth.login)
