@@ -95,10 +95,7 @@ func (s *Store) UsernameTaken(ctx context.Context, username string) (bool, error
 // CreateProviderFlow stores a flow in progress and drops every expired one
 // of anyone (housekeeping).
 func (s *Store) CreateProviderFlow(ctx context.Context, f *models.ProviderFlow) error {
-	if err := s.conn(ctx).Where("expires_at <= ?", f.CreatedAt).Delete(&models.ProviderFlow{}).Error; err != nil {
-		return err
-	}
-	return translate(s.conn(ctx).Create(f).Error)
+	return s.createDroppingExpired(ctx, f, &models.ProviderFlow{}, f.CreatedAt)
 }
 
 // UseProviderFlow takes the flow whose state has this MAC, if it is unused
@@ -112,10 +109,7 @@ func (s *Store) UseProviderFlow(ctx context.Context, stateHash []byte, now time.
 // CreateProviderCode stores a one-time code for an app and drops every
 // expired one of anyone (housekeeping).
 func (s *Store) CreateProviderCode(ctx context.Context, c *models.ProviderCode) error {
-	if err := s.conn(ctx).Where("expires_at <= ?", c.CreatedAt).Delete(&models.ProviderCode{}).Error; err != nil {
-		return err
-	}
-	return translate(s.conn(ctx).Create(c).Error)
+	return s.createDroppingExpired(ctx, c, &models.ProviderCode{}, c.CreatedAt)
 }
 
 // UseProviderCode takes the one-time code with this MAC, as UseProviderFlow a state.

@@ -75,10 +75,7 @@ func (s *Store) ClearMFA(ctx context.Context, userID uuid.UUID, now time.Time) e
 // CreateMFAChallenge stores a second login step, which holds only its token's
 // MAC, and drops every expired one of anyone (housekeeping).
 func (s *Store) CreateMFAChallenge(ctx context.Context, c *models.MFAChallenge) error {
-	if err := s.conn(ctx).Where("expires_at <= ?", c.CreatedAt).Delete(&models.MFAChallenge{}).Error; err != nil {
-		return err
-	}
-	return translate(s.conn(ctx).Create(c).Error)
+	return s.createDroppingExpired(ctx, c, &models.MFAChallenge{}, c.CreatedAt)
 }
 
 // MFAChallengeUser is the user a second login step (by its token's MAC) belongs to.

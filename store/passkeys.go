@@ -85,10 +85,7 @@ func (s *Store) countPasskeys(ctx context.Context, userID uuid.UUID) error {
 // CreateWebAuthnChallenge stores a ceremony in progress and drops every
 // expired one of anyone (housekeeping).
 func (s *Store) CreateWebAuthnChallenge(ctx context.Context, c *models.WebAuthnChallenge) error {
-	if err := s.conn(ctx).Where("expires_at <= ?", c.CreatedAt).Delete(&models.WebAuthnChallenge{}).Error; err != nil {
-		return err
-	}
-	return translate(s.conn(ctx).Create(c).Error)
+	return s.createDroppingExpired(ctx, c, &models.WebAuthnChallenge{}, c.CreatedAt)
 }
 
 // UseWebAuthnChallenge takes the ceremony of kind with this id, if it is

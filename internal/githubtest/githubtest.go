@@ -30,13 +30,11 @@
 package githubtest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,6 +46,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/authsvc/authsvc/internal/faults"
 )
 
 // User is the GitHub account that signs in. PublicEmail is what /user shows
@@ -71,8 +71,8 @@ type Email struct {
 type GitHub struct {
 	URL, AuthURL, TokenURL, APIURL string
 
-	down, garbage, denied atomic.Bool
-	slow                  atomic.Int64 // time.Duration
+	faults.Faults // SetDown, SetSlow, SetGarbage (the token endpoint and the API)
+	denied        atomic.Bool
 
 	mu      sync.Mutex
 	clients map[string]string // id → secret
@@ -103,7 +103,7 @@ func Start(t testing.TB) *GitHub {
 	mux.HandleFunc("POST /login/oauth/access_token", g.accessToken)
 	mux.HandleFunc("GET /user", g.api(g.getUser))
 	mux.HandleFunc("GET /user/emails", g.api(g.getEmails))
-	srv := httptest.NewServer(g.middleware(mux))
+	srv := httptest.NewServer(g.Wrap(mux, func(path string) bool { return path != "/login/oauth/authorize" }))
 	t.Cleanup(srv.Close)
 	g.URL, g.APIURL = srv.URL, srv.URL
 	g.AuthURL, g.TokenURL = srv.URL+"/login/oauth/authorize", srv.URL+"/login/oauth/access_token"
@@ -135,43 +135,6 @@ func (g *GitHub) SetUser(u User) {
 // SetDenied makes the user press "Cancel": authorize redirects with
 // error=access_denied.
 func (g *GitHub) SetDenied(denied bool) { g.denied.Store(denied) }
-
-// SetDown makes every request answer 503 while down.
-func (g *GitHub) SetDown(down bool) { g.down.Store(down) }
-
-// SetSlow delays every request by d (0: none), ending early if the client
-// gives up.
-func (g *GitHub) SetSlow(d time.Duration) { g.slow.Store(int64(d)) }
-
-// SetGarbage makes the token endpoint and the API answer 200 with a body
-// that claims to be JSON and is not.
-func (g *GitHub) SetGarbage(on bool) { g.garbage.Store(on) }
-
-func (g *GitHub) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d := time.Duration(g.slow.Load()); d > 0 {
-			// Read the body first: net/http notices a client that gave up (and
-			// cancels r.Context) only once the request body has been consumed.
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if g.down.Load() {
-			http.Error(w, "GitHub is down", http.StatusServiceUnavailable)
-			return
-		}
-		if g.garbage.Load() && r.URL.Path != "/login/oauth/authorize" {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			_, _ = w.Write([]byte("<html>Unicorn! {\"not\": json"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 func (g *GitHub) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

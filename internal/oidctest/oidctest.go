@@ -21,21 +21,19 @@
 package oidctest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/authsvc/authsvc/internal/faults"
 )
 
 // User is an account on the provider. Subject defaults to "sub-"+Username and
@@ -57,11 +55,9 @@ func (u User) name() string { return strings.TrimSpace(u.GivenName + " " + u.Fam
 type Provider struct {
 	Issuer string
 
-	store   *store
-	op      *op.Provider
-	down    atomic.Bool
-	garbage atomic.Bool
-	slow    atomic.Int64 // time.Duration
+	store         *store
+	op            *op.Provider
+	faults.Faults // SetDown, SetSlow, SetGarbage (discovery, JWKS, token, userinfo, introspection)
 }
 
 const loginPath = "/login"
@@ -81,7 +77,7 @@ func Start(t testing.TB) *Provider {
 	}}
 	// Unstarted, so the URL (and so the issuer) is known before the handler
 	// exists, and no request can race with building it.
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(p.serveHTTP))
+	srv := httptest.NewUnstartedServer(p.Wrap(http.HandlerFunc(p.serveHTTP), p.isAPI))
 	p.Issuer = "http://" + srv.Listener.Addr().String()
 
 	config := &op.Config{
@@ -122,17 +118,6 @@ func (p *Provider) AddUser(u User) {
 	defer p.store.mu.Unlock()
 	p.store.users[u.Username] = u
 }
-
-// SetDown makes every request answer 503 while down.
-func (p *Provider) SetDown(down bool) { p.down.Store(down) }
-
-// SetSlow delays every request by d (0: no delay). The wait ends early if the
-// client gives up, so a timed-out test does not hold the server open.
-func (p *Provider) SetSlow(d time.Duration) { p.slow.Store(int64(d)) }
-
-// SetGarbage makes discovery, JWKS, token, userinfo and introspection answer
-// 200 with a body that claims to be JSON and is not.
-func (p *Provider) SetGarbage(on bool) { p.garbage.Store(on) }
 
 // IDToken returns a JWT with exactly these claims, signed by the provider's
 // own key (the kid in its JWKS): it verifies, so a relying party must reject
@@ -175,26 +160,6 @@ func sign(t testing.TB, key *ecdsa.PrivateKey, kid string, claims map[string]any
 }
 
 func (p *Provider) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if d := time.Duration(p.slow.Load()); d > 0 {
-		// Read the body first: net/http notices a client that gave up (and
-		// cancels r.Context) only once the request body has been consumed.
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if p.down.Load() {
-		http.Error(w, "provider is down", http.StatusServiceUnavailable)
-		return
-	}
-	if p.garbage.Load() && p.isAPI(r.URL.Path) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("<html>502 upstream garbage {\"not\": json"))
-		return
-	}
 	if r.URL.Path == loginPath {
 		// The interceptor puts the issuer in the context, which
 		// op.AuthCallbackURL needs to build the callback's absolute URL.
