@@ -25,7 +25,15 @@ import (
 
 // rediscoverAfter is how long a failed discovery is trusted before the next
 // use of the provider tries again.
-const rediscoverAfter = 5 * time.Second
+const rediscoverAfter = time.Second
+
+// signingAlgs are the ID token algorithms accepted: every asymmetric one
+// go-oidc knows, whether or not discovery lists them (many providers list
+// none, and go-oidc would then take RS256 alone). Never "none", never HMAC:
+// a key must be the provider's public one.
+var signingAlgs = []string{
+	oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA,
+}
 
 // oidcProvider is an OpenID Connect provider found by discovery.
 type oidcProvider struct {
@@ -81,7 +89,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*discovered, error) {
 			Endpoint: op.Endpoint(), RedirectURL: p.callbackURL, Scopes: p.cfg.Scopes,
 		},
 		// The audience is checked here (accepts), against more than one client id.
-		verifier: op.Verifier(&oidc.Config{SkipClientIDCheck: true, Now: p.now}),
+		verifier: op.Verifier(&oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: signingAlgs, Now: p.now}),
 	}
 	p.found.Store(d)
 	p.log.InfoContext(ctx, "identity provider discovered", "provider", p.cfg.Name, "issuer", p.cfg.Issuer)

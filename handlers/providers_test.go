@@ -200,7 +200,7 @@ func TestProviderUnreachableAtStart(t *testing.T) {
 
 		fed.OP.SetDown(false)
 		e.Request(http.MethodGet, fedtest.AuthorizePath("corp", challenge), nil).ExpectProblem(http.StatusServiceUnavailable, "provider_unavailable")
-		e.Clock.Advance(6 * time.Second) // past the wait between tries
+		e.Clock.Advance(2 * time.Second) // past the wait between tries
 		signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK)
 	})
 }
