@@ -692,3 +692,20 @@ func TestProviderIdentitiesFollowTheSafetyRules(t *testing.T) {
 		}
 	})
 }
+
+// In cookie mode the exchange answers as a login does: the refresh token in
+// its cookie, never in the body.
+func TestProviderExchangeInCookieMode(t *testing.T) {
+	fed := fedtest.StartFor(t, cookieVars["PUBLIC_URL"])
+	fed.OP.AddUser(adaAtCorp)
+	apitest.Each(t, fed.Vars(cookieVars), func(t *testing.T, e *apitest.Env) {
+		r := signInCorp(t, e, fed, adaAtCorp).Expect(http.StatusOK)
+		if strings.Contains(string(r.Body), "refresh_token") {
+			t.Fatalf("the body holds a refresh token in cookie mode: %s", r.Body)
+		}
+		cookies := setCookies(t, r)
+		if cookies[refreshCookie] == nil || !cookies[refreshCookie].HttpOnly || cookies[csrfCookie] == nil {
+			t.Fatalf("cookies %v", r.Header.Values("Set-Cookie"))
+		}
+	})
+}
