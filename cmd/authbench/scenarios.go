@@ -49,6 +49,10 @@ func scenarios(o options, base string, fx *fixture, c credentials) []scenario {
 			targeter: perToken(http.MethodGet, base+"/v1/me", fx.tokens)},
 		{name: "GET /v1/auth/session", conns: o.conns, ceiling: ceilEcho, ok: []int{200}, target: fast,
 			targeter: perToken(http.MethodGet, base+"/v1/auth/session", fx.tokens)},
+		// What nginx auth_request, Caddy forward_auth and Traefik ForwardAuth
+		// ask for each request they let through (-run forward picks it).
+		{name: "GET /v1/auth/forward", conns: o.conns, ceiling: ceilEcho, ok: []int{200}, target: target{minRatio: 0.60},
+			targeter: perToken(http.MethodGet, base+"/v1/auth/forward", fx.tokens)},
 		{name: "POST /v1/auth/introspect", conns: o.conns, ceiling: ceilEcho, ok: []int{200},
 			targeter: introspect(base, fx.tokens, c)},
 		{name: "GET /v1/users (first page)", conns: o.conns, ceiling: ceilEcho, ok: []int{200},
