@@ -35,6 +35,7 @@
 package main
 
 //go:generate go tool swag init --generalInfo main.go --output docs --outputTypes go,json,yaml --parseInternal
+//go:generate go run ./internal/openapi3gen -in docs/swagger.json -out docs/openapi.json
 
 import (
 	"context"

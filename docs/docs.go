@@ -23,7 +23,7 @@ const docTemplate = `{
                 "security": [],
                 "description": "Every key that may still verify a live access token, including the next key before it signs. Gateways cache it for Cache-Control's max-age.",
                 "produces": [
-                    "application/json"
+                    "application/jwk-set+json"
                 ],
                 "tags": [
                     "discovery"
@@ -269,6 +269,18 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -314,6 +326,107 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "email_taken: another account took the address meanwhile",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/forward": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "For nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz and the like: any method, also at /v1/auth/forward/{path} (Envoy's path prefix). The bearer token is checked as GET /v1/me checks it (a revoked session is refused at once); no body is read and no rate limit applies. 200 with an empty body and the X-Auth-* headers for the upstream. Requirements: role= (any of), permission= (all of), amr= (all of), comma-separated or repeated; a gateway that cannot set a query (Envoy) sends X-Auth-Require-Role, -Permission and -AMR headers instead. Each source must be met on its own, so a requirement a client adds can only narrow what passes.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "gateways"
+                ],
+                "summary": "Forward authentication for gateways",
+                "operationId": "forwardAuth",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Any of these roles (comma-separated)",
+                        "name": "role",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "All of these permissions (comma-separated)",
+                        "name": "permission",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "All of these authentication methods (comma-separated), e.g. mfa",
+                        "name": "amr",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "headers": {
+                            "X-Auth-AMR": {
+                                "type": "string",
+                                "description": "How the session was authenticated (RFC 8176), comma-separated"
+                            },
+                            "X-Auth-Email": {
+                                "type": "string",
+                                "description": "The email address"
+                            },
+                            "X-Auth-IDP": {
+                                "type": "string",
+                                "description": "The external identity provider the session was opened with, when one was"
+                            },
+                            "X-Auth-Permissions": {
+                                "type": "string",
+                                "description": "Permissions, comma-separated"
+                            },
+                            "X-Auth-Roles": {
+                                "type": "string",
+                                "description": "Role names, comma-separated"
+                            },
+                            "X-Auth-Session-Id": {
+                                "type": "string",
+                                "description": "The session's id"
+                            },
+                            "X-Auth-User-Id": {
+                                "type": "string",
+                                "description": "The user's id"
+                            },
+                            "X-Auth-Username": {
+                                "type": "string",
+                                "description": "The username"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "missing_token, invalid_token, token_expired, session_revoked; WWW-Authenticate: Bearer realm=\\\"authsvc\\",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: a requirement is not met; WWW-Authenticate: Bearer error=\\\"insufficient_scope\\",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -367,6 +480,18 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "invalid_client",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json or application/x-www-form-urlencoded",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -433,6 +558,18 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "account_pending, account_disabled, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -505,6 +642,18 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -562,6 +711,18 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "account_disabled, account_pending, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -634,6 +795,18 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "passkeys_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -864,6 +1037,18 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "account_disabled, account_pending, email_unverified",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1106,6 +1291,18 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "429": {
                         "description": "rate_limited, too_many_attempts",
                         "schema": {
@@ -1179,6 +1376,18 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "account_disabled, account_pending, csrf_failed",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1439,6 +1648,18 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "429": {
                         "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
@@ -1503,6 +1724,18 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "email_taken, username_taken",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1667,6 +1900,18 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "429": {
                         "description": "too_many_attempts",
                         "schema": {
@@ -1733,6 +1978,18 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "mfa_not_enabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1807,6 +2064,18 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "429": {
                         "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
                         "schema": {
@@ -1862,6 +2131,18 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "mfa_not_enabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1932,6 +2213,18 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "mfa_already_enabled; mfa_not_started (none started, or ended by 5 wrong codes)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2043,6 +2336,18 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -2110,6 +2415,18 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "too_many_passkeys",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2219,6 +2536,18 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "password_not_set: an account made by a provider sets a password first (forgot-password)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2405,6 +2734,18 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -2533,6 +2874,18 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "builtin_role",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2689,6 +3042,18 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             },
@@ -2739,6 +3104,18 @@ const docTemplate = `{
                     },
                     "403": {
                         "description": "forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2959,6 +3336,18 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -3125,6 +3514,7 @@ const docTemplate = `{
                 "actor_id": {
                     "description": "ActorID is who did it; null when nobody signed in (failed login, command line).",
                     "type": "string",
+                    "x-nullable": true,
                     "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
                 },
                 "created_at": {
@@ -3154,6 +3544,7 @@ const docTemplate = `{
                 "user_id": {
                     "description": "UserID is the user the event is about; null when none.",
                     "type": "string",
+                    "x-nullable": true,
                     "example": "0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"
                 }
             }
@@ -3212,8 +3603,7 @@ const docTemplate = `{
         "CreateRoleRequest": {
             "type": "object",
             "required": [
-                "name",
-                "permissions"
+                "name"
             ],
             "properties": {
                 "description": {
@@ -3243,8 +3633,6 @@ const docTemplate = `{
             "required": [
                 "email",
                 "password",
-                "resources",
-                "roles",
                 "username"
             ],
             "properties": {
@@ -3439,6 +3827,7 @@ const docTemplate = `{
                 },
                 "last_used_at": {
                     "type": "string",
+                    "x-nullable": true,
                     "example": "2026-01-02T15:04:05Z"
                 },
                 "provider": {
@@ -3781,6 +4170,7 @@ const docTemplate = `{
                 },
                 "last_used_at": {
                     "type": "string",
+                    "x-nullable": true,
                     "example": "2026-01-02T15:04:05Z"
                 },
                 "name": {
@@ -4405,9 +4795,6 @@ const docTemplate = `{
         },
         "UpdateRoleRequest": {
             "type": "object",
-            "required": [
-                "permissions"
-            ],
             "properties": {
                 "description": {
                     "type": "string",
@@ -4428,10 +4815,6 @@ const docTemplate = `{
         },
         "UpdateUserRequest": {
             "type": "object",
-            "required": [
-                "resources",
-                "roles"
-            ],
             "properties": {
                 "email": {
                     "type": "string",
@@ -4513,6 +4896,7 @@ const docTemplate = `{
                 },
                 "email_verified_at": {
                     "type": "string",
+                    "x-nullable": true,
                     "example": "2026-01-02T15:04:05Z"
                 },
                 "first_name": {
@@ -4540,6 +4924,7 @@ const docTemplate = `{
                 },
                 "last_login_at": {
                     "type": "string",
+                    "x-nullable": true,
                     "example": "2026-01-02T15:04:05Z"
                 },
                 "last_name": {
@@ -4552,6 +4937,7 @@ const docTemplate = `{
                 "pending_email": {
                     "description": "PendingEmail is the address waiting for its confirmation link, or null.",
                     "type": "string",
+                    "x-nullable": true,
                     "example": "ada@new.example.com"
                 },
                 "permissions": {

@@ -26,9 +26,9 @@ type AuditEvent struct {
 	ID   string `json:"id" example:"0193b6c4-9b21-7e33-a4d5-6f7a8b9c0d1e"`
 	Type string `json:"type" example:"role_changed"`
 	// ActorID is who did it; null when nobody signed in (failed login, command line).
-	ActorID *string `json:"actor_id" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"`
+	ActorID *string `json:"actor_id" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f" extensions:"x-nullable"`
 	// UserID is the user the event is about; null when none.
-	UserID    *string   `json:"user_id" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d"`
+	UserID    *string   `json:"user_id" example:"0193b6c4-8a10-7d22-b3c4-5e6f7a8b9c0d" extensions:"x-nullable"`
 	IP        string    `json:"ip" example:"203.0.113.7"`
 	UserAgent string    `json:"user_agent" example:"Mozilla/5.0"`
 	CreatedAt time.Time `json:"created_at" example:"2026-01-02T15:04:05Z"`

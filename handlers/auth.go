@@ -150,6 +150,8 @@ type LoginRequest struct {
 //	@Failure		400		{object}	problem.Error
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"account_pending, account_disabled, email_unverified"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
 //	@Security
 //	@Router			/v1/auth/login [post]
@@ -245,6 +247,8 @@ type RefreshRequest struct {
 //	@Failure		400				{object}	problem.Error
 //	@Failure		401				{object}	problem.Error	"invalid_refresh_token, refresh_token_reused"
 //	@Failure		403				{object}	problem.Error	"account_disabled, account_pending, csrf_failed"
+//	@Failure		413				{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415				{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security
 //	@Router			/v1/auth/refresh [post]
 func (h *Auth) refresh(c echo.Context) error {
@@ -304,6 +308,8 @@ type LogoutRequest struct {
 //	@Header			200				{string}	Set-Cookie	"COOKIE_MODE only: clears __Host-authsvc_refresh and authsvc_csrf"
 //	@Failure		400				{object}	problem.Error
 //	@Failure		403				{object}	problem.Error	"csrf_failed (COOKIE_MODE only)"
+//	@Failure		413				{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415				{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security		BearerAuth
 //	@Router			/v1/auth/logout [post]
 func (h *Auth) logout(c echo.Context) error {

@@ -33,7 +33,7 @@ type JWKS struct {
 //	@Summary		Public signing keys
 //	@Description	Every key that may still verify a live access token, including the next key before it signs. Gateways cache it for Cache-Control's max-age.
 //	@Tags			discovery
-//	@Produce		json
+//	@Produce		application/jwk-set+json
 //	@Success		200	{object}	JWKS
 //	@Security
 //	@Router			/.well-known/jwks.json [get]

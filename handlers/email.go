@@ -28,6 +28,8 @@ func (r *VerifyEmailRequest) normalize() { r.Token = strings.TrimSpace(r.Token) 
 //	@Success		200		{object}	PublicUserResponse
 //	@Failure		400		{object}	problem.Error	"invalid_token, validation_failed"
 //	@Failure		409		{object}	problem.Error	"email_taken: another account took the address meanwhile"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security
 //	@Router			/v1/auth/email/verify [post]
 func (h *Auth) verifyEmail(c echo.Context) error {
@@ -65,6 +67,8 @@ func (r *ResendVerificationRequest) normalize() { r.Email = mailaddr.ASCII(r.Ema
 //	@Param			body	body		ResendVerificationRequest	true	"The account's email address"
 //	@Success		202		{object}	MessageResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security
 //	@Router			/v1/auth/email/resend [post]
 func (h *Auth) resendVerification(c echo.Context) error {

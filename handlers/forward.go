@@ -88,7 +88,7 @@ func (q requirement) met(acct *models.User, roles, permissions, amr []string) bo
 	return acct.Status == models.StatusActive
 }
 
-// forward godoc
+// forwardAuth godoc
 //
 //	@ID				forwardAuth
 //	@Summary		Forward authentication for gateways
@@ -111,7 +111,7 @@ func (q requirement) met(acct *models.User, roles, permissions, amr []string) bo
 //	@Failure		403	{object}	problem.Error	"forbidden: a requirement is not met; WWW-Authenticate: Bearer error=\"insufficient_scope\""
 //	@Security		BearerAuth
 //	@Router			/v1/auth/forward [get]
-func (h *Forward) forward(c echo.Context) error {
+func (h *Forward) forwardAuth(c echo.Context) error {
 	claims, err := h.Live.Authenticate(c)
 	if err != nil {
 		return h.refuse(c, err)

@@ -88,6 +88,8 @@ type inactiveToken struct {
 //	@Success		200		{object}	IntrospectionResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_client"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json or application/x-www-form-urlencoded"
 //	@Failure		429		{object}	problem.Error	"rate_limited: too many calls from this client (INTROSPECTION_RATE_LIMIT), or too many failed client authentications from this address or for this client id (INTROSPECTION_FAILURE_RATE_LIMIT); see Retry-After"
 //	@Security		IntrospectionClient
 //	@Router			/v1/auth/introspect [post]

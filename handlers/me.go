@@ -109,6 +109,8 @@ func (r *UpdateMeRequest) normalize() {
 //	@Failure		401		{object}	problem.Error	"invalid_credentials (a new email without the right password)"
 //	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me [patch]
@@ -150,6 +152,8 @@ type DeleteMeRequest struct {
 //	@Failure		401	{object}	problem.Error	"invalid_credentials"
 //	@Failure		403	{object}	problem.Error	"password_not_set: an account made by a provider sets a password first"
 //	@Failure		409	{object}	problem.Error	"last_admin"
+//	@Failure		413	{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415	{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me [delete]
@@ -187,6 +191,8 @@ type ChangePasswordRequest struct {
 //	@Failure		400		{object}	problem.Error	"validation_failed (policy, or the same as the old), malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first (forgot-password)"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/password [post]

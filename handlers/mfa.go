@@ -41,6 +41,8 @@ func (r *MFARequest) normalize() {
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_mfa_token, invalid_mfa_code"
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
 //	@Security
 //	@Router			/v1/auth/mfa [post]
@@ -85,6 +87,8 @@ type TOTPEnrolmentResponse struct {
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set"
 //	@Failure		409		{object}	problem.Error	"mfa_already_enabled"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp [post]
@@ -133,6 +137,8 @@ type RecoveryCodesResponse struct {
 //	@Failure		401		{object}	problem.Error
 //	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
 //	@Failure		409		{object}	problem.Error	"mfa_already_enabled; mfa_not_started (none started, or ended by 5 wrong codes)"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp/confirm [post]
@@ -178,6 +184,8 @@ func (r *DisableTOTPRequest) normalize() {
 //	@Failure		400	{object}	problem.Error	"validation_failed"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials, invalid_mfa_code"
 //	@Failure		409	{object}	problem.Error	"mfa_not_enabled"
+//	@Failure		413	{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415	{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp [delete]
@@ -219,6 +227,8 @@ func (r *RegenerateCodesRequest) normalize() { r.Code = strings.TrimSpace(r.Code
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials, invalid_mfa_code"
 //	@Failure		409		{object}	problem.Error	"mfa_not_enabled"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/recovery-codes [post]

@@ -37,7 +37,7 @@ type Passkey struct {
 	ID         string     `json:"id" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"`
 	Name       string     `json:"name" example:"Laptop"`
 	CreatedAt  time.Time  `json:"created_at" example:"2026-01-02T15:04:05Z"`
-	LastUsedAt *time.Time `json:"last_used_at" example:"2026-01-02T15:04:05Z"`
+	LastUsedAt *time.Time `json:"last_used_at" example:"2026-01-02T15:04:05Z" extensions:"x-nullable"`
 } // @name Passkey
 
 // PasskeyResponse wraps one passkey.
@@ -69,6 +69,8 @@ func passkeyView(p *models.Passkey) Passkey {
 //	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Failure		409		{object}	problem.Error	"too_many_passkeys"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/me/passkeys/register/options [post]
@@ -112,6 +114,8 @@ func (r *RegisterPasskeyRequest) normalize() { r.Name = strings.TrimSpace(r.Name
 //	@Failure		401		{object}	problem.Error
 //	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security		BearerAuth
 //	@Router			/v1/me/passkeys/register [post]
 func (h *Me) registerPasskey(c echo.Context) error {
@@ -234,6 +238,8 @@ type PasskeyLoginRequest struct {
 //	@Failure		401		{object}	problem.Error	"invalid_passkey"
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
 //	@Security
 //	@Router			/v1/auth/passkey/login [post]

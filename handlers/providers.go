@@ -143,6 +143,8 @@ type ProviderExchangeRequest struct {
 //	@Header			200		{string}	Set-Cookie	"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
 //	@Failure		400		{object}	problem.Error	"invalid_grant, validation_failed"
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
 //	@Security
 //	@Router			/v1/auth/providers/exchange [post]
@@ -179,6 +181,8 @@ type ProviderIDTokenRequest struct {
 //	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified, signup_disabled"
 //	@Failure		404		{object}	problem.Error	"unknown_provider"
 //	@Failure		409		{object}	problem.Error	"identity_conflict"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
 //	@Failure		503		{object}	problem.Error	"provider_unavailable"
 //	@Security
@@ -202,7 +206,7 @@ type Identity struct {
 	Subject    string     `json:"subject" example:"583231"`
 	Email      string     `json:"email" example:"ada@example.com"`
 	CreatedAt  time.Time  `json:"created_at" example:"2026-01-02T15:04:05Z"`
-	LastUsedAt *time.Time `json:"last_used_at" example:"2026-01-02T15:04:05Z"`
+	LastUsedAt *time.Time `json:"last_used_at" example:"2026-01-02T15:04:05Z" extensions:"x-nullable"`
 } // @name Identity
 
 // IdentitiesResponse lists identities.
@@ -271,6 +275,8 @@ type AuthorizeURLResponse struct {
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
 //	@Failure		403		{object}	problem.Error	"email_unverified"
 //	@Failure		404		{object}	problem.Error	"unknown_provider"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts"
 //	@Failure		503		{object}	problem.Error	"provider_unavailable"
 //	@Security		BearerAuth

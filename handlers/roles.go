@@ -70,7 +70,7 @@ func (h *Roles) listRoles(c echo.Context) error {
 type CreateRoleRequest struct {
 	Name        string   `json:"name" validate:"required,slug" example:"master"`
 	Description string   `json:"description" validate:"max=200" example:"Manages users."`
-	Permissions []string `json:"permissions" validate:"max=50,dive,required,max=64" example:"users:read,users:write"`
+	Permissions []string `json:"permissions" validate:"max=50,dive,required,max=64" example:"users:read,users:write" binding:"optional"`
 } // @name CreateRoleRequest
 
 func (r *CreateRoleRequest) normalize() { r.Description = strings.TrimSpace(r.Description) }
@@ -89,6 +89,8 @@ func (r *CreateRoleRequest) normalize() { r.Description = strings.TrimSpace(r.De
 //	@Failure		401		{object}	problem.Error
 //	@Failure		403		{object}	problem.Error	"forbidden: roles:write is required, or a permission the caller lacks"
 //	@Failure		409		{object}	problem.Error	"role_exists"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security		BearerAuth
 //	@Router			/v1/roles [post]
 func (h *Roles) createRole(c echo.Context) error {
@@ -111,7 +113,7 @@ func (h *Roles) createRole(c echo.Context) error {
 // UpdateRoleRequest changes a role; absent fields stay as they are.
 type UpdateRoleRequest struct {
 	Description *string   `json:"description" validate:"omitnil,max=200" example:"Manages users."`
-	Permissions *[]string `json:"permissions" validate:"omitnil,max=50,dive,required,max=64" example:"users:read"`
+	Permissions *[]string `json:"permissions" validate:"omitnil,max=50,dive,required,max=64" example:"users:read" binding:"optional"`
 } // @name UpdateRoleRequest
 
 func (r *UpdateRoleRequest) normalize() {
@@ -137,6 +139,8 @@ func (r *UpdateRoleRequest) normalize() {
 //	@Failure		403		{object}	problem.Error	"forbidden: roles:write is required, or a permission the caller lacks"
 //	@Failure		404		{object}	problem.Error	"role_not_found"
 //	@Failure		409		{object}	problem.Error	"builtin_role"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security		BearerAuth
 //	@Router			/v1/roles/{name} [patch]
 func (h *Roles) updateRole(c echo.Context) error {

@@ -69,8 +69,8 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/auth/introspect", h.Gateway.introspect)
 	e.GET("/v1/auth/revocations", h.Gateway.getRevocations)
 	// Any method: gateways ask with the method of the request they guard.
-	e.Any("/v1/auth/forward", h.Forward.forward)
-	e.Any("/v1/auth/forward/*", h.Forward.forward)
+	e.Any("/v1/auth/forward", h.Forward.forwardAuth)
+	e.Any("/v1/auth/forward/*", h.Forward.forwardAuth)
 
 	e.POST("/v1/auth/signup", h.Auth.signup)
 	e.POST("/v1/auth/login", h.Auth.login)
@@ -133,7 +133,8 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 
 	e.GET("/apidocs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/apidocs/index.html") })
 	e.GET("/apidocs/doc.json", apiDocument)
-	e.GET("/apidocs/*", echoSwagger.WrapHandler)
+	e.GET("/apidocs/openapi.json", openAPIDocument)
+	e.GET("/apidocs/*", echoSwagger.EchoWrapHandler(swaggerUIDocuments))
 	return e
 }
 

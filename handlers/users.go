@@ -207,9 +207,9 @@ type CreateUserRequest struct {
 	FirstName string `json:"first_name" validate:"max=100" example:"Ada"`
 	LastName  string `json:"last_name" validate:"max=100" example:"Lovelace"`
 	// Roles default to ["user"] when absent; [] means none.
-	Roles []string `json:"roles" validate:"max=20,dive,required,max=64" example:"user"`
+	Roles []string `json:"roles" validate:"max=20,dive,required,max=64" example:"user" binding:"optional"`
 	// Resources are opaque ids the user is granted (carried in access tokens).
-	Resources []string `json:"resources" validate:"max=100,dive,required,max=128" example:"assistant-42"`
+	Resources []string `json:"resources" validate:"max=100,dive,required,max=128" example:"assistant-42" binding:"optional"`
 	Status    string   `json:"status" validate:"omitempty,oneof=active pending disabled" enums:"active,pending,disabled" example:"active"`
 	// EmailVerified starts the account with its address verified (you vouch for it).
 	EmailVerified bool `json:"email_verified" example:"false"`
@@ -236,6 +236,8 @@ func (r *CreateUserRequest) normalize() {
 //	@Failure		401		{object}	problem.Error
 //	@Failure		403		{object}	problem.Error	"forbidden: users:write is required, or a role beyond the caller's own permissions"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security		BearerAuth
 //	@Router			/v1/users [post]
 func (h *Users) createUser(c echo.Context) error {
@@ -267,8 +269,8 @@ type UpdateUserRequest struct {
 	// Password sets a new password (policy applies); the user's sessions are revoked.
 	Password *string `json:"password" validate:"omitnil,min=1" example:"correct horse battery staple"`
 	// Roles replace the user's roles; a change revokes the user's sessions.
-	Roles     *[]string `json:"roles" validate:"omitnil,max=20,dive,required,max=64" example:"user"`
-	Resources *[]string `json:"resources" validate:"omitnil,max=100,dive,required,max=128" example:"assistant-42"`
+	Roles     *[]string `json:"roles" validate:"omitnil,max=20,dive,required,max=64" example:"user" binding:"optional"`
+	Resources *[]string `json:"resources" validate:"omitnil,max=100,dive,required,max=128" example:"assistant-42" binding:"optional"`
 	// Status active approves a pending account and unlocks a locked one; disabled bans
 	// (and revokes the user's sessions).
 	Status *string `json:"status" validate:"omitnil,oneof=active disabled" enums:"active,disabled" example:"active"`
@@ -306,6 +308,8 @@ func (r *UpdateUserRequest) normalize() {
 //	@Failure		403		{object}	problem.Error	"forbidden; self_service_required (email, password, status or roles on the caller's own id)"
 //	@Failure		404		{object}	problem.Error	"user_not_found"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken, last_admin"
+//	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Security		BearerAuth
 //	@Router			/v1/users/{id} [patch]
 func (h *Users) updateUser(c echo.Context) error {
@@ -387,6 +391,8 @@ type DeleteAllUsersRequest struct {
 //	@Failure		400	{object}	problem.Error	"validation_failed (confirm)"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials"
 //	@Failure		403	{object}	problem.Error	"forbidden"
+//	@Failure		413	{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
+//	@Failure		415	{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
 //	@Security		BearerAuth
 //	@Router			/v1/users [delete]

@@ -21,12 +21,12 @@ type User struct {
 	Status      string     `json:"status" enums:"pending,active,disabled,locked" example:"active"`
 	CreatedAt   time.Time  `json:"created_at" example:"2026-01-02T15:04:05Z"`
 	UpdatedAt   time.Time  `json:"updated_at" example:"2026-01-02T15:04:05Z"`
-	LastLoginAt *time.Time `json:"last_login_at" example:"2026-01-02T15:04:05Z"`
+	LastLoginAt *time.Time `json:"last_login_at" example:"2026-01-02T15:04:05Z" extensions:"x-nullable"`
 	// EmailVerified: the address was confirmed through a mailed link (or by an administrator).
 	EmailVerified   bool       `json:"email_verified" example:"true"`
-	EmailVerifiedAt *time.Time `json:"email_verified_at" example:"2026-01-02T15:04:05Z"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at" example:"2026-01-02T15:04:05Z" extensions:"x-nullable"`
 	// PendingEmail is the address waiting for its confirmation link, or null.
-	PendingEmail *string   `json:"pending_email" example:"ada@new.example.com"`
+	PendingEmail *string   `json:"pending_email" example:"ada@new.example.com" extensions:"x-nullable"`
 	MFA          MFAStatus `json:"mfa"`
 	// Identities names the providers of the external identities linked to the account.
 	Identities []string `json:"identities" example:"github"`

@@ -120,7 +120,7 @@ func tryOperation(t *testing.T, ctx context.Context, method, path, body string) 
 }
 
 // authorize enters value for the security scheme in the Authorize dialog
-// (for an apiKey header, the whole header value) and closes it.
+// (for HTTP bearer, the bare token: the page adds "Bearer ") and closes it.
 func authorize(t *testing.T, ctx context.Context, scheme, value string) {
 	t.Helper()
 	mark := fmt.Sprintf(`(() => {
@@ -154,10 +154,10 @@ func authorize(t *testing.T, ctx context.Context, scheme, value string) {
 	}
 }
 
-// operations counts the operations of the served document.
+// operations counts the operations of the OpenAPI 3 document the page reads.
 func operations(t *testing.T, base string) int {
 	t.Helper()
-	resp, err := http.Get(base + "/apidocs/doc.json")
+	resp, err := http.Get(base + "/apidocs/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func operations(t *testing.T, base string) int {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatalf("doc.json: %v", err)
+		t.Fatalf("openapi.json: %v", err)
 	}
 	n := 0
 	for _, ops := range doc.Paths {
@@ -243,11 +243,11 @@ type meResponse struct {
 	AMR []string `json:"amr"`
 }
 
-// authorizedMe gives the access token to Authorize as "Bearer <token>" and
-// returns what Try it out on GET /v1/me then shows, which must be a 200.
+// authorizedMe gives the access token to Authorize (BearerAuth, HTTP bearer)
+// and returns what Try it out on GET /v1/me then shows, which must be a 200.
 func authorizedMe(t *testing.T, ctx context.Context, accessToken string) (meResponse, string) {
 	t.Helper()
-	authorize(t, ctx, "BearerAuth", "Bearer "+accessToken)
+	authorize(t, ctx, "BearerAuth", accessToken)
 	status, body := tryOperation(t, ctx, "GET", "/v1/me", "")
 	if status != 200 {
 		t.Fatalf("GET /v1/me after Authorize: %d %s; want 200", status, body)
@@ -259,9 +259,9 @@ func authorizedMe(t *testing.T, ctx context.Context, accessToken string) (meResp
 	return me, body
 }
 
-// TestSwaggerUI: the page loads the document without errors and lists every
-// operation; logging in through "Try it out" returns a token; GET /v1/me is
-// 401 until "Authorize" is given that token, then 200 with the user.
+// TestSwaggerUI: the page loads the OpenAPI 3 document without errors and
+// lists every operation; logging in through "Try it out" returns a token;
+// GET /v1/me is 401 until "Authorize" is given that token, then 200 with the user.
 func TestSwaggerUI(t *testing.T) {
 	d := openDocs(t, nil)
 	ctx := d.ctx
@@ -282,6 +282,10 @@ func TestSwaggerUI(t *testing.T) {
 	}
 	if !strings.Contains(title, "authsvc API") {
 		t.Errorf("title %q", title)
+	}
+	// The page reads the OpenAPI 3 document (the 2.0 one is its second choice).
+	if oas3, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.ui.specSelectors.isOAS3()`)); err != nil || !oas3 {
+		t.Errorf("Swagger UI did not open the OpenAPI 3 document (%v)", err)
 	}
 	if errs != "" {
 		t.Errorf("Swagger UI reports errors in the document:\n%s", errs)
