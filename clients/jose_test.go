@@ -21,12 +21,7 @@ import (
 // the test is skipped, except in CI, where that is a failure.
 func jose(t *testing.T, jwksURL, token string, now time.Time) (map[string]any, error) {
 	t.Helper()
-	if why := joseMissing(); why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	needTools(t, joseMissing())
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal(err)

@@ -61,3 +61,16 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// needTools skips the test when why says a tool it needs is missing (""
+// when none is), except in CI, where a missing tool is a failure.
+func needTools(t *testing.T, why string) {
+	t.Helper()
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}

@@ -21,12 +21,7 @@ import (
 // clients/ts/package-lock.json (npm ci --prefix clients/ts); without them the
 // test is skipped, except in CI.
 func TestTypeScriptClient(t *testing.T) {
-	if why := typescriptMissing(); why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	needTools(t, typescriptMissing())
 	e := apitest.New(t, "sqlite", nil)
 	srv := httptest.NewServer(e.App.Server)
 	defer srv.Close()
