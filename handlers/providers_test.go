@@ -206,7 +206,7 @@ func TestProviderUnreachableAtStart(t *testing.T) {
 }
 
 func TestProviderCallbackFailures(t *testing.T) {
-	eachFed(t, apitest.Vars{"PROVIDER_TIMEOUT": "300ms"}, func(t *testing.T, e *apitest.Env, fed *fedtest.Providers) {
+	eachFed(t, apitest.Vars{"PROVIDER_TIMEOUT": "1s"}, func(t *testing.T, e *apitest.Env, fed *fedtest.Providers) {
 		browser := fedtest.Browser(t)
 		reachCallback := func() *url.URL {
 			_, challenge := fedtest.PKCE()
@@ -244,7 +244,7 @@ func TestProviderCallbackFailures(t *testing.T) {
 			"garbage": fed.OP.SetGarbage, "down": fed.OP.SetDown,
 			"slow": func(on bool) {
 				if on {
-					fed.OP.SetSlow(time.Second)
+					fed.OP.SetSlow(3 * time.Second)
 				} else {
 					fed.OP.SetSlow(0)
 				}
