@@ -1,10 +1,13 @@
 // Package demo is the passkey demo page the service serves in development
 // (PASSKEY_DEMO=true): plain HTML and JavaScript, no build step, that logs in
 // with a password, registers a passkey, logs out, logs in with the passkey and
-// shows GET /v1/me. The browser test in clients/passkeys drives it.
+// shows GET /v1/me; it also signs in with each external identity provider
+// (AUTH_PROVIDERS), with PKCE, when REDIRECT_URLS lists the page. The browser
+// tests in clients/passkeys and demo/providers_test.go drive it.
 //
 // The page talks only to the service's own origin, keeps the access token in
-// memory (never in storage or a cookie), and is served with a Content-Security-
+// memory (never in storage or a cookie; only a provider sign-in's PKCE
+// verifier waits in sessionStorage for the trip to the provider), and is served with a Content-Security-
 // Policy that allows no inline script: its JavaScript is a second file,
 // PasskeysScript, loaded from 'self'.
 package demo
