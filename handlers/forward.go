@@ -71,7 +71,7 @@ func listOf(values []string) []string {
 
 // met reports whether an account with these grants, in a session
 // authenticated by amr, meets the requirement.
-func (q requirement) met(acct *models.User, roles, permissions, amr []string) bool {
+func (q requirement) met(roles, permissions, amr []string) bool {
 	if len(q.roles) > 0 && !slices.ContainsFunc(q.roles, func(r string) bool { return slices.Contains(roles, r) }) {
 		return false
 	}
@@ -85,7 +85,7 @@ func (q requirement) met(acct *models.User, roles, permissions, amr []string) bo
 			return false
 		}
 	}
-	return acct.Status == models.StatusActive
+	return true
 }
 
 // forwardAuth godoc
@@ -121,11 +121,14 @@ func (h *Forward) forwardAuth(c echo.Context) error {
 	if errors.Is(err, store.ErrNotFound) {
 		err = problem.ErrRevoked // deleted
 	}
+	if err == nil && acct.Status != models.StatusActive {
+		err = problem.ErrRevoked // as introspection: only an active account's token is live
+	}
 	if err != nil {
 		return h.refuse(c, err)
 	}
 	for _, q := range requirementsOf(c.Request()) {
-		if !q.met(&acct.User, acct.Roles, acct.Permissions, claims.AMR) {
+		if !q.met(acct.Roles, acct.Permissions, claims.AMR) {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="authsvc", error="insufficient_scope"`)
 			return problem.Forbidden("forbidden", "The user does not meet this route's requirements (role, permission or amr).")
 		}

@@ -1,10 +1,14 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
 	"github.com/authsvc/authsvc/internal/apitest"
+	"github.com/authsvc/authsvc/internal/testdb"
+	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/store"
 )
 
 func forwardAs(e *apitest.Env, method, path, tok string, headers ...string) *apitest.Response {
@@ -77,6 +81,14 @@ func TestForwardAuth(t *testing.T) {
 		for range 200 {
 			forwardAs(e, http.MethodGet, "/v1/auth/forward", user.AccessToken).Expect(http.StatusOK)
 		}
+		// An account that is not active has no live token, even when its
+		// sessions were not revoked (written behind the service's back here):
+		// 401 as at introspection, not 403.
+		other := e.SignupLogin("grace")
+		disabled := models.StatusDisabled
+		testdb.Must(t, e.App.Store.UpdateUser(context.Background(), mustUUID(t, idOf(other.User)), e.Clock.Now(), store.UserUpdate{Status: &disabled}))
+		forwardAs(e, http.MethodGet, "/v1/auth/forward", other.AccessToken).ExpectProblem(http.StatusUnauthorized, "session_revoked")
+
 		// Revocation at once.
 		e.As(user.AccessToken, http.MethodPost, "/v1/auth/logout", nil).Expect(http.StatusOK)
 		forwardAs(e, http.MethodGet, "/v1/auth/forward", user.AccessToken).ExpectProblem(http.StatusUnauthorized, "session_revoked")
