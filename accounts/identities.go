@@ -27,17 +27,13 @@ import (
 // else, with signup on, a new account. A concurrent first sign-in of the
 // same person, or of the same address, is looked up again.
 func (s *Service) resolveIdentity(ctx context.Context, p config.Provider, id *federation.Identity, client audit.Client) (*models.User, uuid.UUID, error) {
-	for attempt := 0; ; attempt++ {
+	for range 3 {
 		u, identityID, err := s.resolveOnce(ctx, p, id, client)
-		var conflict *store.ConflictError
-		if errors.As(err, &conflict) && attempt < 2 {
-			continue
+		if !errors.Is(err, store.ErrConflict) {
+			return u, identityID, err
 		}
-		if errors.As(err, &conflict) {
-			return nil, uuid.Nil, ErrIdentityConflict
-		}
-		return u, identityID, err
 	}
+	return nil, uuid.Nil, ErrIdentityConflict // still racing: as if the other had come first
 }
 
 func (s *Service) resolveOnce(ctx context.Context, p config.Provider, id *federation.Identity, client audit.Client) (*models.User, uuid.UUID, error) {
@@ -135,13 +131,14 @@ func (s *Service) signupWithIdentity(ctx context.Context, provider string, id *f
 	if first == "" && last == "" {
 		first, last, _ = strings.Cut(strings.TrimSpace(id.Name), " ")
 	}
+	first, last = clip(strings.TrimSpace(first), maxName), clip(strings.TrimSpace(last), maxName)
 	status := models.StatusActive
 	if s.cfg.SignupRequiresApproval {
 		status = models.StatusPending
 	}
 	ident := s.newIdentity(uuid.Nil, provider, id, email)
 	acct, err := s.create(ctx, newAccount{
-		Profile: Profile{Email: email, Username: username, FirstName: clip(first, maxName), LastName: clip(strings.TrimSpace(last), maxName)},
+		Profile: Profile{Email: email, Username: username, FirstName: first, LastName: last},
 		roles:   []string{models.RoleUser}, status: status, verified: id.EmailVerified, passwordless: true,
 		identity: ident, event: audit.Signup, self: true, client: client,
 	})
