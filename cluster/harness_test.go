@@ -128,7 +128,10 @@ func startCluster(t testing.TB, vars map[string]string, n int) *cluster {
 		t: t, vars: vars, dir: t.TempDir(), run: strings.ToLower(rand.Text()[:8]), ipBase: randUint32(),
 		http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-		}},
+		},
+			// A redirect is an answer under test (a provider's authorize and
+			// callback), never followed.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 	t.Cleanup(func() {
 		for _, nd := range c.all {

@@ -1,9 +1,7 @@
 package cluster
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -60,33 +58,10 @@ func (p *fedCluster) opUser(name string) oidctest.User {
 	return u
 }
 
-// get sends a browser's GET to nd from ip and does not follow a redirect:
-// the 302s of authorize and the callback are the answers under test. The
-// error is the transport's only.
+// get sends a browser's GET to nd from ip (the harness follows no redirect:
+// the 302s of authorize and the callback are the answers under test).
 func (c *cluster) get(nd *node, ip, path string) (res, error) {
-	req, err := http.NewRequest(http.MethodGet, nd.base+path, nil)
-	if err != nil {
-		return res{}, err
-	}
-	req.Header.Set("X-Forwarded-For", ip)
-	client := &http.Client{Timeout: c.http.Timeout, Transport: c.http.Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	hr, err := client.Do(req)
-	if err != nil {
-		return res{}, err
-	}
-	defer hr.Body.Close()
-	out := res{status: hr.StatusCode, header: hr.Header}
-	data, err := io.ReadAll(hr.Body)
-	if err != nil {
-		return res{}, err
-	}
-	if strings.HasPrefix(strings.TrimSpace(string(data)), "{") {
-		if err := json.Unmarshal(data, &out.body); err != nil {
-			return res{}, fmt.Errorf("GET %s: body is not JSON: %v", path, err)
-		}
-	}
-	return out, nil
+	return c.call(nd, ip, http.MethodGet, path, "", nil)
 }
 
 // browse is get, failing the test on a transport error.
