@@ -188,8 +188,8 @@ func (s *Service) authorize(actor Actor, op policy.Operation) error {
 	return s.cfg.Rules.Allow(actor.Principal, op)
 }
 
-// details adds where an operator's change came from to an audit record.
-func (a Actor) details(d audit.Details) audit.Details {
+// Details adds where an operator's change came from to an audit record.
+func (a Actor) Details(d audit.Details) audit.Details {
 	if a.Account == nil {
 		d["via"] = "command line"
 	}

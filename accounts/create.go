@@ -133,7 +133,7 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 	if n.self {
 		actorID = u.ID
 	} else {
-		details = n.actor.details(details)
+		details = n.actor.Details(details)
 		details["resources"] = len(n.resources)
 	}
 	if n.identity != nil {

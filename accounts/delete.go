@@ -58,7 +58,7 @@ func (s *Service) delete(ctx context.Context, tx *store.Store, actor Actor, targ
 		return err
 	}
 	details["sessions_revoked"] = n
-	return tx.AddAudit(ctx, audit.Event(audit.UserDeleted, s.now(), actor.ID(), target.ID, actor.Client, actor.details(details)))
+	return tx.AddAudit(ctx, audit.Event(audit.UserDeleted, s.now(), actor.ID(), target.ID, actor.Client, actor.Details(details)))
 }
 
 // Wipe deletes every user and session, the actor included. Only an

@@ -19,6 +19,9 @@ var (
 	ErrBeyondOwnRights      = errors.New("accounts: beyond the actor's own permissions")
 	ErrAdminsOnly           = policy.ErrAdminsOnly
 	ErrForbidden            = policy.ErrForbidden
+	ErrSessionRequired      = policy.ErrSessionRequired
+	ErrTokenNotFound        = errors.New("accounts: no such personal access token of the user")
+	ErrTooManyTokens        = errors.New("accounts: the account holds the most personal access tokens allowed")
 	ErrPrivateFilter        = errors.New("accounts: filtering on private fields needs users:read")
 	ErrLastAdmin            = errors.New("accounts: no active administrator would remain")
 	ErrCannotDeleteSelf     = errors.New("accounts: use the self-service deletion for your own account")

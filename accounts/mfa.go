@@ -482,7 +482,7 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, id uuid.UUID) error
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.MFADisabled, now, actor.ID(), id, actor.Client,
-			actor.details(audit.Details{"method": "all", "by": "administrator", "sessions_revoked": n})))
+			actor.Details(audit.Details{"method": "all", "by": "administrator", "sessions_revoked": n})))
 	})
 	if err == nil {
 		s.wakeMail()

@@ -20,9 +20,9 @@ type RoleInput struct {
 	Permissions *[]string
 }
 
-// permissionSet checks permissions the service knows and the actor holds: roles
-// must not be a way to hand out rights one lacks.
-func permissionSet(actor Actor, perms []string) ([]string, error) {
+// GrantablePermissions checks permissions the service knows and the actor holds:
+// roles, clients and tokens must not be a way to hand out rights one lacks.
+func GrantablePermissions(actor Actor, perms []string) ([]string, error) {
 	perms = models.SortedSet(perms)
 	for _, p := range perms {
 		if !slices.Contains(models.Permissions, p) {
@@ -52,7 +52,7 @@ func (s *Service) CreateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 	if in.Permissions != nil {
 		perms = *in.Permissions
 	}
-	perms, err := permissionSet(actor, perms)
+	perms, err := GrantablePermissions(actor, perms)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (s *Service) CreateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.RoleCreated, now, actor.ID(), uuid.Nil, actor.Client,
-			actor.details(audit.Details{"role": role.Name, "permissions": perms})))
+			actor.Details(audit.Details{"role": role.Name, "permissions": perms})))
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, ErrRoleExists
@@ -85,7 +85,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 	var perms []string
 	if in.Permissions != nil {
 		var err error
-		if perms, err = permissionSet(actor, *in.Permissions); err != nil {
+		if perms, err = GrantablePermissions(actor, *in.Permissions); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +129,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Actor, in RoleInput) (*s
 			}
 			details["sessions_revoked"] = len(ids)
 		}
-		if err := tx.AddAudit(ctx, audit.Event(audit.RoleUpdated, now, actor.ID(), uuid.Nil, actor.Client, actor.details(details))); err != nil {
+		if err := tx.AddAudit(ctx, audit.Event(audit.RoleUpdated, now, actor.ID(), uuid.Nil, actor.Client, actor.Details(details))); err != nil {
 			return err
 		}
 		out, err = tx.LockRole(ctx, in.Name)
@@ -174,6 +174,6 @@ func (s *Service) DeleteRole(ctx context.Context, actor Actor, name string) erro
 			}
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.RoleDeleted, now, actor.ID(), uuid.Nil, actor.Client,
-			actor.details(audit.Details{"role": name, "permissions": role.Permissions, "users": len(holders), "sessions_revoked": len(revoked)})))
+			actor.Details(audit.Details{"role": name, "permissions": role.Permissions, "users": len(holders), "sessions_revoked": len(revoked)})))
 	})
 }

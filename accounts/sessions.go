@@ -54,7 +54,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, actor Actor, id uuid.U
 			return err
 		}
 		return tx.AddAudit(ctx, audit.Event(audit.SessionsRevoked, s.now(), actor.ID(), id, actor.Client,
-			actor.details(audit.Details{"sessions": n})))
+			actor.Details(audit.Details{"sessions": n})))
 	})
 }
 

@@ -264,14 +264,14 @@ func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id u
 	now := s.now()
 	// Field names only: the values are personal data.
 	if err := tx.AddAudit(ctx, audit.Event(audit.UserUpdated, now, actor.ID(), id, actor.Client,
-		actor.details(audit.Details{"changed": c.Fields(), "sessions_revoked": revoked}))); err != nil {
+		actor.Details(audit.Details{"changed": c.Fields(), "sessions_revoked": revoked}))); err != nil {
 		return err
 	}
 	if !c.Roles {
 		return nil
 	}
 	return tx.AddAudit(ctx, audit.Event(audit.RoleChanged, now, actor.ID(), id, actor.Client,
-		actor.details(audit.Details{"added": c.Added, "removed": c.Removed, "sessions_revoked": revoked})))
+		actor.Details(audit.Details{"added": c.Added, "removed": c.Removed, "sessions_revoked": revoked})))
 }
 
 // ProfileChanges are what users may change of their own account.
@@ -287,7 +287,13 @@ type ProfileChanges struct {
 // link mailed to it is opened (VerifyEmail): until then it is pending.
 func (s *Service) UpdateProfile(ctx context.Context, actor Actor, ch ProfileChanges) (*store.Account, error) {
 	me := actor.Account
+	if me == nil { // a service client has no profile
+		return nil, ErrSessionRequired
+	}
 	if ch.Email != nil && *ch.Email != me.Email {
+		if err := policy.RequireSession(actor.Principal); err != nil { // a personal token changes no email
+			return nil, err
+		}
 		if err := s.checkPassword(ctx, &me.User, ch.Password, actor.Client); err != nil {
 			return nil, err
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/serviceclients"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
@@ -256,7 +257,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	live := &middleware.Live{
 		Verifier: token.NewVerifier(km.KeySet, tokenCfg, now, km.ReloadSoon),
-		Store:    st, Cache: cache, Now: now,
+		Store:    st, Cache: cache, Secret: key, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Now: now,
 	}
 	pw, err := NewPasswords(cfg)
 	if err != nil {
@@ -297,6 +298,10 @@ func newServer(a *App) *echo.Echo {
 	tokenCfg := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL}
 	live := a.Live
 	issuer := token.NewIssuer(a.Keys.KeySet, tokenCfg, now)
+	clients := serviceclients.New(serviceclients.Config{
+		Store: st, Source: live, Secret: a.Secret, Issuer: issuer,
+		Rules: policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic}, AccessTTL: cfg.AccessTokenTTL, Now: now,
+	})
 	sqlDB, _ := st.SQL()
 	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies
@@ -327,24 +332,36 @@ func newServer(a *App) *echo.Echo {
 			Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "users"), Now: now,
 		},
 		Roles:   &handlers.Roles{Accounts: a.Accounts},
+		Clients: &handlers.Clients{Accounts: a.Accounts, Clients: clients},
+		OAuth:   &handlers.OAuth{Clients: clients, Limiter: a.Limiter, FailureLimit: cfg.IntrospectionFailureRateLimit},
 		Audit:   &handlers.Audit{Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "audit")},
 		Forward: &handlers.Forward{Live: live},
 		Gateway: &handlers.Gateway{
 			Clients: cfg.IntrospectionClients, Limiter: a.Limiter,
 			Limit: cfg.IntrospectionRateLimit, FailureLimit: cfg.IntrospectionFailureRateLimit,
-			Live: live, Store: st, Issuer: issuer, Cursors: handlers.NewCursors(a.Secret, "revocations"), Now: now,
+			Live: live, Store: st, Issuer: issuer, Cursors: handlers.NewCursors(a.Secret, "revocations"),
+			AccessTTL: cfg.AccessTokenTTL, Now: now,
 		},
 	})
 }
 
-// housekeep drops, every hour until ctx ends, the revocations whose access
-// tokens have all expired: they have left the feed.
+// housekeep, every hour until ctx ends, drops the revocations whose access
+// tokens have all expired (they have left the feed) and the personal access
+// tokens that have expired, and ends the client secrets whose overlap has
+// (the feed also does, as it is read).
 func (a *App) housekeep(ctx context.Context) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		if err := a.Store.DeleteExpiredRevocations(ctx, a.Now()); err != nil && ctx.Err() == nil {
+		now := a.Now()
+		if err := a.Store.DeleteExpiredRevocations(ctx, now); err != nil && ctx.Err() == nil {
 			a.Log.Warn("expired revocations could not be deleted", "error", err)
+		}
+		if err := a.Store.DeleteExpiredPersonalTokens(ctx, now); err != nil && ctx.Err() == nil {
+			a.Log.Warn("expired personal access tokens could not be deleted", "error", err)
+		}
+		if err := a.Store.EndOverlaps(ctx, now, a.Config.AccessTokenTTL); err != nil && ctx.Err() == nil {
+			a.Log.Warn("rotated client secrets could not be ended", "error", err)
 		}
 		select {
 		case <-ctx.Done():

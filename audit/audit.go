@@ -52,6 +52,14 @@ const (
 	PasskeyCloneSuspected    = "passkey_clone_suspected"
 	IdentityLinked           = "identity_linked"
 	IdentityUnlinked         = "identity_unlinked"
+
+	ClientCreated        = "client_created"
+	ClientUpdated        = "client_updated"
+	ClientSecretRotated  = "client_secret_rotated"
+	ClientDeleted        = "client_deleted"
+	ClientTokenIssued    = "client_token_issued" // sampled: at most one per client a minute
+	PersonalTokenCreated = "personal_token_created"
+	PersonalTokenRevoked = "personal_token_revoked"
 )
 
 // Client is who made the request: its address and user agent.

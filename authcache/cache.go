@@ -57,6 +57,10 @@ type Cache struct {
 	tokens   map[[32]byte]*token.Claims
 	sessions map[uuid.UUID]entry[models.Session]
 	accounts map[uuid.UUID]entry[*store.Account]
+	clients  map[uuid.UUID]entry[*store.ServiceClient]
+	// Personal access tokens by the digest of the token, and that digest by id.
+	pats    map[[32]byte]entry[models.PersonalToken]
+	patKeys map[uuid.UUID][32]byte
 }
 
 type entry[T any] struct {
@@ -78,6 +82,8 @@ func (c *Cache) reset(tokens bool) {
 	}
 	c.sessions = map[uuid.UUID]entry[models.Session]{}
 	c.accounts = map[uuid.UUID]entry[*store.Account]{}
+	c.clients = map[uuid.UUID]entry[*store.ServiceClient]{}
+	c.pats, c.patKeys = map[[32]byte]entry[models.PersonalToken]{}, map[uuid.UUID][32]byte{}
 }
 
 // SetMaxAge changes how long entries live from now on.
@@ -160,6 +166,58 @@ func (c *Cache) PutAccount(gen uint64, a *store.Account) {
 		c.accounts = map[uuid.UUID]entry[*store.Account]{}
 	}
 	c.accounts[a.ID] = entry[*store.Account]{v: a, at: c.now()}
+}
+
+// Client returns a service client read within the maximum age (treated as read-only).
+func (c *Cache) Client(id uuid.UUID) (*store.ServiceClient, bool) {
+	c.mu.RLock()
+	e, ok := c.clients[id]
+	c.mu.RUnlock()
+	if !ok || c.now().Sub(e.at) >= c.MaxAge() {
+		return nil, false
+	}
+	return e.v, true
+}
+
+// PutClient remembers a service client read at generation gen.
+func (c *Cache) PutClient(gen uint64, sc *store.ServiceClient) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(c.clients) >= maxEntries {
+		c.clients = map[uuid.UUID]entry[*store.ServiceClient]{}
+	}
+	c.clients[sc.ID] = entry[*store.ServiceClient]{v: sc, at: c.now()}
+}
+
+// PersonalToken returns the personal access token raw stands for, read
+// within the maximum age.
+func (c *Cache) PersonalToken(raw string) (models.PersonalToken, bool) {
+	k := tokenKey(raw)
+	c.mu.RLock()
+	e, ok := c.pats[k]
+	c.mu.RUnlock()
+	if !ok || c.now().Sub(e.at) >= c.MaxAge() {
+		return models.PersonalToken{}, false
+	}
+	return e.v, true
+}
+
+// PutPersonalToken remembers the personal access token raw stands for, read at generation gen.
+func (c *Cache) PutPersonalToken(gen uint64, raw string, t models.PersonalToken) {
+	k := tokenKey(raw)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(c.pats) >= maxEntries {
+		c.pats, c.patKeys = map[[32]byte]entry[models.PersonalToken]{}, map[uuid.UUID][32]byte{}
+	}
+	c.pats[k] = entry[models.PersonalToken]{v: t, at: c.now()}
+	c.patKeys[t.ID] = k
 }
 
 // AckWait bounds how long a change made here waits for every instance to
@@ -257,5 +315,12 @@ func (c *Cache) Invalidate(ch store.Change) {
 	}
 	for _, id := range ch.Users {
 		delete(c.accounts, id)
+	}
+	for _, id := range ch.Clients {
+		delete(c.clients, id)
+	}
+	for _, id := range ch.Tokens {
+		delete(c.pats, c.patKeys[id])
+		delete(c.patKeys, id)
 	}
 }

@@ -327,10 +327,10 @@ func (h *Auth) logout(c echo.Context) error {
 	// cookie mode the refresh cookie's.
 	type target struct{ uid, sid uuid.UUID }
 	var targets []target
-	claims, err := h.Live.Authenticate(c)
-	if err == nil {
-		uid, _ := uuid.Parse(claims.Subject)
-		sid, _ := uuid.Parse(claims.SessionID)
+	cred, err := h.Live.Authenticate(c)
+	if err == nil && cred.Kind == middleware.SessionToken { // a personal or service token has no session to end
+		uid, _ := uuid.Parse(cred.Claims.Subject)
+		sid, _ := uuid.Parse(cred.Claims.SessionID)
 		targets = append(targets, target{uid, sid})
 	} else if p, ok := problem.As(err); ok && p.Status >= 500 {
 		return err

@@ -43,22 +43,23 @@ func (h *Discovery) jwks(c echo.Context) error {
 }
 
 // ServerMetadata is authsvc's authorization-server metadata (RFC 8414): only
-// what is true of it. It issues access tokens at its own JSON login, not
-// through an OAuth grant; it has no authorization endpoint and issues no ID
-// tokens, so it claims no response type, grant type or OpenID Connect field,
-// and a client expecting an OpenID Provider fails at once instead of later.
+// what is true of it. Users get access tokens at its own JSON login; the one
+// OAuth grant is client credentials, for service clients. It has no
+// authorization endpoint and issues no ID tokens, so it claims no response
+// type or OpenID Connect field, and a client expecting an OpenID Provider
+// fails at once instead of later.
 type ServerMetadata struct {
 	Issuer  string `json:"issuer" example:"http://localhost:8080"`
 	JWKSURI string `json:"jwks_uri" example:"http://localhost:8080/.well-known/jwks.json"`
-	// TokenEndpoint is where access tokens are issued: the JSON login
-	// (POST /v1/auth/login), not an RFC 6749 form-encoded token endpoint.
-	TokenEndpoint string `json:"token_endpoint" example:"http://localhost:8080/v1/auth/login"`
-	// TokenEndpointAuthMethods: the login authenticates users, not clients.
-	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported" example:"none"`
-	// GrantTypesSupported and ResponseTypesSupported are empty, not left out:
-	// RFC 8414 requires response types, and absent grant types would mean
-	// authorization_code and implicit.
-	GrantTypesSupported      []string `json:"grant_types_supported"`
+	// TokenEndpoint is the OAuth 2.0 token endpoint of the client
+	// credentials grant (service clients); users log in at POST /v1/auth/login.
+	TokenEndpoint string `json:"token_endpoint" example:"http://localhost:8080/v1/oauth/token"`
+	// TokenEndpointAuthMethods: how service clients authenticate there.
+	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported" example:"client_secret_basic,client_secret_post"`
+	// GrantTypesSupported is client credentials alone. ResponseTypesSupported
+	// is empty, not left out: RFC 8414 requires it, and there is no
+	// authorization endpoint.
+	GrantTypesSupported      []string `json:"grant_types_supported" example:"client_credentials"`
 	ResponseTypesSupported   []string `json:"response_types_supported"`
 	IntrospectionEndpoint    string   `json:"introspection_endpoint" example:"http://localhost:8080/v1/auth/introspect"`
 	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported" example:"client_secret_basic"`
@@ -72,9 +73,9 @@ func (h *Discovery) metadata() ServerMetadata {
 	return ServerMetadata{
 		Issuer:                   h.Issuer,
 		JWKSURI:                  base + "/.well-known/jwks.json",
-		TokenEndpoint:            base + "/v1/auth/login",
-		TokenEndpointAuthMethods: []string{"none"},
-		GrantTypesSupported:      []string{},
+		TokenEndpoint:            base + "/v1/oauth/token",
+		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		GrantTypesSupported:      []string{"client_credentials"},
 		ResponseTypesSupported:   []string{},
 		IntrospectionEndpoint:    base + "/v1/auth/introspect",
 		IntrospectionAuthMethods: []string{"client_secret_basic"},
@@ -86,7 +87,7 @@ func (h *Discovery) metadata() ServerMetadata {
 //
 //	@ID				oauthAuthorizationServer
 //	@Summary		Authorization-server metadata (RFC 8414)
-//	@Description	The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response or grant types are claimed, and the token endpoint is the JSON login.
+//	@Description	The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response type is claimed; the token endpoint is the client credentials grant of service clients (users log in at POST /v1/auth/login).
 //	@Tags			discovery
 //	@Produce		json
 //	@Success		200	{object}	ServerMetadata

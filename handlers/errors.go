@@ -12,6 +12,7 @@ import (
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/ratelimit"
+	"github.com/authsvc/authsvc/serviceclients"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 )
@@ -33,6 +34,10 @@ var problems = []struct {
 	{accounts.ErrBeyondOwnRights, problem.Forbidden("forbidden", "You cannot grant, change or act on permissions you do not hold yourself, nor act on an administrator unless you are one.")},
 	{accounts.ErrAdminsOnly, problem.Forbidden("forbidden", "Only administrators can do this.")},
 	{accounts.ErrForbidden, problem.ErrForbidden},
+	{accounts.ErrSessionRequired, problem.ErrSessionRequired},
+	{accounts.ErrTokenNotFound, problem.NotFound("token_not_found", "No such personal access token.")},
+	{accounts.ErrTooManyTokens, problem.Conflict("too_many_tokens", "The account holds the most personal access tokens allowed (100); revoke one first.")},
+	{serviceclients.ErrNotFound, problem.NotFound("client_not_found", "No such client.")},
 	{accounts.ErrPrivateFilter, problem.Forbidden("forbidden", "Filtering by role, status or verified needs users:read.")},
 	{accounts.ErrLastAdmin, problem.Conflict("last_admin", "This would leave no active administrator; make another one first.")},
 	{accounts.ErrCannotDeleteSelf, problem.Conflict("cannot_delete_self", "You cannot delete your own account here; use DELETE /v1/me.")},

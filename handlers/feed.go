@@ -44,6 +44,11 @@ func (h *Gateway) getRevocations(c echo.Context) error {
 		return err
 	}
 	pos := feedPosition(at)
+	// Rotated client secrets whose overlap has ended join the feed now, at
+	// the latest: authsvc refuses their tokens by the clock already.
+	if err := h.Store.EndOverlaps(c.Request().Context(), h.Now(), h.AccessTTL); err != nil {
+		return err
+	}
 	entries, err := h.Store.RevocationsAfter(c.Request().Context(), pos, h.Now(), feedPage)
 	if err != nil {
 		return err

@@ -1,18 +1,14 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/middleware"
-	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
-	"github.com/authsvc/authsvc/store"
 )
 
 // Forward answers the forward-auth subrequests of gateways that cannot
@@ -34,6 +30,7 @@ const (
 	HeaderAuthSessionID   = "X-Auth-Session-Id"
 	HeaderAuthAMR         = "X-Auth-AMR"
 	HeaderAuthIDP         = "X-Auth-IDP"
+	HeaderAuthClientID    = "X-Auth-Client-Id"
 )
 
 // requirement is what a route asks of the user: any of roles, all of
@@ -69,7 +66,7 @@ func listOf(values []string) []string {
 	return out
 }
 
-// met reports whether an account with these grants, in a session
+// met reports whether a caller with these grants, in a session
 // authenticated by amr, meets the requirement.
 func (q requirement) met(roles, permissions, amr []string) bool {
 	if len(q.roles) > 0 && !slices.ContainsFunc(q.roles, func(r string) bool { return slices.Contains(roles, r) }) {
@@ -107,38 +104,38 @@ func (q requirement) met(roles, permissions, amr []string) bool {
 //	@Header			200	{string}	X-Auth-Session-Id	"The session's id"
 //	@Header			200	{string}	X-Auth-AMR			"How the session was authenticated (RFC 8176), comma-separated"
 //	@Header			200	{string}	X-Auth-IDP			"The external identity provider the session was opened with, when one was"
+//	@Header			200	{string}	X-Auth-Client-Id	"The service client, for a service token (which has no user: no X-Auth-User-Id, -Username or -Email)"
 //	@Failure		401	{object}	problem.Error	"missing_token, invalid_token, token_expired, session_revoked; WWW-Authenticate: Bearer realm=\"authsvc\""
 //	@Failure		403	{object}	problem.Error	"forbidden: a requirement is not met; WWW-Authenticate: Bearer error=\"insufficient_scope\""
 //	@Security		BearerAuth
 //	@Router			/v1/auth/forward [get]
 func (h *Forward) forwardAuth(c echo.Context) error {
-	claims, err := h.Live.Authenticate(c)
-	if err != nil {
-		return h.refuse(c, err)
-	}
-	id, _ := uuid.Parse(claims.Subject) // Authenticate checked it
-	acct, err := h.Live.Account(c.Request().Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		err = problem.ErrRevoked // deleted
-	}
-	if err == nil && acct.Status != models.StatusActive {
-		err = problem.ErrRevoked // as introspection: only an active account's token is live
+	cred, err := h.Live.Authenticate(c)
+	var who *bearer
+	if err == nil {
+		who, err = bearerOf(c.Request().Context(), h.Live, cred)
 	}
 	if err != nil {
 		return h.refuse(c, err)
 	}
+	claims := cred.Claims
 	for _, q := range requirementsOf(c.Request()) {
-		if !q.met(acct.Roles, acct.Permissions, claims.AMR) {
+		if !q.met(who.roles(), who.Permissions(), claims.AMR) {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="authsvc", error="insufficient_scope"`)
-			return problem.Forbidden("forbidden", "The user does not meet this route's requirements (role, permission or amr).")
+			return problem.Forbidden("forbidden", "The caller does not meet this route's requirements (role, permission or amr).")
 		}
 	}
 	hd := c.Response().Header()
-	hd.Set(HeaderAuthUserID, acct.ID.String())
-	hd.Set(HeaderAuthUsername, acct.Username)
-	hd.Set(HeaderAuthEmail, acct.Email)
-	hd.Set(HeaderAuthRoles, strings.Join(acct.Roles, ","))
-	hd.Set(HeaderAuthPermissions, strings.Join(acct.Permissions, ","))
+	if acct := who.Account; acct != nil {
+		hd.Set(HeaderAuthUserID, acct.ID.String())
+		hd.Set(HeaderAuthUsername, acct.Username)
+		hd.Set(HeaderAuthEmail, acct.Email)
+	}
+	if claims.ClientID != "" {
+		hd.Set(HeaderAuthClientID, claims.ClientID)
+	}
+	hd.Set(HeaderAuthRoles, strings.Join(who.roles(), ","))
+	hd.Set(HeaderAuthPermissions, strings.Join(who.Permissions(), ","))
 	hd.Set(HeaderAuthSessionID, claims.SessionID)
 	hd.Set(HeaderAuthAMR, strings.Join(claims.AMR, ","))
 	if claims.IDP != "" {

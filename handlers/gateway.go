@@ -2,18 +2,16 @@ package handlers
 
 import (
 	"cmp"
-	"errors"
+	"context"
 	"mime"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/middleware"
-	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
@@ -34,7 +32,9 @@ type Gateway struct {
 	Store   *store.Store
 	Issuer  *token.Issuer
 	Cursors Cursors
-	Now     func() time.Time
+	// AccessTTL bounds when the last token of an ended client secret expires.
+	AccessTTL time.Duration
+	Now       func() time.Time
 }
 
 // IntrospectRequest asks about a token (RFC 7662). The form encoding of RFC 7662
@@ -68,6 +68,10 @@ type IntrospectionResponse struct {
 	AMR []string `json:"amr" example:"pwd,otp,mfa"`
 	// IDP is the external identity provider the session was opened with; absent for none.
 	IDP string `json:"idp,omitempty" example:"github"`
+	// ClientID and Scope are a service token's (client credentials): the
+	// client, and the permissions granted, space-separated.
+	ClientID string `json:"client_id,omitempty" example:"0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"`
+	Scope    string `json:"scope,omitempty" example:"users:read"`
 } // @name IntrospectionResponse
 
 // inactiveToken is the whole answer for any token that is not active (RFC 7662 §2.2).
@@ -113,34 +117,54 @@ func (h *Gateway) introspect(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// Scopes of failed client authentications.
-const (
-	scopeClientFailureIP = "introspection_failure_ip"
-	scopeClientFailureID = "introspection_failure_client"
-)
-
 // admit lets configured clients in (HTTP Basic), within their rate limit.
-// Wrong credentials count against the address and the client id. An address
-// past FailureLimit has nothing checked until it has waited, so guessing from
-// it stops; a correct secret from elsewhere is still let in, so that knowing
-// a client id is not enough to cut its gateway off (the secret's 32
-// characters are what make guessing from many addresses hopeless).
+// Wrong credentials count against the address and the client id (failures).
 func (h *Gateway) admit(c echo.Context) error {
 	ctx, ip := c.Request().Context(), c.RealIP()
-	if err := ratelimit.Exhausted(ctx, h.Limiter, scopeClientFailureIP, ip, h.FailureLimit); err != nil {
+	guard := failureGuard{h.Limiter, h.FailureLimit}
+	if err := guard.admit(ctx, ip); err != nil {
 		return err
 	}
 	id, ok := h.client(c.Request())
 	if ok {
 		return ratelimit.Check(ctx, h.Limiter, "introspection_client", id, h.Limit)
 	}
-	byIP := ratelimit.Check(ctx, h.Limiter, scopeClientFailureIP, ip, h.FailureLimit)
-	byID := ratelimit.Check(ctx, h.Limiter, scopeClientFailureID, id, h.FailureLimit)
-	if err := cmp.Or(byIP, byID); err != nil {
+	if err := guard.failed(ctx, ip, id); err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="authsvc"`)
 	return problem.Unauthorized("invalid_client", "This endpoint needs the credentials of a configured client (HTTP Basic).")
+}
+
+// failureGuard limits failed client authentications (introspection, the
+// revocation feed, the token endpoint) per address and per client id. An
+// address past the limit has nothing checked until it has waited, so
+// guessing from it stops; a correct secret from elsewhere is still let in,
+// so that knowing a client id is not enough to cut its owner off (a secret's
+// length is what makes guessing from many addresses hopeless).
+type failureGuard struct {
+	limiter ratelimit.Limiter
+	limit   ratelimit.Limit
+}
+
+// Scopes of failed client authentications, shared by every endpoint that
+// authenticates clients: one budget per address.
+const (
+	scopeClientFailureIP = "introspection_failure_ip"
+	scopeClientFailureID = "introspection_failure_client"
+)
+
+// admit refuses an address past its limit before any credential is checked.
+func (g failureGuard) admit(ctx context.Context, ip string) error {
+	return ratelimit.Exhausted(ctx, g.limiter, scopeClientFailureIP, ip, g.limit)
+}
+
+// failed counts a failed authentication against the address and the client
+// id, and refuses (429) once either is past its limit.
+func (g failureGuard) failed(ctx context.Context, ip, id string) error {
+	byIP := ratelimit.Check(ctx, g.limiter, scopeClientFailureIP, ip, g.limit)
+	byID := ratelimit.Check(ctx, g.limiter, scopeClientFailureID, id, g.limit)
+	return cmp.Or(byIP, byID)
 }
 
 // client checks HTTP Basic credentials against INTROSPECTION_CLIENTS.
@@ -184,35 +208,39 @@ func introspectedToken(c echo.Context) (string, error) {
 }
 
 // inspect returns the description of an active token, or nil for any other.
-// Like middleware.Authenticate, it checks the session in the database, so a
-// logged-out or revoked session's token is inactive at once.
+// Like middleware.Authenticate, it checks the session (or the service
+// client, or the personal token) in the database, so a logged-out or revoked
+// session's token is inactive at once.
 func (h *Gateway) inspect(c echo.Context, tok string) (*IntrospectionResponse, error) {
 	ctx := c.Request().Context()
-	claims, err := h.Live.Verify(ctx, tok)
-	if p, ok := problem.As(err); ok && p.Status >= 500 {
-		return nil, err
+	cred, err := h.Live.Verify(ctx, tok)
+	var who *bearer
+	if err == nil {
+		who, err = bearerOf(ctx, h.Live, cred)
 	}
-	if err != nil {
+	if p, ok := problem.As(err); ok && p.Status < 500 {
 		return nil, nil // every other failure is simply "not active"
 	}
-	sub, _ := uuid.Parse(claims.Subject) // VerifyLive checked it
-	acct, err := h.Live.Account(ctx, sub)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, err
 	}
-	if acct.Status != models.StatusActive {
-		return nil, nil
-	}
-	return &IntrospectionResponse{
+	return who.introspection(), nil
+}
+
+// introspection describes the bearer's active token (RFC 7662).
+func (b *bearer) introspection() *IntrospectionResponse {
+	claims := b.cred.Claims
+	out := &IntrospectionResponse{
 		Active: true, Sub: claims.Subject, Sid: claims.SessionID,
 		Exp: unix(claims.ExpiresAt), Iat: unix(claims.IssuedAt), Nbf: unix(claims.NotBefore),
 		Iss: claims.Issuer, Aud: claims.Audience, Jti: claims.ID, TokenType: "Bearer",
-		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
-		Username: acct.Username, Email: acct.Email, AMR: orEmpty(claims.AMR), IDP: claims.IDP,
-	}, nil
+		Roles: b.roles(), Permissions: b.Permissions(), Resources: []string{},
+		AMR: orEmpty(claims.AMR), IDP: claims.IDP, ClientID: claims.ClientID, Scope: claims.Scope,
+	}
+	if a := b.Account; a != nil {
+		out.Resources, out.Username, out.Email = a.Resources, a.Username, a.Email
+	}
+	return out
 }
 
 func unix(t *jwt.NumericDate) int64 {

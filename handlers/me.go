@@ -22,13 +22,30 @@ type Me struct {
 	Now      func() time.Time
 }
 
-// actor is the signed-in caller, as the account rules see it.
+// actor is the signed-in caller, as the account rules see it: a user's
+// session, a personal access token or a service client.
 func actor(c echo.Context) (accounts.Actor, error) {
-	acct, err := middleware.Account(c)
+	p, err := middleware.Principal(c)
 	if err != nil {
 		return accounts.Actor{}, err
 	}
-	return accounts.SignedIn(acct, clientOf(c)), nil
+	return accounts.Actor{Principal: p, Client: clientOf(c)}, nil
+}
+
+// sessionOnly guards what only a user's own session may do (manage its
+// tokens, sessions, password, email, factors, identities, or delete the
+// account): personal access tokens and service tokens get 403 session_required.
+func sessionOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := middleware.Principal(c)
+		if err != nil {
+			return err
+		}
+		if err := policy.RequireSession(p); err != nil {
+			return err
+		}
+		return next(c)
+	}
 }
 
 // actorFor is the signed-in caller, once the policy lets it perform op: a

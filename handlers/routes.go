@@ -48,6 +48,8 @@ type Handlers struct {
 	Audit     *Audit
 	Gateway   *Gateway
 	Forward   *Forward
+	Clients   *Clients
+	OAuth     *OAuth
 }
 
 // NewServer builds the router: middleware, then every route of the API.
@@ -60,6 +62,8 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	useMiddleware(e, s)
 
 	auth := s.Auth
+	// What only a user's own session may do: not a personal or service token.
+	own := []echo.MiddlewareFunc{auth, sessionOnly}
 	e.GET("/.well-known/jwks.json", h.Discovery.jwks)
 	e.GET("/.well-known/openid-configuration", h.Discovery.openIDConfiguration)
 	e.GET("/.well-known/oauth-authorization-server", h.Discovery.oauthAuthorizationServer)
@@ -84,7 +88,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/auth/providers/:name/id-token", h.Auth.signInWithIDToken)
 	e.POST("/v1/auth/refresh", h.Auth.refresh)
 	e.POST("/v1/auth/logout", h.Auth.logout)
-	e.GET("/v1/auth/session", h.Auth.getSession, auth)
+	e.GET("/v1/auth/session", h.Auth.getSession, own...)
 	e.POST("/v1/auth/password/forgot", h.Auth.forgotPassword)
 	e.POST("/v1/auth/password/reset", h.Auth.resetPassword)
 	e.POST("/v1/auth/email/verify", h.Auth.verifyEmail)
@@ -92,21 +96,24 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 
 	e.GET("/v1/me", h.Me.getMe, auth)
 	e.PATCH("/v1/me", h.Me.updateMe, auth)
-	e.DELETE("/v1/me", h.Me.deleteMe, auth)
-	e.POST("/v1/me/password", h.Me.changePassword, auth)
-	e.GET("/v1/me/sessions", h.Me.listMySessions, auth)
-	e.DELETE("/v1/me/sessions/:id", h.Me.revokeMySession, auth)
-	e.POST("/v1/me/mfa/totp", h.Me.startTOTP, auth)
-	e.POST("/v1/me/mfa/totp/confirm", h.Me.confirmTOTP, auth)
-	e.DELETE("/v1/me/mfa/totp", h.Me.disableTOTP, auth)
-	e.POST("/v1/me/mfa/recovery-codes", h.Me.regenerateRecoveryCodes, auth)
-	e.POST("/v1/me/passkeys/register/options", h.Me.passkeyRegistrationOptions, auth)
-	e.POST("/v1/me/passkeys/register", h.Me.registerPasskey, auth)
-	e.GET("/v1/me/passkeys", h.Me.listMyPasskeys, auth)
-	e.DELETE("/v1/me/passkeys/:id", h.Me.deleteMyPasskey, auth)
-	e.GET("/v1/me/identities", h.Me.listMyIdentities, auth)
-	e.POST("/v1/me/identities/:name/link", h.Me.linkIdentity, auth)
-	e.DELETE("/v1/me/identities/:id", h.Me.unlinkIdentity, auth)
+	e.DELETE("/v1/me", h.Me.deleteMe, own...)
+	e.POST("/v1/me/password", h.Me.changePassword, own...)
+	e.GET("/v1/me/sessions", h.Me.listMySessions, own...)
+	e.DELETE("/v1/me/sessions/:id", h.Me.revokeMySession, own...)
+	e.POST("/v1/me/mfa/totp", h.Me.startTOTP, own...)
+	e.POST("/v1/me/mfa/totp/confirm", h.Me.confirmTOTP, own...)
+	e.DELETE("/v1/me/mfa/totp", h.Me.disableTOTP, own...)
+	e.POST("/v1/me/mfa/recovery-codes", h.Me.regenerateRecoveryCodes, own...)
+	e.POST("/v1/me/passkeys/register/options", h.Me.passkeyRegistrationOptions, own...)
+	e.POST("/v1/me/passkeys/register", h.Me.registerPasskey, own...)
+	e.GET("/v1/me/passkeys", h.Me.listMyPasskeys, own...)
+	e.DELETE("/v1/me/passkeys/:id", h.Me.deleteMyPasskey, own...)
+	e.GET("/v1/me/identities", h.Me.listMyIdentities, own...)
+	e.POST("/v1/me/identities/:name/link", h.Me.linkIdentity, own...)
+	e.DELETE("/v1/me/identities/:id", h.Me.unlinkIdentity, own...)
+	e.POST("/v1/me/tokens", h.Me.createMyToken, own...)
+	e.GET("/v1/me/tokens", h.Me.listMyTokens, own...)
+	e.DELETE("/v1/me/tokens/:id", h.Me.revokeMyToken, own...)
 
 	e.GET("/v1/users", h.Users.listUsers, auth)
 	e.GET("/v1/users/count", h.Users.countUsers, auth)
@@ -118,6 +125,18 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/v1/users/:id/sessions", h.Users.listUserSessions, auth)
 	e.DELETE("/v1/users/:id/sessions", h.Users.revokeUserSessions, auth)
 	e.DELETE("/v1/users/:id/mfa", h.Users.resetUserMFA, auth)
+	e.GET("/v1/users/:id/tokens", h.Users.listUserTokens, auth)
+	e.DELETE("/v1/users/:id/tokens", h.Users.revokeUserTokens, auth)
+	e.GET("/v1/users/:id/tokens/:tid", h.Users.getUserToken, auth)
+	e.DELETE("/v1/users/:id/tokens/:tid", h.Users.revokeUserToken, auth)
+
+	e.POST("/v1/clients", h.Clients.createClient, auth)
+	e.GET("/v1/clients", h.Clients.listClients, auth)
+	e.GET("/v1/clients/:id", h.Clients.getClient, auth)
+	e.PATCH("/v1/clients/:id", h.Clients.updateClient, auth)
+	e.POST("/v1/clients/:id/secret", h.Clients.rotateClientSecret, auth)
+	e.DELETE("/v1/clients/:id", h.Clients.deleteClient, auth)
+	e.POST("/v1/oauth/token", h.OAuth.issueToken)
 
 	e.GET("/v1/roles", h.Roles.listRoles, auth)
 	e.POST("/v1/roles", h.Roles.createRole, auth)

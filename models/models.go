@@ -47,6 +47,8 @@ const (
 	PermSessionsRead  = "sessions:read"
 	PermSessionsWrite = "sessions:write"
 	PermAuditRead     = "audit:read"
+	PermClientsRead   = "clients:read"
+	PermClientsWrite  = "clients:write"
 )
 
 var Permissions = []string{
@@ -54,6 +56,7 @@ var Permissions = []string{
 	PermRolesRead, PermRolesWrite,
 	PermSessionsRead, PermSessionsWrite,
 	PermAuditRead,
+	PermClientsRead, PermClientsWrite,
 }
 
 type User struct {
@@ -149,6 +152,7 @@ type Session struct {
 // Authentication methods (RFC 8176) a session may record.
 const (
 	AMRPassword  = "pwd"
+	AMRPAT       = "pat" // a personal access token (not a session; authsvc's own value)
 	AMROTP       = "otp"
 	AMRMFA       = "mfa"
 	AMRHardware  = "hwk"
@@ -357,3 +361,40 @@ type OutboxMail struct {
 }
 
 func (OutboxMail) TableName() string { return "mail_outbox" }
+
+// Client is a service client (OAuth 2.0 client credentials): a program that
+// signs in as itself, with the permissions an admin gave it.
+type Client struct {
+	ID          uuid.UUID `gorm:"primaryKey"`
+	Name        string
+	Description string
+	Permissions string // space-separated, sorted
+	Disabled    bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastUsedAt  *time.Time
+}
+
+// ClientSecret is one of a client's secrets, as a MAC. The access tokens
+// issued with it carry its SID; giving it a new one ends them all.
+type ClientSecret struct {
+	ID         uuid.UUID `gorm:"primaryKey"`
+	ClientID   uuid.UUID
+	SecretHash []byte
+	SID        uuid.UUID `gorm:"column:sid"`
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time // the end of a rotation's overlap; nil: until rotated
+}
+
+// PersonalToken is a user's personal access token, as a MAC: an opaque,
+// scoped credential for scripts, acting as its user with at most Permissions.
+type PersonalToken struct {
+	ID          uuid.UUID `gorm:"primaryKey"`
+	UserID      uuid.UUID
+	Name        string
+	TokenHash   []byte
+	Permissions string // space-separated, sorted
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	LastUsedAt  *time.Time
+}

@@ -8,6 +8,7 @@ package policy
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -17,31 +18,84 @@ import (
 
 // ErrForbidden: the principal lacks the permission an operation needs.
 // ErrAdminsOnly: the operation is reserved to the admin role.
+// ErrSessionRequired: the operation needs a user's own session, and the
+// principal is a personal access token or a service client.
 var (
-	ErrForbidden  = errors.New("policy: the permission this needs is not held")
-	ErrAdminsOnly = errors.New("policy: only administrators may do this")
+	ErrForbidden       = errors.New("policy: the permission this needs is not held")
+	ErrAdminsOnly      = errors.New("policy: only administrators may do this")
+	ErrSessionRequired = errors.New("policy: this needs a user's session, not a personal access token or a service token")
 )
 
-// Principal is who asks: a signed-in account, or the operator at the command
-// line and at start-up (Account nil), who may do anything.
-type Principal struct{ Account *store.Account }
+// Principal is who asks: a signed-in account; a service client acting as
+// itself (Client); or the operator at the command line and at start-up
+// (neither), who may do anything.
+type Principal struct {
+	Account *store.Account
+	Client  *store.ServiceClient
+	// Scoped: the principal acts with the permissions in Scope only, and holds
+	// no role: a personal access token (Scope is then the intersection of its
+	// permissions and its user's) or a service client.
+	Scoped bool
+	Scope  []string
+}
 
 // Operator is the principal of the command line.
 func Operator() Principal { return Principal{} }
 
-// ID is the principal's user id, uuid.Nil for the operator.
+// operator: the command line, not a request.
+func (p Principal) operator() bool { return p.Account == nil && p.Client == nil && !p.Scoped }
+
+// ID is the principal's user id (a service client's id), uuid.Nil for the operator.
 func (p Principal) ID() uuid.UUID {
-	if p.Account == nil {
-		return uuid.Nil
+	switch {
+	case p.Account != nil:
+		return p.Account.ID
+	case p.Client != nil:
+		return p.Client.ID
 	}
-	return p.Account.ID
+	return uuid.Nil
 }
 
-// IsAdmin reports whether the principal holds the admin role (the operator does).
-func (p Principal) IsAdmin() bool { return p.Account == nil || p.Account.HasRole(models.RoleAdmin) }
+// IsAdmin reports whether the principal holds the admin role (the operator
+// does; a scoped principal holds no role).
+func (p Principal) IsAdmin() bool {
+	if p.Scoped || p.Account == nil {
+		return p.operator()
+	}
+	return p.Account.HasRole(models.RoleAdmin)
+}
 
 // Can reports whether the principal holds the permission.
-func (p Principal) Can(permission string) bool { return p.Account == nil || p.Account.Can(permission) }
+func (p Principal) Can(permission string) bool {
+	switch {
+	case p.Scoped:
+		return slices.Contains(p.Scope, permission)
+	case p.Account == nil:
+		return p.operator()
+	}
+	return p.Account.Can(permission)
+}
+
+// Permissions are the permissions the principal acts with.
+func (p Principal) Permissions() []string {
+	switch {
+	case p.Scoped:
+		return p.Scope
+	case p.Account != nil:
+		return p.Account.Permissions
+	}
+	return models.Permissions
+}
+
+// RequireSession refuses what only a user's own session may do (manage its
+// tokens, sessions, password, email, factors, identities, or delete the
+// account) to personal access tokens and service clients.
+func RequireSession(p Principal) error {
+	if p.Scoped || p.Account == nil {
+		return ErrSessionRequired
+	}
+	return nil
+}
 
 // HoldsAll reports whether the principal holds every one of the permissions.
 func (p Principal) HoldsAll(permissions []string) bool {
@@ -73,12 +127,21 @@ const (
 	UpdateRole         Operation = "update a role"
 	DeleteRole         Operation = "delete a role"
 	ReadAudit          Operation = "read the audit trail"
+	ListClients        Operation = "list service clients"
+	ReadClient         Operation = "read a service client"
+	CreateClient       Operation = "create a service client"
+	UpdateClient       Operation = "update a service client"
+	RotateClientSecret Operation = "rotate a service client's secret"
+	DeleteClient       Operation = "delete a service client"
+	ListUserTokens     Operation = "list a user's personal access tokens"
+	RevokeUserToken    Operation = "revoke a user's personal access token"
 )
 
 // Operations lists every operation, for tests that must cover them all.
 func Operations() []Operation {
 	return []Operation{ListUsers, CountUsers, ReadUser, CreateUser, UpdateUser, DeleteUser, DeleteAllUsers,
-		ResetUserFactors, ListUserSessions, RevokeUserSessions, ListRoles, CreateRole, UpdateRole, DeleteRole, ReadAudit}
+		ResetUserFactors, ListUserSessions, RevokeUserSessions, ListRoles, CreateRole, UpdateRole, DeleteRole, ReadAudit,
+		ListClients, ReadClient, CreateClient, UpdateClient, RotateClientSecret, DeleteClient, ListUserTokens, RevokeUserToken}
 }
 
 // required is the permission each operation needs ("" when being signed in is enough).
@@ -86,8 +149,14 @@ func required(op Operation) string {
 	switch op {
 	case ListUsers, ReadUser, CountUsers: // for the first two, View says how much is seen
 		return ""
-	case CreateUser, UpdateUser, DeleteUser, DeleteAllUsers, ResetUserFactors:
+	case CreateUser, UpdateUser, DeleteUser, DeleteAllUsers, ResetUserFactors, RevokeUserToken:
 		return models.PermUsersWrite
+	case ListUserTokens:
+		return models.PermUsersRead
+	case ListClients, ReadClient:
+		return models.PermClientsRead
+	case CreateClient, UpdateClient, RotateClientSecret, DeleteClient:
+		return models.PermClientsWrite
 	case ListUserSessions:
 		return models.PermSessionsRead
 	case RevokeUserSessions:
@@ -113,7 +182,7 @@ type Rules struct {
 // ErrAdminsOnly. For ListUsers and ReadUser it decides only whether the
 // principal may ask at all; View says what it then sees.
 func (r Rules) Allow(p Principal, op Operation) error {
-	if p.Account == nil {
+	if p.operator() {
 		return nil
 	}
 	if op == ListUsers && !p.Can(models.PermUsersRead) && !r.DirectoryPublic {
@@ -154,7 +223,7 @@ func (r Rules) View(p Principal, target uuid.UUID) View {
 // holding all permissions could set an admin's password, log in as them and
 // grant itself admin.
 func MayManage(p Principal, target *store.Account) bool {
-	if p.Account != nil && p.Account.ID == target.ID {
+	if p.Account != nil && p.Account.ID == target.ID && !p.Scoped {
 		return true
 	}
 	if target.HasRole(models.RoleAdmin) && !p.IsAdmin() {

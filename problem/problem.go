@@ -82,6 +82,10 @@ var (
 	ErrExpiredToken = Unauthorized("token_expired", "The access token has expired.")
 	ErrRevoked      = Unauthorized("session_revoked", "The session has ended; log in again.")
 	ErrForbidden    = Forbidden("forbidden", "You are not allowed to do this.")
+	// ErrSessionRequired: a personal access token or a service token asked for
+	// what only a user's own session may do.
+	ErrSessionRequired = Forbidden("session_required",
+		"This needs a user's signed-in session: personal access tokens and service tokens cannot do it.")
 	ErrUserNotFound = NotFound("user_not_found", "No such user.")
 )
 

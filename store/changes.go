@@ -14,6 +14,8 @@ import (
 type Change struct {
 	Sessions []uuid.UUID `json:"s,omitempty"`
 	Users    []uuid.UUID `json:"u,omitempty"`
+	Clients  []uuid.UUID `json:"c,omitempty"`     // service clients (their secrets, sids, permissions)
+	Tokens   []uuid.UUID `json:"t,omitempty"`     // personal access tokens revoked
 	AllUsers bool        `json:"users,omitempty"` // every account (not sessions)
 	All      bool        `json:"all,omitempty"`   // everything: sessions and accounts
 	Keys     bool        `json:"k,omitempty"`     // the signing keys (a rotation)
@@ -30,7 +32,7 @@ type Change struct {
 
 // empty: the change makes nothing stale (Await alone is no change).
 func (c Change) empty() bool {
-	return len(c.Sessions) == 0 && len(c.Users) == 0 && !c.AllUsers && !c.All && !c.Keys
+	return len(c.Sessions) == 0 && len(c.Users) == 0 && len(c.Clients) == 0 && len(c.Tokens) == 0 && !c.AllUsers && !c.All && !c.Keys
 }
 
 // merge makes one change of several.
@@ -39,6 +41,8 @@ func merge(cs []Change) Change {
 	for _, c := range cs {
 		m.Sessions = append(m.Sessions, c.Sessions...)
 		m.Users = append(m.Users, c.Users...)
+		m.Clients = append(m.Clients, c.Clients...)
+		m.Tokens = append(m.Tokens, c.Tokens...)
 		m.AllUsers = m.AllUsers || c.AllUsers
 		m.All = m.All || c.All
 		m.Keys = m.Keys || c.Keys

@@ -32,15 +32,23 @@ type Claims struct {
 	SessionID   string   `json:"sid"`
 	Roles       []string `json:"roles"`
 	Permissions []string `json:"permissions"`
-	Username    string   `json:"username"`
-	Email       string   `json:"email"`
+	Username    string   `json:"username,omitempty"` // absent from service tokens
+	Email       string   `json:"email,omitempty"`
 	Resources   []string `json:"resources"`
 	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
 	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
 	AMR []string `json:"amr"`
 	// IDP is the external identity provider the session was opened with, if any.
 	IDP string `json:"idp,omitempty"`
+	// ClientID and Scope are a service token's (RFC 9068): the client it was
+	// issued to (also its sub) and the permissions granted, space-separated.
+	ClientID string `json:"client_id,omitempty"`
+	Scope    string `json:"scope,omitempty"`
 }
+
+// IsService reports whether the token was issued to a service client (client
+// credentials) rather than to a user's session.
+func (c *Claims) IsService() bool { return c.ClientID != "" }
 
 // MarshalJSON writes absent lists as [] rather than null, so clients can iterate
 // them without a null check.
@@ -72,6 +80,10 @@ type Subject struct {
 	Roles, Permissions, Resources []string
 	AMR                           []string // how the session was authenticated
 	IDP                           string   // the identity provider it was opened with ("": none)
+	// Client: a service token, UserID being the client's id and SessionID the
+	// sid of the secret it was issued with; Scope the permissions granted.
+	Client bool
+	Scope  string
 }
 
 // signingMethod maps an alg to golang-jwt's implementation.
@@ -139,6 +151,9 @@ func (i *Issuer) Issue(s Subject) (string, time.Time, error) {
 		AMR:         s.AMR,
 		IDP:         s.IDP,
 	}
+	if s.Client {
+		claims.ClientID, claims.Scope = s.UserID.String(), s.Scope
+	}
 	t := jwt.NewWithClaims(method, claims)
 	t.Header["kid"] = key.KID
 	t.Header["typ"] = Type
@@ -187,6 +202,7 @@ var (
 	errNoKeys     = errors.New("no keys loaded")
 	errSubject    = errors.New("sub is not a user id")
 	errSession    = errors.New("sid is not a session id")
+	errClientID   = errors.New("client_id is not the sub")
 )
 
 // keyFor picks the verification key: the header must be an access token's and
@@ -237,6 +253,9 @@ func (v *Verifier) Verify(tok string) (*Claims, error) {
 	}
 	if id, err := uuid.Parse(c.SessionID); err != nil || id == uuid.Nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errSession)
+	}
+	if c.ClientID != "" && c.ClientID != c.Subject {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, errClientID)
 	}
 	return c, nil
 }
