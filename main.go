@@ -19,6 +19,10 @@
 //	@tag.description			Managing other users, with users:read, users:write, sessions:read or sessions:write. Your own account changes through /v1/me.
 //	@tag.name					roles
 //	@tag.description			Roles and the permissions they grant, with roles:read or roles:write.
+//	@tag.name					clients
+//	@tag.description			Service clients for the OAuth 2.0 client credentials grant, with clients:read or clients:write: each acts with the permissions given to it; its secret is shown once.
+//	@tag.name					oauth
+//	@tag.description			The OAuth 2.0 token endpoint of service clients (client credentials, RFC 6749 §4.4): form-encoded, with RFC 6749 §5.2 error objects.
 //	@tag.name					audit
 //	@tag.description			The audit trail of logins and changes, with audit:read.
 //	@tag.name					gateways
@@ -32,6 +36,8 @@
 //	@name						Authorization
 //	@description				The access token (access_token from login, refresh or the second login step), sent as "Authorization: Bearer <access_token>". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.
 //	@securityDefinitions.basic	IntrospectionClient
+//	@securityDefinitions.basic	ClientSecretBasic
+//	@description				A service client's id and secret (POST /v1/clients) with HTTP Basic, each form-encoded first (RFC 6749 §2.3.1); or client_id and client_secret in the form instead.
 package main
 
 //go:generate go tool swag init --generalInfo main.go --output docs --outputTypes go,json,yaml --parseInternal

@@ -43,7 +43,7 @@ const docTemplate = `{
         "/.well-known/oauth-authorization-server": {
             "get": {
                 "security": [],
-                "description": "The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response or grant types are claimed, and the token endpoint is the JSON login.",
+                "description": "The issuer, the key set, the token, introspection and revocation-feed endpoints. authsvc is no OpenID Provider and has no authorization endpoint: no response type is claimed; the token endpoint is the client credentials grant of service clients (users log in at POST /v1/auth/login).",
                 "produces": [
                     "application/json"
                 ],
@@ -388,6 +388,10 @@ const docTemplate = `{
                             "X-Auth-AMR": {
                                 "type": "string",
                                 "description": "How the session was authenticated (RFC 8176), comma-separated"
+                            },
+                            "X-Auth-Client-Id": {
+                                "type": "string",
+                                "description": "The service client, for a service token (which has no user: X-Auth-User-Id, -Username and -Email are empty)"
                             },
                             "X-Auth-Email": {
                                 "type": "string",
@@ -1560,6 +1564,380 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/clients": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Every service client, oldest first. Needs clients:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "clients"
+                ],
+                "summary": "List service clients",
+                "operationId": "listClients",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ServiceClientsResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: clients:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "A client for the client credentials grant (POST /v1/oauth/token), acting with the permissions given here: known ones, each held by the caller. Needs clients:write. The secret (256 bits) is in this answer only; the database keeps a MAC of it.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "clients"
+                ],
+                "summary": "Create a service client",
+                "operationId": "createClient",
+                "parameters": [
+                    {
+                        "description": "The new client",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/CreateServiceClientRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/ServiceClientCreatedResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed, unknown_permission",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: clients:write is required, or a permission the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/clients/{id}": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs clients:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "clients"
+                ],
+                "summary": "Read a service client",
+                "operationId": "getClient",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Client id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ServiceClientResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: clients:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "client_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Its tokens are refused at once, and listed in the revocation feed. Needs clients:write.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "clients"
+                ],
+                "summary": "Delete a service client",
+                "operationId": "deleteClient",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Client id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: clients:write is required, or a permission the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "client_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "patch": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Any of name, description, permissions (known ones the caller holds), disabled. Disabling the client, or taking a permission from it, ends the tokens issued to it so far: authsvc, introspection and forward auth refuse them at once, and the revocation feed lists them. Needs clients:write, and every permission the client holds.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "clients"
+                ],
+                "summary": "Change a service client",
+                "operationId": "updateClient",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Client id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "The changes",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/UpdateServiceClientRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ServiceClientResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed, unknown_permission",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: clients:write is required, or a permission the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "client_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/clients/{id}/secret": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "A new secret, in this answer only. The old one keeps working for overlap (default 0s, at most 24h); when it ends, so do the tokens issued with it (the revocation feed lists them). The body may be left out. Needs clients:write.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "clients"
+                ],
+                "summary": "Rotate a service client's secret",
+                "operationId": "rotateClientSecret",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Client id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "How long the old secret overlaps",
+                        "name": "body",
+                        "in": "body",
+                        "schema": {
+                            "$ref": "#/definitions/RotateClientSecretRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ClientSecretResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed: overlap is not a duration from 0s to 24h",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: clients:write is required, or a permission the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "client_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/me": {
             "get": {
                 "security": [
@@ -2638,6 +3016,258 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/me/tokens": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Those that have not expired, newest first. Needs the user's session.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "me"
+                ],
+                "summary": "The signed-in user's personal access tokens",
+                "operationId": "listMyTokens",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PersonalTokensResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "For scripts: an opaque token (authsvc_pat_…) that acts as the user with the intersection of its permissions and the user's current ones, amr [\"pat\"]. It cannot manage tokens, sessions, the password, the email, factors, identities or the account's deletion (403 session_required), and it is not a session: a password change does not end it. It ends at its expiry, when revoked, and when the user is disabled or deleted. Needs the user's session and password (a wrong one counts toward the lockout). The secret is in this answer only; the database keeps a MAC.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "me"
+                ],
+                "summary": "Create a personal access token",
+                "operationId": "createMyToken",
+                "parameters": [
+                    {
+                        "description": "The new token",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/CreatePersonalTokenRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/PersonalTokenCreatedResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed, unknown_permission",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_credentials (a wrong password)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required; forbidden: a permission the user lacks; password_not_set",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "too_many_tokens",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts: locked after too many wrong passwords or codes (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/me/tokens/{id}": {
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "It is refused at once, by every instance. Another user's token is 404. Needs the user's session.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "me"
+                ],
+                "summary": "Revoke one of the signed-in user's personal access tokens",
+                "operationId": "revokeMyToken",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Token id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "token_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/oauth/token": {
+            "post": {
+                "security": [
+                    {
+                        "ClientSecretBasic": []
+                    }
+                ],
+                "description": "RFC 6749 §4.4: form-encoded grant_type=client_credentials and an optional scope (space-separated permissions, a subset of the client's; default all of them). The client authenticates with HTTP Basic (client_secret_basic, id and secret form-encoded first) or with client_id and client_secret in the form (client_secret_post), not both. The access token is a JWT (typ at+jwt) whose sub and client_id are the client's id, with scope and permissions as granted and no roles; no refresh token. Errors are RFC 6749 §5.2 objects; invalid_client is 401 with WWW-Authenticate: Basic. Failed client authentications are limited per client id and per address (INTROSPECTION_FAILURE_RATE_LIMIT: 429 rate_limited with Retry-After).",
+                "consumes": [
+                    "application/x-www-form-urlencoded"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "oauth"
+                ],
+                "summary": "Issue a service token (OAuth 2.0 client credentials)",
+                "operationId": "issueToken",
+                "parameters": [
+                    {
+                        "enum": [
+                            "client_credentials"
+                        ],
+                        "type": "string",
+                        "description": "client_credentials",
+                        "name": "grant_type",
+                        "in": "formData",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "Space-separated permissions; absent: all of the client's",
+                        "name": "scope",
+                        "in": "formData"
+                    },
+                    {
+                        "type": "string",
+                        "description": "The client's id (client_secret_post)",
+                        "name": "client_id",
+                        "in": "formData"
+                    },
+                    {
+                        "type": "string",
+                        "description": "The client's secret (client_secret_post)",
+                        "name": "client_secret",
+                        "in": "formData"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ClientTokenResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_request, invalid_scope, unsupported_grant_type",
+                        "schema": {
+                            "$ref": "#/definitions/OAuthError"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_client; WWW-Authenticate: Basic",
+                        "schema": {
+                            "$ref": "#/definitions/OAuthError"
+                        }
+                    },
+                    "413": {
+                        "description": "invalid_request: the body exceeds 16 KiB",
+                        "schema": {
+                            "$ref": "#/definitions/OAuthError"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: too many failed client authentications (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/OAuthError"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/roles": {
             "get": {
                 "security": [
@@ -3505,6 +4135,228 @@ const docTemplate = `{
                     }
                 }
             }
+        },
+        "/v1/users/{id}/tokens": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Those that have not expired, newest first. Needs users:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "A user's personal access tokens",
+                "operationId": "listUserTokens",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "User id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PersonalTokensResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: users:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "user_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "They are refused at once, by every instance. Needs users:write, and the right to manage the user (every permission they hold; an administrator for an administrator).",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "Revoke every personal access token of a user",
+                "operationId": "revokeUserTokens",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "User id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: users:write is required, or the user holds permissions the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "user_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/users/{id}/tokens/{tid}": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs users:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "One of a user's personal access tokens",
+                "operationId": "getUserToken",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "User id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Token id",
+                        "name": "tid",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/PersonalTokenResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: users:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "token_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "It is refused at once, by every instance. Needs users:write, and the right to manage the user.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "Revoke one of a user's personal access tokens",
+                "operationId": "revokeUserToken",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "User id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Token id",
+                        "name": "tid",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: users:write is required, or the user holds permissions the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "user_not_found, token_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
         }
     },
     "definitions": {
@@ -3591,12 +4443,83 @@ const docTemplate = `{
                 }
             }
         },
+        "ClientSecretResponse": {
+            "type": "object",
+            "properties": {
+                "client_secret": {
+                    "type": "string",
+                    "example": "3q2-7wAAAAB0aGlzIGlzIG5vdCBhIHJlYWwgc2VjcmV0IQ"
+                }
+            }
+        },
+        "ClientTokenResponse": {
+            "type": "object",
+            "properties": {
+                "access_token": {
+                    "type": "string",
+                    "example": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9..."
+                },
+                "expires_in": {
+                    "type": "integer",
+                    "example": 900
+                },
+                "scope": {
+                    "description": "Scope is the permissions granted, space-separated.",
+                    "type": "string",
+                    "example": "users:read"
+                },
+                "token_type": {
+                    "type": "string",
+                    "example": "Bearer"
+                }
+            }
+        },
         "CountResponse": {
             "type": "object",
             "properties": {
                 "count": {
                     "type": "integer",
                     "example": 42
+                }
+            }
+        },
+        "CreatePersonalTokenRequest": {
+            "type": "object",
+            "required": [
+                "expires_in",
+                "name",
+                "password",
+                "permissions"
+            ],
+            "properties": {
+                "expires_in": {
+                    "description": "ExpiresIn is the token's life in seconds: 1 hour (3600) to 1 year (31536000).",
+                    "type": "integer",
+                    "maximum": 31536000,
+                    "minimum": 3600,
+                    "example": 7776000
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 100,
+                    "example": "backup script"
+                },
+                "password": {
+                    "description": "Password is the user's current password.",
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "correct horse battery staple"
+                },
+                "permissions": {
+                    "description": "Permissions are some of the user's own; absent: none (the token can read the profile only).",
+                    "type": "array",
+                    "maxItems": 50,
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "users:read"
+                    ]
                 }
             }
         },
@@ -3624,6 +4547,35 @@ const docTemplate = `{
                     "example": [
                         "users:read",
                         "users:write"
+                    ]
+                }
+            }
+        },
+        "CreateServiceClientRequest": {
+            "type": "object",
+            "required": [
+                "name",
+                "permissions"
+            ],
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "example": "The billing service"
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 100,
+                    "example": "billing"
+                },
+                "permissions": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "users:read"
                     ]
                 }
             }
@@ -3887,6 +4839,11 @@ const docTemplate = `{
                         "authsvc"
                     ]
                 },
+                "client_id": {
+                    "description": "ClientID and Scope are a service token's (client credentials): the\nclient, and the permissions granted, space-separated.",
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
                 "email": {
                     "type": "string",
                     "example": "ada@example.com"
@@ -3943,6 +4900,10 @@ const docTemplate = `{
                     "example": [
                         "user"
                     ]
+                },
+                "scope": {
+                    "type": "string",
+                    "example": "users:read"
                 },
                 "sid": {
                     "type": "string",
@@ -4157,6 +5118,26 @@ const docTemplate = `{
                 }
             }
         },
+        "OAuthError": {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "string",
+                    "enum": [
+                        "invalid_request",
+                        "invalid_client",
+                        "invalid_scope",
+                        "unsupported_grant_type",
+                        "rate_limited"
+                    ],
+                    "example": "invalid_client"
+                },
+                "error_description": {
+                    "type": "string",
+                    "example": "The client id or secret is wrong, or the client is disabled."
+                }
+            }
+        },
         "Passkey": {
             "type": "object",
             "properties": {
@@ -4243,6 +5224,72 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 1024,
                     "example": "correct horse battery staple"
+                }
+            }
+        },
+        "PersonalToken": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "expires_at": {
+                    "type": "string",
+                    "example": "2026-04-02T15:04:05Z"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "last_used_at": {
+                    "type": "string",
+                    "x-nullable": true,
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "backup script"
+                },
+                "permissions": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "users:read"
+                    ]
+                }
+            }
+        },
+        "PersonalTokenCreatedResponse": {
+            "type": "object",
+            "properties": {
+                "secret": {
+                    "type": "string",
+                    "example": "authsvc_pat_3q2-7wAAAAB0aGlzIGlzIG5vdCBhIHJlYWwgc2VjcmV0IQ"
+                },
+                "token": {
+                    "$ref": "#/definitions/PersonalToken"
+                }
+            }
+        },
+        "PersonalTokenResponse": {
+            "type": "object",
+            "properties": {
+                "token": {
+                    "$ref": "#/definitions/PersonalToken"
+                }
+            }
+        },
+        "PersonalTokensResponse": {
+            "type": "object",
+            "properties": {
+                "tokens": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/PersonalToken"
+                    }
                 }
             }
         },
@@ -4521,15 +5568,29 @@ const docTemplate = `{
                 }
             }
         },
+        "RotateClientSecretRequest": {
+            "type": "object",
+            "properties": {
+                "overlap": {
+                    "description": "Overlap is how long the old secret keeps working beside the new one (a\nduration such as \"10m\"; 0s to at most 24h). At 0s the old secret, and the\ntokens issued with it, end at once.",
+                    "type": "string",
+                    "maxLength": 32,
+                    "example": "1h"
+                }
+            }
+        },
         "ServerMetadata": {
             "type": "object",
             "properties": {
                 "grant_types_supported": {
-                    "description": "GrantTypesSupported and ResponseTypesSupported are empty, not left out:\nRFC 8414 requires response types, and absent grant types would mean\nauthorization_code and implicit.",
+                    "description": "GrantTypesSupported is client credentials alone. ResponseTypesSupported\nis empty, not left out: RFC 8414 requires it, and there is no\nauthorization endpoint.",
                     "type": "array",
                     "items": {
                         "type": "string"
-                    }
+                    },
+                    "example": [
+                        "client_credentials"
+                    ]
                 },
                 "introspection_endpoint": {
                     "type": "string",
@@ -4564,19 +5625,90 @@ const docTemplate = `{
                     "example": "http://localhost:8080/v1/auth/revocations"
                 },
                 "token_endpoint": {
-                    "description": "TokenEndpoint is where access tokens are issued: the JSON login\n(POST /v1/auth/login), not an RFC 6749 form-encoded token endpoint.",
+                    "description": "TokenEndpoint is the OAuth 2.0 token endpoint of the client\ncredentials grant (service clients); users log in at POST /v1/auth/login.",
                     "type": "string",
-                    "example": "http://localhost:8080/v1/auth/login"
+                    "example": "http://localhost:8080/v1/oauth/token"
                 },
                 "token_endpoint_auth_methods_supported": {
-                    "description": "TokenEndpointAuthMethods: the login authenticates users, not clients.",
+                    "description": "TokenEndpointAuthMethods: how service clients authenticate there.",
                     "type": "array",
                     "items": {
                         "type": "string"
                     },
                     "example": [
-                        "none"
+                        "client_secret_basic",
+                        "client_secret_post"
                     ]
+                }
+            }
+        },
+        "ServiceClient": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "description": {
+                    "type": "string",
+                    "example": "The billing service"
+                },
+                "disabled": {
+                    "type": "boolean",
+                    "example": false
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "last_used_at": {
+                    "type": "string",
+                    "x-nullable": true,
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "billing"
+                },
+                "permissions": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "users:read"
+                    ]
+                }
+            }
+        },
+        "ServiceClientCreatedResponse": {
+            "type": "object",
+            "properties": {
+                "client": {
+                    "$ref": "#/definitions/ServiceClient"
+                },
+                "client_secret": {
+                    "type": "string",
+                    "example": "3q2-7wAAAAB0aGlzIGlzIG5vdCBhIHJlYWwgc2VjcmV0IQ"
+                }
+            }
+        },
+        "ServiceClientResponse": {
+            "type": "object",
+            "properties": {
+                "client": {
+                    "$ref": "#/definitions/ServiceClient"
+                }
+            }
+        },
+        "ServiceClientsResponse": {
+            "type": "object",
+            "properties": {
+                "clients": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/ServiceClient"
+                    }
                 }
             }
         },
@@ -4813,6 +5945,39 @@ const docTemplate = `{
                 }
             }
         },
+        "UpdateServiceClientRequest": {
+            "type": "object",
+            "required": [
+                "permissions"
+            ],
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "example": "The billing service"
+                },
+                "disabled": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 100,
+                    "minLength": 1,
+                    "example": "billing"
+                },
+                "permissions": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "users:read"
+                    ]
+                }
+            }
+        },
         "UpdateUserRequest": {
             "type": "object",
             "properties": {
@@ -5032,6 +6197,9 @@ const docTemplate = `{
             "name": "Authorization",
             "in": "header"
         },
+        "ClientSecretBasic": {
+            "type": "basic"
+        },
         "IntrospectionClient": {
             "type": "basic"
         }
@@ -5066,6 +6234,14 @@ const docTemplate = `{
             "name": "roles"
         },
         {
+            "description": "Service clients for the OAuth 2.0 client credentials grant, with clients:read or clients:write: each acts with the permissions given to it; its secret is shown once.",
+            "name": "clients"
+        },
+        {
+            "description": "The OAuth 2.0 token endpoint of service clients (client credentials, RFC 6749 §4.4): form-encoded, with RFC 6749 §5.2 error objects.",
+            "name": "oauth"
+        },
+        {
             "description": "The audit trail of logins and changes, with audit:read.",
             "name": "audit"
         },
@@ -5091,7 +6267,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/",
 	Schemes:          []string{},
 	Title:            "authsvc API",
-	Description:      "Sign up, log in, refresh and log out with short-lived JWT access tokens and rotating refresh tokens; manage users, roles, sessions and audit events. Errors are RFC 9457 problem JSON with a stable `code`.",
+	Description:      "A service client's id and secret (POST /v1/clients) with HTTP Basic, each form-encoded first (RFC 6749 §2.3.1); or client_id and client_secret in the form instead.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",

@@ -41,6 +41,10 @@ func TestAuthorizationTable(t *testing.T) {
 			e.As(admin, "POST", "/v1/roles", map[string]any{"name": name}).Expect(http.StatusCreated)
 			return name
 		}
+		freshClient := func() string {
+			r := e.As(admin, "POST", "/v1/clients", map[string]any{"name": fresh(), "permissions": []string{}}).Expect(http.StatusCreated)
+			return r.JSON()["client"].(map[string]any)["id"].(string)
+		}
 		// target is the user an operation acts on: the victim, or for "self" their own id.
 		type request struct {
 			method string
@@ -72,6 +76,16 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.UpdateRole:         {"PATCH", func(string) string { return "/v1/roles/" + freshRole() }, func() any { return map[string]any{"description": "Changed."} }},
 			policy.DeleteRole:         {"DELETE", func(string) string { return "/v1/roles/" + freshRole() }, nil},
 			policy.ReadAudit:          {"GET", func(string) string { return "/v1/audit" }, nil},
+			policy.ListClients:        {"GET", func(string) string { return "/v1/clients" }, nil},
+			policy.ReadClient:         {"GET", func(string) string { return "/v1/clients/" + freshClient() }, nil},
+			policy.CreateClient: {"POST", func(string) string { return "/v1/clients" }, func() any {
+				return map[string]any{"name": fresh(), "permissions": []string{}}
+			}},
+			policy.UpdateClient:       {"PATCH", func(string) string { return "/v1/clients/" + freshClient() }, func() any { return map[string]any{"description": "Changed."} }},
+			policy.RotateClientSecret: {"POST", func(string) string { return "/v1/clients/" + freshClient() + "/secret" }, nil},
+			policy.DeleteClient:       {"DELETE", func(string) string { return "/v1/clients/" + freshClient() }, nil},
+			policy.ListUserTokens:     {"GET", func(id string) string { return "/v1/users/" + id + "/tokens" }, nil},
+			policy.RevokeUserToken:    {"DELETE", func(id string) string { return "/v1/users/" + id + "/tokens" }, nil},
 		}
 		// allowed is the status when the operation is let through; granted the
 		// principals that are let through besides the admin.
@@ -96,6 +110,14 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.UpdateRole:         {200, []string{models.PermRolesWrite}},
 			policy.DeleteRole:         {204, []string{models.PermRolesWrite}},
 			policy.ReadAudit:          {200, []string{models.PermAuditRead}},
+			policy.ListClients:        {200, []string{models.PermClientsRead}},
+			policy.ReadClient:         {200, []string{models.PermClientsRead}},
+			policy.CreateClient:       {201, []string{models.PermClientsWrite}},
+			policy.UpdateClient:       {200, []string{models.PermClientsWrite}},
+			policy.RotateClientSecret: {200, []string{models.PermClientsWrite}},
+			policy.DeleteClient:       {204, []string{models.PermClientsWrite}},
+			policy.ListUserTokens:     {200, []string{models.PermUsersRead}},
+			policy.RevokeUserToken:    {204, []string{models.PermUsersWrite}},
 		}
 		for _, op := range policy.Operations() {
 			req, ok := requests[op]

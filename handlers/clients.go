@@ -29,23 +29,23 @@ type Client struct {
 	Disabled    bool       `json:"disabled" example:"false"`
 	CreatedAt   time.Time  `json:"created_at" example:"2026-01-02T15:04:05Z"`
 	LastUsedAt  *time.Time `json:"last_used_at" example:"2026-01-02T15:04:05Z" extensions:"x-nullable"`
-} // @name Client
+} // @name ServiceClient
 
 // ClientResponse wraps one client.
 type ClientResponse struct {
 	Client Client `json:"client"`
-} // @name ClientResponse
+} // @name ServiceClientResponse
 
 // ClientsResponse lists clients.
 type ClientsResponse struct {
 	Clients []Client `json:"clients"`
-} // @name ClientsResponse
+} // @name ServiceClientsResponse
 
 // ClientCreatedResponse is a new client and its secret, shown only here.
 type ClientCreatedResponse struct {
 	Client       Client `json:"client"`
 	ClientSecret string `json:"client_secret" example:"3q2-7wAAAAB0aGlzIGlzIG5vdCBhIHJlYWwgc2VjcmV0IQ"`
-} // @name ClientCreatedResponse
+} // @name ServiceClientCreatedResponse
 
 // ClientSecretResponse is a client's new secret, shown only here.
 type ClientSecretResponse struct {
@@ -62,7 +62,7 @@ type CreateClientRequest struct {
 	Name        string   `json:"name" validate:"required,max=100" example:"billing"`
 	Description string   `json:"description" validate:"max=200" example:"The billing service"`
 	Permissions []string `json:"permissions" validate:"required,max=50,dive,required,max=64" example:"users:read"`
-} // @name CreateClientRequest
+} // @name CreateServiceClientRequest
 
 func (r *CreateClientRequest) normalize() {
 	r.Name, r.Description = strings.TrimSpace(r.Name), strings.TrimSpace(r.Description)
@@ -167,7 +167,7 @@ type UpdateClientRequest struct {
 	Description *string   `json:"description,omitempty" validate:"omitnil,max=200" example:"The billing service"`
 	Permissions *[]string `json:"permissions,omitempty" validate:"omitnil,max=50,dive,required,max=64" example:"users:read"`
 	Disabled    *bool     `json:"disabled,omitempty" example:"true"`
-} // @name UpdateClientRequest
+} // @name UpdateServiceClientRequest
 
 func (r *UpdateClientRequest) normalize() {
 	for _, p := range []*string{r.Name, r.Description} {

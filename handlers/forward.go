@@ -104,7 +104,7 @@ func (q requirement) met(roles, permissions, amr []string) bool {
 //	@Header			200	{string}	X-Auth-Session-Id	"The session's id"
 //	@Header			200	{string}	X-Auth-AMR			"How the session was authenticated (RFC 8176), comma-separated"
 //	@Header			200	{string}	X-Auth-IDP			"The external identity provider the session was opened with, when one was"
-//	@Header			200	{string}	X-Auth-Client-Id	"The service client, for a service token (which has no user: no X-Auth-User-Id, -Username or -Email)"
+//	@Header			200	{string}	X-Auth-Client-Id	"The service client, for a service token (which has no user: X-Auth-User-Id, -Username and -Email are empty)"
 //	@Failure		401	{object}	problem.Error	"missing_token, invalid_token, token_expired, session_revoked; WWW-Authenticate: Bearer realm=\"authsvc\""
 //	@Failure		403	{object}	problem.Error	"forbidden: a requirement is not met; WWW-Authenticate: Bearer error=\"insufficient_scope\""
 //	@Security		BearerAuth
@@ -126,11 +126,15 @@ func (h *Forward) forwardAuth(c echo.Context) error {
 		}
 	}
 	hd := c.Response().Header()
+	// The user's three are sent empty for a service token, which has no user:
+	// gateways that copy them (Caddy) expect all seven on every 200.
+	var userID, username, email string
 	if acct := who.Account; acct != nil {
-		hd.Set(HeaderAuthUserID, acct.ID.String())
-		hd.Set(HeaderAuthUsername, acct.Username)
-		hd.Set(HeaderAuthEmail, acct.Email)
+		userID, username, email = acct.ID.String(), acct.Username, acct.Email
 	}
+	hd.Set(HeaderAuthUserID, userID)
+	hd.Set(HeaderAuthUsername, username)
+	hd.Set(HeaderAuthEmail, email)
 	if claims.ClientID != "" {
 		hd.Set(HeaderAuthClientID, claims.ClientID)
 	}

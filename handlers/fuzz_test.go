@@ -216,6 +216,18 @@ func (s *fuzzService) check(t *testing.T, req *http.Request, body string, r *api
 	if r.Status >= 500 {
 		fail("server error")
 	}
+	if r.Status >= 400 && req.URL.Path == "/v1/oauth/token" {
+		// The token endpoint answers as OAuth libraries expect: RFC 6749 §5.2 objects.
+		var oe struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || json.Unmarshal(r.Body, &oe) != nil ||
+			oe.Error == "" || oe.Description == "" {
+			fail("a token endpoint error that is not an OAuth error object")
+		}
+		return
+	}
 	if r.Status >= 400 {
 		if r.Header.Get("Content-Type") != "application/problem+json" {
 			fail("an error that is not problem JSON")
@@ -314,6 +326,15 @@ var writeEndpoints = []fuzzEndpoint{
 	{"POST", "/v1/me/identities/:name/link", authBearer},     // 34
 	{"DELETE", "/v1/me/identities/:id", authBearer},          // 35
 	{"POST", "/v1/auth/forward", authBearer},                 // 36
+	{"POST", "/v1/me/tokens", authBearer},                    // 37
+	{"DELETE", "/v1/me/tokens/:id", authBearer},              // 38
+	{"DELETE", "/v1/users/:id/tokens", authBearer},           // 39
+	{"DELETE", "/v1/users/:id/tokens/:tid", authBearer},      // 40
+	{"POST", "/v1/clients", authBearer},                      // 41
+	{"PATCH", "/v1/clients/:id", authBearer},                 // 42
+	{"POST", "/v1/clients/:id/secret", authBearer},           // 43
+	{"DELETE", "/v1/clients/:id", authBearer},                // 44
+	{"POST", "/v1/oauth/token", authNone},                    // 45
 }
 
 // fuzzContentTypes are what variant%5 picks.
