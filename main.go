@@ -2,7 +2,7 @@
 //
 //	@title						authsvc API
 //	@version					1.0
-//	@description				Sign up, log in, refresh and log out with short-lived JWT access tokens and rotating refresh tokens; manage users, roles, sessions and audit events. Errors are RFC 9457 problem JSON with a stable `code`.
+//	@description				Sign up, log in, refresh and log out with short-lived JWT access tokens and rotating refresh tokens; manage users, roles, sessions and audit events; service clients (OAuth 2.0 client credentials) and personal access tokens. Errors are RFC 9457 problem JSON with a stable `code`, except those of the OAuth token endpoint (POST /v1/oauth/token), which are RFC 6749 §5.2 objects.
 //	@license.name				MIT
 //	@BasePath					/
 //	@tag.name					auth
@@ -37,7 +37,6 @@
 //	@description				The access token (access_token from login, refresh or the second login step), sent as "Authorization: Bearer <access_token>". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.
 //	@securityDefinitions.basic	IntrospectionClient
 //	@securityDefinitions.basic	ClientSecretBasic
-//	@description				A service client's id and secret (POST /v1/clients) with HTTP Basic, each form-encoded first (RFC 6749 §2.3.1); or client_id and client_secret in the form instead.
 package main
 
 //go:generate go tool swag init --generalInfo main.go --output docs --outputTypes go,json,yaml --parseInternal

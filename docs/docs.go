@@ -4488,8 +4488,7 @@ const docTemplate = `{
             "required": [
                 "expires_in",
                 "name",
-                "password",
-                "permissions"
+                "password"
             ],
             "properties": {
                 "expires_in": {
@@ -5947,9 +5946,6 @@ const docTemplate = `{
         },
         "UpdateServiceClientRequest": {
             "type": "object",
-            "required": [
-                "permissions"
-            ],
             "properties": {
                 "description": {
                     "type": "string",
@@ -6267,7 +6263,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/",
 	Schemes:          []string{},
 	Title:            "authsvc API",
-	Description:      "A service client's id and secret (POST /v1/clients) with HTTP Basic, each form-encoded first (RFC 6749 §2.3.1); or client_id and client_secret in the form instead.",
+	Description:      "Sign up, log in, refresh and log out with short-lived JWT access tokens and rotating refresh tokens; manage users, roles, sessions and audit events; service clients (OAuth 2.0 client credentials) and personal access tokens. Errors are RFC 9457 problem JSON with a stable `code`, except those of the OAuth token endpoint (POST /v1/oauth/token), which are RFC 6749 §5.2 objects.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",

@@ -165,7 +165,7 @@ func (h *Clients) getClient(c echo.Context) error {
 type UpdateClientRequest struct {
 	Name        *string   `json:"name,omitempty" validate:"omitnil,min=1,max=100" example:"billing"`
 	Description *string   `json:"description,omitempty" validate:"omitnil,max=200" example:"The billing service"`
-	Permissions *[]string `json:"permissions,omitempty" validate:"omitnil,max=50,dive,required,max=64" example:"users:read"`
+	Permissions *[]string `json:"permissions,omitempty" validate:"omitnil,max=50,dive,required,max=64" example:"users:read" binding:"optional"`
 	Disabled    *bool     `json:"disabled,omitempty" example:"true"`
 } // @name UpdateServiceClientRequest
 

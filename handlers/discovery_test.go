@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +18,9 @@ import (
 // TestDiscoveryDocuments: /.well-known/oauth-authorization-server (RFC 8414)
 // and /.well-known/openid-configuration serve the same metadata, holding only
 // what is true: each endpoint it names answers as it says, the issuer is the
-// tokens' iss, no response or grant type is claimed, and no OpenID Connect
-// field is there (authsvc issues no ID tokens).
+// tokens' iss, the one grant is client credentials (service clients), no
+// response type is claimed, and no OpenID Connect field is there (authsvc
+// issues no ID tokens).
 func TestDiscoveryDocuments(t *testing.T) {
 	e := apitest.New(t, store.SQLite, apitest.Vars{"JWT_ISSUER": "https://issuer.example"})
 	oauth := e.Request("GET", "/.well-known/oauth-authorization-server", nil).Expect(http.StatusOK)
@@ -38,9 +40,9 @@ func TestDiscoveryDocuments(t *testing.T) {
 	want := map[string]any{
 		"issuer":                                "https://issuer.example",
 		"jwks_uri":                              "http://authsvc.test/.well-known/jwks.json",
-		"token_endpoint":                        "http://authsvc.test/v1/auth/login",
-		"token_endpoint_auth_methods_supported": []any{"none"},
-		"grant_types_supported":                 []any{},
+		"token_endpoint":                        "http://authsvc.test/v1/oauth/token",
+		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+		"grant_types_supported":                 []any{"client_credentials"},
 		"response_types_supported":              []any{},
 		"introspection_endpoint":                "http://authsvc.test/v1/auth/introspect",
 		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic"},
@@ -66,8 +68,17 @@ func TestDiscoveryDocuments(t *testing.T) {
 		return p
 	}
 	e.Request("GET", path("jwks_uri"), nil).Expect(http.StatusOK)
-	tk := e.Request("POST", path("token_endpoint"), map[string]any{"login": "root", "password": apitest.AdminPassword}).
-		Expect(http.StatusOK).JSON() // no client authentication: auth method none
+	// The token endpoint is the client credentials grant of a service client.
+	admin := e.AdminLogin().AccessToken
+	var client struct {
+		Client       struct{ ID string } `json:"client"`
+		ClientSecret string              `json:"client_secret"`
+	}
+	e.As(admin, "POST", "/v1/clients", map[string]any{"name": "discovery", "permissions": []string{}}).Expect(http.StatusCreated).Decode(&client)
+	grant := httptest.NewRequest("POST", path("token_endpoint"), strings.NewReader("grant_type=client_credentials"))
+	grant.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	grant.SetBasicAuth(client.Client.ID, client.ClientSecret) // client_secret_basic
+	tk := e.Do(grant).Expect(http.StatusOK).JSON()
 	claims := jwt.MapClaims{}
 	_, _, err := jwt.NewParser().ParseUnverified(tk["access_token"].(string), claims)
 	testdb.Must(t, err)

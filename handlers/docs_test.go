@@ -107,6 +107,12 @@ var opsWithoutFailure = map[string]string{
 	"getMetrics":               "a failing collector is left out of the scrape, not an error (promhttp.ContinueOnError)",
 }
 
+// opsWithOAuthErrors lists operations whose failures are RFC 6749 §5.2
+// error objects (OAuthError), not problem JSON, and why.
+var opsWithOAuthErrors = map[string]string{
+	"issueToken": "the OAuth 2.0 token endpoint: OAuth client libraries read {error, error_description}",
+}
+
 // securedOpsWithout401 lists operations with a @Security requirement that never answer 401.
 var securedOpsWithout401 = map[string]string{
 	"logout": "the contract: always 200, even with no or a dead token",
@@ -142,8 +148,12 @@ func TestSwaggerOperations(t *testing.T) {
 				}
 				failures++
 				has401 = has401 || status == http.StatusUnauthorized
-				if resp.Schema.Ref != "#/definitions/Problem" {
-					t.Errorf("%s (%s): @Failure %d is %q, want {object} problem.Error", where, op.OperationID, status, resp.Schema.Ref)
+				want, wantAnnotation := "#/definitions/Problem", "problem.Error"
+				if _, oauth := opsWithOAuthErrors[op.OperationID]; oauth {
+					want, wantAnnotation = "#/definitions/OAuthError", "OAuthError"
+				}
+				if resp.Schema.Ref != want {
+					t.Errorf("%s (%s): @Failure %d is %q, want {object} %s", where, op.OperationID, status, resp.Schema.Ref, wantAnnotation)
 				}
 			}
 			if _, exempt := opsWithoutFailure[op.OperationID]; failures == 0 && !exempt {
@@ -157,6 +167,11 @@ func TestSwaggerOperations(t *testing.T) {
 	for id := range opsWithoutFailure {
 		if _, ok := seen[id]; !ok {
 			t.Errorf("opsWithoutFailure names %s, which is not an swaggerOperation", id)
+		}
+	}
+	for id := range opsWithOAuthErrors {
+		if _, ok := seen[id]; !ok {
+			t.Errorf("opsWithOAuthErrors names %s, which is not an swaggerOperation", id)
 		}
 	}
 	// Every request and response type is named with `// @name`, not handlers.X.

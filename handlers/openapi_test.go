@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,9 +42,14 @@ type answer struct {
 	Body   []byte
 }
 
-// as sends the access token; basic sends the test gateway's credentials.
+// as sends the access token; basic sends the test gateway's credentials;
+// clientBasic a service client's (client_secret_basic: id and secret form-encoded
+// first, RFC 6749 §2.3.1).
 func (a liveAPI) as(tok string) liveAPI { return a.with("Authorization", "Bearer "+tok) }
 func (a liveAPI) basic() liveAPI        { return a.with(gatewayAuth()...) }
+func (a liveAPI) clientBasic(id, secret string) liveAPI {
+	return a.with("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret))))
+}
 
 func (a liveAPI) with(kv ...string) liveAPI {
 	a.header = append(slices.Clip(a.header), kv...)
@@ -103,6 +110,17 @@ func (r answer) want(status int) answer {
 	return r
 }
 
+// says checks the error's code: a problem's code, or an OAuth error's error.
+func (r answer) says(code string) answer {
+	r.t.Helper()
+	var e struct{ Code, Error string }
+	r.decode(&e)
+	if got := e.Code + e.Error; got != code {
+		r.t.Fatalf("%s: %d %q, want %q: %s", r.what, r.Status, got, code, r.Body)
+	}
+	return r
+}
+
 func (r answer) decode(v any) {
 	r.t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
@@ -115,6 +133,8 @@ func (r answer) decode(v any) {
 // validates each request and each real response (status, headers, body)
 // with kin-openapi's openapi3filter: the document is a contract that a
 // generated client can rely on. An operation the test never reaches fails it.
+// A second service, with the client failure limit and the lockout on, answers
+// the 429s of the token endpoint and of POST /v1/me/tokens.
 func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 	fed := fedtest.Start(t)
 	fed.OP.AddUser(adaAtCorp)
@@ -330,7 +350,215 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 		admin.do("GET", "/v1/audit?cursor=nonsense", nil).want(400)
 	}
 
-	{ // every body is JSON of at most 1 MiB (handlers/decode.go), before anything else is looked at
+	{ // service clients (the client credentials grant) and personal access tokens
+		var at apitest.Tokens
+		api.do("POST", "/v1/auth/login", map[string]any{"login": "root", "password": apitest.AdminPassword}).want(200).decode(&at)
+		admin := api.as(at.AccessToken)
+		const unknown = "/0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+
+		// A client keeper holds clients:* but not users:read: it may not
+		// give a client, or manage one that holds, what it lacks.
+		admin.do("POST", "/v1/roles", map[string]any{"name": "keeper", "permissions": []string{"clients:read", "clients:write"}}).want(201)
+		admin.do("POST", "/v1/users", map[string]any{"email": "kim@example.com", "username": "kim", "password": apitest.StrongPassword, "roles": []string{"keeper"}}).want(201)
+		var kt apitest.Tokens
+		api.do("POST", "/v1/auth/login", map[string]any{"login": "kim", "password": apitest.StrongPassword}).want(200).decode(&kt)
+		keeper := api.as(kt.AccessToken)
+
+		svc := map[string]any{"name": "svc", "description": "A test service", "permissions": []string{"users:read"}}
+		bad.do("POST", "/v1/clients", svc).want(401)
+		ada.do("POST", "/v1/clients", svc).want(403).says("forbidden")
+		keeper.do("POST", "/v1/clients", svc).want(403).says("forbidden") // users:read, which kim lacks
+		admin.do("POST", "/v1/clients", map[string]any{"name": "svc", "permissions": []string{"no:such"}}).want(400).says("unknown_permission")
+		bad.as(at.AccessToken).do("POST", "/v1/clients", map[string]any{"name": "svc"}).want(400).says("validation_failed")
+		var made struct {
+			Client       struct{ ID string } `json:"client"`
+			ClientSecret string              `json:"client_secret"`
+		}
+		admin.do("POST", "/v1/clients", svc).want(201).decode(&made)
+		client := "/v1/clients/" + made.Client.ID
+
+		bad.do("GET", "/v1/clients", nil).want(401)
+		ada.do("GET", "/v1/clients", nil).want(403)
+		admin.do("GET", "/v1/clients", nil).want(200)
+		keeper.do("GET", client, nil).want(200)
+		bad.do("GET", client, nil).want(401)
+		ada.do("GET", client, nil).want(403)
+		admin.do("GET", "/v1/clients"+unknown, nil).want(404).says("client_not_found")
+
+		bad.do("PATCH", client, map[string]any{"description": "x"}).want(401)
+		ada.do("PATCH", client, map[string]any{"description": "x"}).want(403)
+		keeper.do("PATCH", client, map[string]any{"description": "x"}).want(403) // the client holds users:read
+		admin.do("PATCH", "/v1/clients"+unknown, map[string]any{"description": "x"}).want(404)
+		admin.do("PATCH", client, map[string]any{"permissions": []string{"no:such"}}).want(400).says("unknown_permission")
+		bad.as(at.AccessToken).do("PATCH", client, map[string]any{"name": ""}).want(400).says("validation_failed")
+		admin.do("PATCH", client, map[string]any{"description": "The test service"}).want(200)
+
+		// The token endpoint (RFC 6749 §4.4): form-encoded, OAuth errors.
+		grant := url.Values{"grant_type": {"client_credentials"}}
+		var issued struct {
+			AccessToken string `json:"access_token"`
+			Scope       string `json:"scope"`
+		}
+		api.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token", grant).want(200).decode(&issued)
+		api.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token",
+			url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"}}).want(200)
+		// client_secret_post: the credentials in the form, no HTTP Basic. The
+		// document cannot say so (swag's @Security has no "or none"
+		// alternative), so the request is not checked; its answer is.
+		bad.do("POST", "/v1/oauth/token", url.Values{"grant_type": {"client_credentials"},
+			"client_id": {made.Client.ID}, "client_secret": {made.ClientSecret}}).want(200)
+		wrong := api.clientBasic(made.Client.ID, "not-the-secret").do("POST", "/v1/oauth/token", grant).want(401).says("invalid_client")
+		if !strings.HasPrefix(wrong.Header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("invalid_client answered WWW-Authenticate %q, want Basic", wrong.Header.Get("WWW-Authenticate"))
+		}
+		bad.do("POST", "/v1/oauth/token", grant).want(401).says("invalid_client") // no credentials at all
+		api.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token",
+			url.Values{"grant_type": {"client_credentials"}, "scope": {"roles:write"}}).want(400).says("invalid_scope")
+		bad.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token", url.Values{"grant_type": {"password"}}).
+			want(400).says("unsupported_grant_type")
+		bad.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token", url.Values{}).want(400).says("invalid_request")
+		api.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token", url.Values{"grant_type": {"client_credentials"},
+			"client_secret": {made.ClientSecret}}).want(400).says("invalid_request") // Basic and the form at once
+
+		// The service token acts with its permissions, as no user.
+		service := api.as(issued.AccessToken)
+		service.do("GET", "/v1/users", nil).want(200)
+		service.do("GET", "/v1/clients", nil).want(403)
+		service.do("GET", "/v1/me/tokens", nil).want(403).says("session_required")
+		fwd := service.do("GET", "/v1/auth/forward", nil).want(200)
+		if fwd.Header.Get("X-Auth-Client-Id") != made.Client.ID {
+			t.Errorf("forward auth of a service token: X-Auth-Client-Id %q, want %s", fwd.Header.Get("X-Auth-Client-Id"), made.Client.ID)
+		}
+		var intro struct {
+			Active   bool
+			ClientID string `json:"client_id"`
+			Scope    string
+		}
+		api.basic().do("POST", "/v1/auth/introspect", map[string]any{"token": issued.AccessToken}).want(200).decode(&intro)
+		if !intro.Active || intro.ClientID != made.Client.ID || intro.Scope != "users:read" {
+			t.Errorf("introspection of a service token: %+v", intro)
+		}
+
+		// A new secret; the old one keeps working for the overlap.
+		var rotated struct {
+			ClientSecret string `json:"client_secret"`
+		}
+		bad.do("POST", client+"/secret", nil).want(401)
+		ada.do("POST", client+"/secret", nil).want(403)
+		keeper.do("POST", client+"/secret", nil).want(403)
+		admin.do("POST", "/v1/clients"+unknown+"/secret", nil).want(404)
+		admin.do("POST", client+"/secret", map[string]any{"overlap": "25h"}).want(400).says("validation_failed")
+		admin.do("POST", client+"/secret", map[string]any{"overlap": "1h"}).want(200).decode(&rotated)
+		api.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token", grant).want(200)
+		admin.do("POST", client+"/secret", nil).want(200).decode(&rotated) // no body: overlap 0s, the others end now
+		api.clientBasic(made.Client.ID, made.ClientSecret).do("POST", "/v1/oauth/token", grant).want(401)
+		service.do("GET", "/v1/users", nil).want(401)
+		api.clientBasic(made.Client.ID, rotated.ClientSecret).do("POST", "/v1/oauth/token", grant).want(200).decode(&issued)
+		service = api.as(issued.AccessToken)
+		service.do("GET", "/v1/users", nil).want(200)
+
+		// Disabled, its token and its secret are refused; deleted, it is gone.
+		admin.do("PATCH", client, map[string]any{"disabled": true}).want(200)
+		service.do("GET", "/v1/users", nil).want(401)
+		api.clientBasic(made.Client.ID, rotated.ClientSecret).do("POST", "/v1/oauth/token", grant).want(401).says("invalid_client")
+		bad.do("DELETE", client, nil).want(401)
+		ada.do("DELETE", client, nil).want(403)
+		keeper.do("DELETE", client, nil).want(403)
+		admin.do("DELETE", client, nil).want(204)
+		admin.do("DELETE", client, nil).want(404)
+
+		// Personal access tokens: ada's (no permissions), root's (users:read).
+		pat := map[string]any{"name": "script", "expires_in": 3600, "password": apitest.StrongPassword}
+		bad.do("POST", "/v1/me/tokens", pat).want(401)
+		ada.do("POST", "/v1/me/tokens", map[string]any{"name": "script", "expires_in": 3600, "password": "wrong-Password-1"}).want(401)
+		ada.do("POST", "/v1/me/tokens", map[string]any{"name": "script", "expires_in": 3600, "permissions": []string{"users:read"},
+			"password": apitest.StrongPassword}).want(403).says("forbidden")
+		ada.do("POST", "/v1/me/tokens", map[string]any{"name": "script", "expires_in": 3600, "permissions": []string{"no:such"},
+			"password": apitest.StrongPassword}).want(400).says("unknown_permission")
+		bad.as(tk.AccessToken).do("POST", "/v1/me/tokens", map[string]any{"name": "script", "expires_in": 60, "password": apitest.StrongPassword}).
+			want(400).says("validation_failed")
+		var mine struct {
+			Token  struct{ ID string } `json:"token"`
+			Secret string              `json:"secret"`
+		}
+		ada.do("POST", "/v1/me/tokens", pat).want(201).decode(&mine)
+		script := api.as(mine.Secret)
+		script.do("GET", "/v1/me", nil).want(200)
+		script.do("GET", "/v1/users", nil).want(403)
+		script.do("POST", "/v1/me/tokens", pat).want(403).says("session_required")
+		script.do("GET", "/v1/me/tokens", nil).want(403).says("session_required")
+		script.do("DELETE", "/v1/me/tokens/"+mine.Token.ID, nil).want(403).says("session_required")
+		script.do("GET", "/v1/auth/forward", nil).want(200)
+		api.basic().do("POST", "/v1/auth/introspect", map[string]any{"token": mine.Secret}).want(200)
+		bad.do("GET", "/v1/me/tokens", nil).want(401)
+		ada.do("GET", "/v1/me/tokens", nil).want(200)
+		bad.do("DELETE", "/v1/me/tokens/"+mine.Token.ID, nil).want(401)
+		ada.do("DELETE", "/v1/me/tokens/"+mine.Token.ID, nil).want(204)
+		ada.do("DELETE", "/v1/me/tokens/"+mine.Token.ID, nil).want(404).says("token_not_found")
+		script.do("GET", "/v1/me", nil).want(401) // revoked
+
+		var roots struct {
+			Token  struct{ ID string } `json:"token"`
+			Secret string              `json:"secret"`
+		}
+		admin.do("POST", "/v1/me/tokens", map[string]any{"name": "reports", "expires_in": 86400, "permissions": []string{"users:read"},
+			"password": apitest.AdminPassword}).want(201).decode(&roots)
+		api.as(roots.Secret).do("GET", "/v1/users", nil).want(200)
+
+		// An account holds at most 100 live tokens.
+		for i := range 100 {
+			ada.do("POST", "/v1/me/tokens", map[string]any{"name": "batch " + strconv.Itoa(i), "expires_in": 3600, "password": apitest.StrongPassword}).want(201)
+		}
+		ada.do("POST", "/v1/me/tokens", pat).want(409).says("too_many_tokens")
+
+		// An administrator reads and revokes a user's tokens.
+		rootTokens, adaTokens := "/v1/users/"+at.User["id"].(string)+"/tokens", "/v1/users/"+tk.User["id"].(string)+"/tokens"
+		bad.do("GET", adaTokens, nil).want(401)
+		ada.do("GET", adaTokens, nil).want(403)
+		admin.do("GET", adaTokens, nil).want(200)
+		admin.do("GET", "/v1/users"+unknown+"/tokens", nil).want(404).says("user_not_found")
+		bad.do("GET", rootTokens+"/"+roots.Token.ID, nil).want(401)
+		ada.do("GET", rootTokens+"/"+roots.Token.ID, nil).want(403)
+		admin.do("GET", rootTokens+"/"+roots.Token.ID, nil).want(200)
+		admin.do("GET", adaTokens+"/"+roots.Token.ID, nil).want(404).says("token_not_found") // root's, not ada's
+		bad.do("DELETE", rootTokens+"/"+roots.Token.ID, nil).want(401)
+		ada.do("DELETE", rootTokens+"/"+roots.Token.ID, nil).want(403)
+		admin.do("DELETE", rootTokens+"/"+roots.Token.ID, nil).want(204)
+		admin.do("DELETE", rootTokens+"/"+roots.Token.ID, nil).want(404).says("token_not_found")
+		api.as(roots.Secret).do("GET", "/v1/users", nil).want(401) // revoked
+		bad.do("DELETE", adaTokens, nil).want(401)
+		ada.do("DELETE", adaTokens, nil).want(403)
+		admin.do("DELETE", "/v1/users"+unknown+"/tokens", nil).want(404).says("user_not_found")
+		admin.do("DELETE", adaTokens, nil).want(204)
+		var left struct{ Tokens []any }
+		admin.do("GET", adaTokens, nil).want(200).decode(&left)
+		if len(left.Tokens) != 0 {
+			t.Errorf("ada holds %d tokens after they were all revoked", len(left.Tokens))
+		}
+	}
+
+	{ // limits, on a second service where they are on (the first has them off, as every test but theirs)
+		limited := apitest.New(t, "sqlite", apitest.Vars{"INTROSPECTION_FAILURE_RATE_LIMIT": "2/m", "LOCKOUT_THRESHOLD": "2"})
+		srv2 := httptest.NewServer(limited.App.Server)
+		t.Cleanup(srv2.Close)
+		api2 := liveAPI{t: t, base: srv2.URL, client: check.Client(), ctx: context.Background()}
+		grant := url.Values{"grant_type": {"client_credentials"}}
+		guess := api2.clientBasic("0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f", "guessed-secret")
+		guess.do("POST", "/v1/oauth/token", grant).want(401).says("invalid_client")
+		guess.do("POST", "/v1/oauth/token", grant).want(401).says("invalid_client")
+		if r := guess.do("POST", "/v1/oauth/token", grant).want(429).says("rate_limited"); r.Header.Get("Retry-After") == "" {
+			t.Error("POST /v1/oauth/token: 429 without Retry-After")
+		}
+
+		var at apitest.Tokens
+		api2.do("POST", "/v1/auth/login", map[string]any{"login": "root", "password": apitest.AdminPassword}).want(200).decode(&at)
+		wrong := map[string]any{"name": "script", "expires_in": 3600, "password": "wrong-Password-1"}
+		api2.as(at.AccessToken).do("POST", "/v1/me/tokens", wrong).want(401)
+		api2.as(at.AccessToken).do("POST", "/v1/me/tokens", wrong).want(401)
+		api2.as(at.AccessToken).do("POST", "/v1/me/tokens", wrong).want(429).says("too_many_attempts")
+	}
+
+	{ // every body is JSON of at most 1 MiB (handlers/decode.go), before anything else is looked at (but the token endpoint's, below)
 		var at apitest.Tokens
 		api.do("POST", "/v1/auth/login", map[string]any{"login": "root", "password": apitest.AdminPassword}).want(200).decode(&at)
 		for _, op := range check.Operations() {
@@ -344,6 +572,21 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 			caller := bad.as(at.AccessToken)
 			if op.ID == "introspect" {
 				caller = bad.basic()
+			}
+			if op.ID == "issueToken" {
+				// The OAuth token endpoint is the exception, for OAuth
+				// libraries' sake (RFC 6749 §3.2, §5.2): it takes a form, not
+				// JSON, of at most 16 KiB; a wrong content type is 400
+				// invalid_request (no 415), and every error, 413 included,
+				// is an OAuth error object, not problem JSON.
+				for _, ct := range []string{"text/plain", "application/json"} {
+					caller.with("Content-Type", ct).do(op.Method, path, `{"grant_type": "client_credentials"}`).want(400).says("invalid_request")
+				}
+				big := url.Values{"grant_type": {"client_credentials"}, "scope": {strings.Repeat("x", 16<<10)}}
+				if r := caller.do(op.Method, path, big).want(413).says("invalid_request"); r.Header.Get("Content-Type") != "application/json" {
+					t.Errorf("%s: 413 as %q, want an OAuth error (application/json)", op, r.Header.Get("Content-Type"))
+				}
+				continue
 			}
 			caller.with("Content-Type", "text/plain").do(op.Method, path, "hello").want(415)
 			caller.do(op.Method, path, `{"x": "`+strings.Repeat("x", 1<<20)+`"}`).want(413)

@@ -66,7 +66,7 @@ type CreatePersonalTokenRequest struct {
 	// ExpiresIn is the token's life in seconds: 1 hour (3600) to 1 year (31536000).
 	ExpiresIn int64 `json:"expires_in" validate:"required,min=3600,max=31536000" example:"7776000"`
 	// Permissions are some of the user's own; absent: none (the token can read the profile only).
-	Permissions []string `json:"permissions,omitempty" validate:"max=50,dive,required,max=64" example:"users:read"`
+	Permissions []string `json:"permissions,omitempty" validate:"max=50,dive,required,max=64" example:"users:read" binding:"optional"`
 	// Password is the user's current password.
 	Password string `json:"password" validate:"required,max=1024" example:"correct horse battery staple"`
 } // @name CreatePersonalTokenRequest

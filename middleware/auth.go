@@ -146,7 +146,11 @@ func (l *Live) service(ctx context.Context, claims *token.Claims, clientID, sid 
 // personal checks a personal access token: it exists and has not expired.
 // Its use is recorded at most once a minute.
 func (l *Live) personal(ctx context.Context, raw string) (*Credential, error) {
-	pt, err := l.personalToken(ctx, raw)
+	var gen uint64 // before the read: a put after an invalidation is dropped
+	if l.Cache != nil {
+		gen = l.Cache.Generation()
+	}
+	pt, err := l.personalToken(ctx, gen, raw)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, problem.ErrInvalidToken
 	}
@@ -163,7 +167,7 @@ func (l *Live) personal(ctx context.Context, raw string) (*Credential, error) {
 		}
 		if l.Cache != nil { // this instance need not try again for a minute
 			pt.LastUsedAt = &now
-			l.Cache.PutPersonalToken(l.Cache.Generation(), raw, pt)
+			l.Cache.PutPersonalToken(gen, raw, pt)
 		}
 	}
 	claims := &token.Claims{
@@ -184,16 +188,13 @@ func orNone(s []string) []string {
 	return s
 }
 
-// personalToken reads the personal access token raw stands for; the result is a copy.
-func (l *Live) personalToken(ctx context.Context, raw string) (models.PersonalToken, error) {
+// personalToken reads the personal access token raw stands for, caching
+// what it read at generation gen; the result is a copy.
+func (l *Live) personalToken(ctx context.Context, gen uint64, raw string) (models.PersonalToken, error) {
 	if l.Cache != nil {
 		if pt, ok := l.Cache.PersonalToken(raw); ok {
 			return pt, nil
 		}
-	}
-	var gen uint64
-	if l.Cache != nil {
-		gen = l.Cache.Generation()
 	}
 	pt, err := l.Store.PersonalTokenByHash(ctx, pat.MAC(l.Secret, raw))
 	if err != nil {

@@ -133,17 +133,17 @@ func (s *Store) RotateClientSecret(ctx context.Context, c *ServiceClient, next *
 // DeleteClient deletes the client and its secrets, and lists the sids of its
 // tokens in the revocation feed. ErrNotFound when there is no such client.
 func (s *Store) DeleteClient(ctx context.Context, c *ServiceClient, now time.Time, accessTTL time.Duration) error {
-	for _, sec := range c.Secrets {
-		if err := s.revokeSID(ctx, sec.SID, now, accessTTL); err != nil {
-			return err
-		}
-	}
 	res := s.conn(ctx).Delete(&models.Client{}, "id = ?", c.ID)
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
 		return ErrNotFound
+	}
+	for _, sec := range c.Secrets {
+		if err := s.revokeSID(ctx, sec.SID, now, accessTTL); err != nil {
+			return err
+		}
 	}
 	return s.changed(ctx, Change{Clients: []uuid.UUID{c.ID}})
 }

@@ -18,6 +18,14 @@
 //
 // When the feed has not been read successfully for longer than
 // Config.MaxFeedStaleness, Verify fails closed with ErrFeedStale.
+//
+// Service tokens (issued to service clients by authsvc's client credentials
+// grant, POST /v1/oauth/token) are access tokens too, and verify the same way:
+// their Claims have ClientID and Scope set (IsService), sub equal to the
+// client id, no roles, username or email, and a sid that the feed lists when
+// the client is disabled or deleted or its secret ends. Personal access tokens
+// (authsvc_pat_…) are opaque: they cannot be verified offline, only by
+// introspection.
 package verifier
 
 import (
@@ -90,17 +98,27 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Claims are an access token's claims.
+// Claims are an access token's claims: a user's, or a service client's
+// (IsService).
 type Claims struct {
-	Subject     string
+	// Subject is the user's id; for a service token, the client's (ClientID).
+	Subject string
+	// SessionID is the session's id; for a service token, the id of the
+	// client secret it was issued with. The revocation feed lists either.
 	SessionID   string
-	Roles       []string
+	Roles       []string // none for a service token
 	Permissions []string
-	Username    string
-	Email       string
+	Username    string // "" for a service token
+	Email       string // "" for a service token
 	Resources   []string
+	// ClientID is the service client's id (the client_id claim, RFC 9068),
+	// set for service tokens only; Verify refuses one that is not the sub.
+	ClientID string
+	// Scope is what a service token was granted (the scope claim, RFC 9068:
+	// space-separated permissions, as in Permissions); "" for a user's token.
+	Scope string
 	// AMR is how the session was authenticated (RFC 8176): ["pwd"], ["pwd",
-	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"].
+	// "otp", "mfa"], ["pwd", "mfa"] or ["hwk", "user"]; none for a service token.
 	AMR       []string
 	Issuer    string
 	Audience  []string
@@ -109,6 +127,10 @@ type Claims struct {
 	// Raw is every claim as decoded JSON.
 	Raw map[string]any
 }
+
+// IsService reports whether the token was issued to a service client
+// (client credentials) rather than to a user: it has a client_id.
+func (c *Claims) IsService() bool { return c != nil && c.ClientID != "" }
 
 // HasRole reports whether the token carries the role.
 func (c *Claims) HasRole(role string) bool { return c != nil && slices.Contains(c.Roles, role) }
@@ -320,6 +342,8 @@ type tokenClaims struct {
 	Email       string          `json:"email"`
 	Resources   []string        `json:"resources"`
 	AMR         []string        `json:"amr"`
+	ClientID    string          `json:"client_id"`
+	Scope       string          `json:"scope"`
 }
 
 func numericDate(f *float64) time.Time {
@@ -345,9 +369,10 @@ func audience(raw json.RawMessage) ([]string, error) {
 	return many, nil
 }
 
-// Verify checks an access token and returns its claims: the signature by the
-// kid's key from the JWKS, alg, typ at+jwt, iss, aud, exp and nbf with leeway,
-// then that its session is not revoked and the feed is fresh.
+// Verify checks an access token (a user's or a service client's) and returns
+// its claims: the signature by the kid's key from the JWKS, alg, typ at+jwt,
+// iss, aud, exp and nbf with leeway, a client_id equal to the sub, then that
+// its session (or client secret) is not revoked and the feed is fresh.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	payload, err := v.verifyJWS(ctx, raw, AccessTokenType)
 	if err != nil {
@@ -385,6 +410,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if tc.Sub == "" || tc.SID == "" {
 		return nil, fmt.Errorf("%w: no sub or sid", ErrInvalidToken)
 	}
+	// A service token's sub is its client (authsvc's own check too): one
+	// whose client_id names another is not authsvc's.
+	if tc.ClientID != "" && tc.ClientID != tc.Sub {
+		return nil, fmt.Errorf("%w: client_id %q is not the sub", ErrInvalidToken, tc.ClientID)
+	}
 	if v.cfg.FeedURL != "" {
 		v.mu.Lock()
 		stale := v.staleLocked(now)
@@ -400,6 +430,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	return &Claims{
 		Subject: tc.Sub, SessionID: tc.SID, Roles: tc.Roles, Permissions: tc.Permissions,
 		Username: tc.Username, Email: tc.Email, Resources: tc.Resources, AMR: tc.AMR,
-		Issuer: tc.Iss, Audience: aud, ExpiresAt: exp, IssuedAt: numericDate(tc.Iat), Raw: all,
+		ClientID: tc.ClientID, Scope: tc.Scope, Issuer: tc.Iss, Audience: aud, ExpiresAt: exp, IssuedAt: numericDate(tc.Iat), Raw: all,
 	}, nil
 }

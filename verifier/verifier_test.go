@@ -66,6 +66,64 @@ func TestVerifyReadsTheClaims(t *testing.T) {
 	}
 }
 
+// serviceClaims are those of a service token as authsvc issues them (client
+// credentials): sub and client_id the client, sid its secret's, scope and
+// permissions what was granted, no roles, username or email.
+func serviceClaims(client, sid string) func(map[string]any) {
+	return func(c map[string]any) {
+		c["sub"], c["client_id"], c["sid"] = client, client, sid
+		c["scope"], c["permissions"] = "users:read users:write", []string{"users:read", "users:write"}
+		c["roles"], c["amr"] = []string{}, []string{}
+		delete(c, "username")
+		delete(c, "email")
+	}
+}
+
+// TestVerifyReadsServiceTokens: a service token verifies offline like a
+// user's, with its client and scope; a user's token has neither; the feed
+// refuses a service token by its sid as it does a session.
+func TestVerifyReadsServiceTokens(t *testing.T) {
+	a := newAuthsvc(t)
+	v := a.newVerifier(nil)
+	ctx := context.Background()
+	svc := a.token("secret-1", serviceClaims("client-billing", "secret-1"))
+	c, err := v.Verify(ctx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IsService() || c.ClientID != "client-billing" || c.Subject != c.ClientID || c.SessionID != "secret-1" ||
+		c.Scope != "users:read users:write" || !c.HasPermission("users:write") || c.HasPermission("roles:read") ||
+		len(c.Roles) != 0 || c.HasRole("user") || c.Username != "" || c.Email != "" || len(c.AMR) != 0 {
+		t.Errorf("service claims %+v", c)
+	}
+	if !slices.Equal(strings.Fields(c.Scope), c.Permissions) || c.Raw["client_id"] != "client-billing" {
+		t.Errorf("scope %q, permissions %v, raw %v", c.Scope, c.Permissions, c.Raw)
+	}
+
+	user, err := v.Verify(ctx, a.token("sid-1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user.IsService() || user.ClientID != "" || user.Scope != "" {
+		t.Errorf("a user's token reads as a service's: %+v", user)
+	}
+	var none *verifier.Claims
+	if none.IsService() {
+		t.Error("nil claims are a service's")
+	}
+
+	// Disabling the client lists its secret's sid in the feed.
+	a.revoke(a.clock.Now().Add(15*time.Minute), "secret-1")
+	if err := v.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(ctx, svc)
+	expectErr(t, err, verifier.ErrRevoked)
+	if _, err := v.Verify(ctx, a.token("secret-2", serviceClaims("client-billing", "secret-2"))); err != nil {
+		t.Errorf("a token of the client's next secret: %v", err)
+	}
+}
+
 // TestVerifyRefuses: every token that is not a genuine, current access token
 // for this issuer and audience is ErrInvalidToken (or ErrExpired).
 func TestVerifyRefuses(t *testing.T) {
@@ -114,6 +172,9 @@ func TestVerifyRefuses(t *testing.T) {
 		{"no exp", edited(func(c map[string]any) { delete(c, "exp") }), verifier.ErrInvalidToken, "exp"},
 		{"no sid", edited(func(c map[string]any) { delete(c, "sid") }), verifier.ErrInvalidToken, "sid"},
 		{"no sub", edited(func(c map[string]any) { delete(c, "sub") }), verifier.ErrInvalidToken, "sub"},
+		{"client_id not the sub", edited(func(c map[string]any) { c["client_id"] = "client-other" }), verifier.ErrInvalidToken, "client_id"},
+		{"client_id not a string", edited(func(c map[string]any) { c["client_id"] = 7 }), verifier.ErrInvalidToken, "claims"},
+		{"scope not a string", edited(func(c map[string]any) { c["client_id"], c["scope"] = "user-ann", []string{"users:read"} }), verifier.ErrInvalidToken, "claims"},
 		{"empty", "", verifier.ErrInvalidToken, "compact"},
 		{"two parts", "a.b", verifier.ErrInvalidToken, "compact"},
 		{"five parts (JWE)", "a.b.c.d.e", verifier.ErrInvalidToken, "compact"},

@@ -298,7 +298,7 @@ type CreatePersonalTokenRequest struct {
 	// Permissions Permissions are some of the user's own; absent: none (the token can read the profile only).
 	//
 	// Example: ["users:read"]
-	Permissions []string `json:"permissions"`
+	Permissions *[]string `json:"permissions,omitempty"`
 }
 
 // CreateRoleRequest defines model for CreateRoleRequest.
@@ -1150,7 +1150,7 @@ type UpdateServiceClientRequest struct {
 	Name *string `json:"name,omitempty"`
 
 	// Permissions Example: ["users:read"]
-	Permissions []string `json:"permissions"`
+	Permissions *[]string `json:"permissions,omitempty"`
 }
 
 // UpdateUserRequest defines model for UpdateUserRequest.

@@ -55,6 +55,12 @@ func scenarios(o options, base string, fx *fixture, c credentials) []scenario {
 			targeter: perToken(http.MethodGet, base+"/v1/auth/forward", fx.tokens)},
 		{name: "POST /v1/auth/introspect", conns: o.conns, ceiling: ceilEcho, ok: []int{200},
 			targeter: introspect(base, fx.tokens, c)},
+		// A service's client credentials grant: a MAC of the secret, a signature.
+		{name: "POST /v1/oauth/token (client credentials)", conns: o.conns, ceiling: ceilEcho, ok: []int{200}, target: target{minRatio: 0.20},
+			targeter: clientCredentials(base, fx.serviceClient, fx.serviceSecret)},
+		// Scripts: each signed-in user's personal access token, round-robin.
+		{name: "GET /v1/me (personal access token)", conns: o.conns, ceiling: ceilEcho, ok: []int{200}, target: target{minRatio: 0.50},
+			targeter: perToken(http.MethodGet, base+"/v1/me", fx.pats)},
 		{name: "GET /v1/users (first page)", conns: o.conns, ceiling: ceilEcho, ok: []int{200},
 			targeter: static(vegeta.Target{Method: http.MethodGet, URL: base + "/v1/users", Header: admin})},
 		{name: "GET /v1/users (deep page)", conns: o.conns, ceiling: ceilEcho, ok: []int{200},
@@ -108,6 +114,16 @@ func introspect(base string, tokens []string, c credentials) vegeta.Targeter {
 			Body:   jsonBody(map[string]string{"token": tok})}
 	}
 	return static(ts...)
+}
+
+// clientCredentials is the client credentials grant of one service client,
+// authenticated with HTTP Basic (client_secret_basic: id and secret each
+// form-encoded first), as OAuth libraries send it.
+func clientCredentials(base, id, secret string) vegeta.Targeter {
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	return static(vegeta.Target{Method: http.MethodPost, URL: base + "/v1/oauth/token",
+		Header: http.Header{"Authorization": {basic}, "Content-Type": {"application/x-www-form-urlencoded"}},
+		Body:   []byte(url.Values{"grant_type": {"client_credentials"}}.Encode())})
 }
 
 // search looks for about ten users at a time: "user000012" matches

@@ -38,6 +38,10 @@ type fixture struct {
 	admin      string    // the bootstrap admin's access token (users:read)
 	refresh    []string  // refresh tokens, each to be presented once
 	deepCursor string    // a users cursor deep in the list
+	// A service client made through the admin API, for the client
+	// credentials grant, and a personal access token of each user in tokens.
+	serviceClient, serviceSecret string
+	pats                         []string
 }
 
 func userName(i int) string { return fmt.Sprintf("user%07d", i) }
@@ -81,6 +85,9 @@ func seed(ctx context.Context, o options, a *api, cfg config.Config, db *databas
 	if err != nil {
 		return nil, fmt.Errorf("log in: %w", err)
 	}
+	if err := seedCredentials(ctx, o, a, fx, c); err != nil {
+		return nil, err
+	}
 
 	start = time.Now()
 	if fx.refresh, err = mintRefreshTokens(ctx, cfg, fx.users, o.refreshTokens); err != nil {
@@ -92,6 +99,38 @@ func seed(ctx context.Context, o options, a *api, cfg config.Config, db *databas
 		return nil, fmt.Errorf("deep cursor: %w", err)
 	}
 	return fx, nil
+}
+
+// seedCredentials creates, through the API, a service client holding
+// users:read (as the admin) and a personal access token for each signed-in
+// user (each with their password: one hash apiece, like a login).
+func seedCredentials(ctx context.Context, o options, a *api, fx *fixture, c credentials) error {
+	var created struct {
+		Client       struct{ ID string }
+		ClientSecret string `json:"client_secret"`
+	}
+	body := map[string]any{"name": "authbench", "permissions": []string{"users:read"}}
+	if err := a.call(ctx, http.MethodPost, "/v1/clients", fx.admin, body, http.StatusCreated, &created); err != nil {
+		return fmt.Errorf("service client: %w", err)
+	}
+	fx.serviceClient, fx.serviceSecret = created.Client.ID, created.ClientSecret
+
+	start := time.Now()
+	fx.pats = make([]string, len(fx.tokens))
+	err := parallel(ctx, o.hashConns, len(fx.tokens), func(i int) error {
+		var out struct{ Secret string }
+		body := map[string]any{"name": "authbench", "expires_in": 3600, "password": c.userPassword}
+		if err := a.call(ctx, http.MethodPost, "/v1/me/tokens", fx.tokens[i], body, http.StatusCreated, &out); err != nil {
+			return err
+		}
+		fx.pats[i] = out.Secret
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("personal access tokens: %w", err)
+	}
+	logf("created a service client and %d personal access tokens in %s", len(fx.pats), time.Since(start).Round(100*time.Millisecond))
+	return nil
 }
 
 // mintRefreshTokens starts n sessions round-robin over users with the
