@@ -34,7 +34,7 @@
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				The access token (access_token from login, refresh or the second login step), sent as "Authorization: Bearer <access_token>". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.
+//	@description				An access token (access_token from login, refresh or the second login step, or a service client's from POST /v1/oauth/token), or a personal access token (authsvc_pat_…), sent as "Authorization: Bearer <token>". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.
 //	@securityDefinitions.basic	IntrospectionClient
 //	@securityDefinitions.basic	ClientSecretBasic
 package main

@@ -17,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/hashpool"
+	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/password"
 	"github.com/authsvc/authsvc/policy"
@@ -40,6 +41,10 @@ type Config struct {
 	// confirmed (required). Links live VerifyTokenTTL.
 	VerifyEmail, RequireVerifiedEmail bool
 	VerifyTokenTTL                    time.Duration
+	// Sign-in by email (EmailLogin), sign-up by it (EmailLoginSignup); codes
+	// and their links live EmailCodeTTL, invitation links InviteTTL.
+	EmailLogin, EmailLoginSignup bool
+	EmailCodeTTL, InviteTTL      time.Duration
 	// TOTPIssuer names the service in authenticator apps.
 	TOTPIssuer string
 	// Rate limits (zero: off): login attempts per identifier and per client IP,
@@ -74,9 +79,10 @@ type Service struct {
 	passwords password.Policy
 	cfg       Config
 
-	mail     MailQueue         // nil: nothing to wake
-	limiter  ratelimit.Limiter // nil: no rate limits
-	webauthn *webauthn.WebAuthn
+	mail      MailQueue         // nil: nothing to wake
+	templates *mail.Templates   // the mails' wording (never nil: the embedded set by default)
+	limiter   ratelimit.Limiter // nil: no rate limits
+	webauthn  *webauthn.WebAuthn
 	// External identity providers (nil: none), and where their sign-ins may send apps back.
 	providers    *federation.Set
 	redirectURLs []string
@@ -97,6 +103,10 @@ type Option func(*Service)
 
 // WithMail has queued mail sent at once rather than at the outbox's next poll.
 func WithMail(q MailQueue) Option { return func(s *Service) { s.mail = q } }
+
+// WithMailTemplates builds mails from t (default: the embedded templates,
+// mail.DefaultTemplates); app loads t from MAIL_TEMPLATES_DIR. A nil t keeps the default.
+func WithMailTemplates(t *mail.Templates) Option { return func(s *Service) { s.templates = t } }
 
 // WithLimiter turns the rate limits of Config on.
 func WithLimiter(l ratelimit.Limiter) Option { return func(s *Service) { s.limiter = l } }
@@ -123,6 +133,9 @@ func New(st *store.Store, sess *sessions.Service, key *secret.Key, pw Passwords,
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.templates == nil {
+		s.templates = mail.DefaultTemplates()
 	}
 	return s
 }

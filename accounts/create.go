@@ -66,6 +66,8 @@ type CreateInput struct {
 	Status    string // "": active
 	// EmailVerified: the administrator vouches for the address.
 	EmailVerified bool
+	// Invite: no password; an invitation link is mailed at once instead.
+	Invite bool
 }
 
 // Create makes an account on behalf of actor, who may grant only roles within
@@ -85,6 +87,7 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*sto
 	return s.create(ctx, newAccount{
 		Profile: in.Profile, password: in.Password, roles: roles, status: status, verified: in.EmailVerified,
 		resources: models.SortedSet(in.Resources), event: audit.UserCreated, actor: actor, client: actor.Client,
+		passwordless: in.Invite, invite: in.Invite,
 	})
 }
 
@@ -107,6 +110,7 @@ type newAccount struct {
 	// with identity linked to it).
 	passwordless bool
 	identity     *models.Identity
+	invite       bool   // mail an invitation link (passwordless)
 	event        string // audit type
 	self         bool   // the new user is its own actor (signup)
 	actor        Actor
@@ -167,10 +171,15 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 				return err
 			}
 		}
+		if n.invite {
+			if err := s.queueInvitation(ctx, tx, u, n.actor); err != nil {
+				return err
+			}
+		}
 		acct, err = tx.UserByID(ctx, u.ID)
 		return err
 	})
-	if err == nil && n.self && !n.verified && s.cfg.VerifyEmail {
+	if err == nil && (n.invite || (n.self && !n.verified && s.cfg.VerifyEmail)) {
 		s.wakeMail()
 	}
 	return acct, err

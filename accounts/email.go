@@ -20,16 +20,21 @@ import (
 const emailTokenPurpose = "email-token"
 
 // queueEmailLink replaces, on tx, the user's earlier links of the purpose with
-// a new one confirming address, and queues the mail build makes of its token.
+// a new one for address, good for ttl, and queues the mail build makes of its
+// token (from the templates: a render error is returned).
 func (s *Service) queueEmailLink(ctx context.Context, tx *store.Store, userID uuid.UUID, purpose, address string,
-	build func(to, publicURL, token string, ttl time.Duration) mail.Message, now time.Time) error {
+	ttl time.Duration, build func(to, token string) (mail.Message, error), now time.Time) error {
 	plain := secret.Token()
 	tok := models.EmailToken{
 		ID: uuid.Must(uuid.NewV7()), UserID: userID, Purpose: purpose, Email: address,
 		TokenHash: s.secret.MAC(emailTokenPurpose, []byte(plain)),
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.VerifyTokenTTL),
+		CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	msg, err := mail.NewOutboxMail(s.secret, build(address, s.cfg.PublicURL, plain, s.cfg.VerifyTokenTTL), now)
+	m, err := build(address, plain)
+	if err != nil {
+		return err
+	}
+	msg, err := mail.NewOutboxMail(s.secret, m, now)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUndeliverableAddress, err)
 	}
@@ -45,7 +50,10 @@ func (s *Service) queueEmailLink(ctx context.Context, tx *store.Store, userID uu
 
 // queueVerification mails, on tx, a link confirming the user's own address.
 func (s *Service) queueVerification(ctx context.Context, tx *store.Store, u *models.User, client audit.Client, now time.Time) error {
-	if err := s.queueEmailLink(ctx, tx, u.ID, models.EmailVerify, u.Email, mail.VerifyMessage, now); err != nil {
+	build := func(to, token string) (mail.Message, error) {
+		return s.templates.Verify(to, s.cfg.PublicURL, token, s.cfg.VerifyTokenTTL)
+	}
+	if err := s.queueEmailLink(ctx, tx, u.ID, models.EmailVerify, u.Email, s.cfg.VerifyTokenTTL, build, now); err != nil {
 		return err
 	}
 	return tx.AddAudit(ctx, audit.Event(audit.EmailVerificationSent, now, uuid.Nil, u.ID, client,
@@ -116,12 +124,19 @@ func (s *Service) requestEmailChange(ctx context.Context, tx *store.Store, actor
 	if err := tx.UpdateUser(ctx, cur.ID, now, store.UserUpdate{PendingEmail: store.Value(address)}); err != nil {
 		return err
 	}
-	if err := s.queueEmailLink(ctx, tx, cur.ID, models.EmailChange, address, mail.EmailChangeMessage, now); err != nil {
+	build := func(to, token string) (mail.Message, error) {
+		return s.templates.EmailChange(to, s.cfg.PublicURL, token, s.cfg.VerifyTokenTTL)
+	}
+	if err := s.queueEmailLink(ctx, tx, cur.ID, models.EmailChange, address, s.cfg.VerifyTokenTTL, build, now); err != nil {
 		return err
 	}
 	// The current address was good enough to sign up with, but an account from
 	// before verification may hold one mail cannot go to: then no notice.
-	if notice, err := mail.NewOutboxMail(s.secret, mail.EmailChangeNotice(cur.Email), now); err == nil {
+	m, err := s.templates.EmailChangeNotice(cur.Email)
+	if err != nil {
+		return err
+	}
+	if notice, err := mail.NewOutboxMail(s.secret, m, now); err == nil {
 		if err := tx.EnqueueMail(ctx, notice); err != nil {
 			return err
 		}

@@ -97,14 +97,14 @@ func (s *Service) countFailure(l *store.Lockout, now time.Time) bool {
 // failCode counts, on tx, a wrong code of the user whose row tx has locked
 // (cur) and whose lock it has checked: the failure, written as event, and the
 // lock it may set.
-func (s *Service) failCode(ctx context.Context, tx *store.Store, cur *models.User, client audit.Client, event string) error {
+func (s *Service) failCode(ctx context.Context, tx *store.Store, cur *models.User, client audit.Client, event string, failure error) error {
 	now := s.now()
 	l := lockoutOf(cur)
 	locks := s.countFailure(&l, now)
 	if err := tx.SetUserLockout(ctx, cur.ID, lockoutOf(cur), l); err != nil {
 		return err
 	}
-	return s.auditFailure(ctx, tx, cur.ID, client, event, ErrInvalidMFACode, locks, l, now)
+	return s.auditFailure(ctx, tx, cur.ID, client, event, failure, locks, l, now)
 }
 
 // auditFailure writes a failed check as event and, when it locked login, the lock.
@@ -125,6 +125,8 @@ func failureReason(failure error) string {
 	switch {
 	case errors.Is(failure, ErrInvalidMFACode):
 		return "invalid_mfa_code"
+	case errors.Is(failure, ErrInvalidCode):
+		return "invalid_code"
 	}
 	return "invalid_credentials"
 }

@@ -158,6 +158,8 @@ func (m method) name() string {
 		return "provider:" + m.IDP
 	case slices.Contains(m.AMR, models.AMRHardware):
 		return "passkey"
+	case slices.Contains(m.AMR, models.AMREmail):
+		return "email"
 	}
 	return "password"
 }

@@ -129,7 +129,7 @@ func (s *Service) CompleteMFA(ctx context.Context, token string, f SecondFactor,
 		if errors.Is(err, ErrInvalidMFACode) {
 			// Committed with the transaction: the failure counts whatever comes next.
 			wrong = true
-			if err := s.failCode(ctx, tx, &cur.User, client, audit.MFAFailed); err != nil {
+			if err := s.failCode(ctx, tx, &cur.User, client, audit.MFAFailed, ErrInvalidMFACode); err != nil {
 				return err
 			}
 			return tx.SetMFAChallenge(ctx, ch.ID, ch.Failures+1, nil)
@@ -345,7 +345,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.U
 			if err := tx.UpdateUser(ctx, me.ID, now, failures); err != nil {
 				return err
 			}
-			return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed)
+			return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed, ErrInvalidMFACode)
 		}
 		if err := tx.UpdateUser(ctx, me.ID, now, store.UserUpdate{TOTPEnabledAt: store.Value(now), TOTPEnrolFailures: new(0)}); err != nil {
 			return err
@@ -438,7 +438,7 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 		if _, err := s.checkSecondFactor(ctx, tx, &cur.User, f, actor.Client, now); err != nil {
 			if errors.Is(err, ErrInvalidMFACode) {
 				wrong = true
-				return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed)
+				return s.failCode(ctx, tx, &cur.User, actor.Client, audit.MFAFailed, ErrInvalidMFACode)
 			}
 			return err
 		}

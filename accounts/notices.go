@@ -13,7 +13,11 @@ import (
 // token), so that the owner hears of a change to how the account signs in.
 // An address mail cannot go to (an account from before verification) gets none.
 func (s *Service) notice(ctx context.Context, tx *store.Store, u *models.User, n mail.Notice, now time.Time) error {
-	m, err := mail.NewOutboxMail(s.secret, mail.SecurityNotice(u.Email, n), now)
+	msg, err := s.templates.SecurityNotice(u.Email, n)
+	if err != nil {
+		return err // a template that renders nothing sendable: the change is not made unannounced
+	}
+	m, err := mail.NewOutboxMail(s.secret, msg, now)
 	if err != nil {
 		s.log.WarnContext(ctx, "security notice cannot be built", "user_id", u.ID, "notice", string(n), "error", err)
 		return nil

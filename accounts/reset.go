@@ -56,7 +56,11 @@ func (s *Service) requestReset(ctx context.Context, email string, client audit.C
 		TokenHash: s.secret.MAC(resetTokenPurpose, []byte(plain)),
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL),
 	}
-	msg, err := mail.NewOutboxMail(s.secret, mail.ResetMessage(u.Email, s.cfg.PublicURL, plain, s.cfg.ResetTokenTTL), now)
+	m, err := s.templates.Reset(u.Email, s.cfg.PublicURL, plain, s.cfg.ResetTokenTTL)
+	if err != nil {
+		return err
+	}
+	msg, err := mail.NewOutboxMail(s.secret, m, now)
 	if err != nil {
 		s.log.ErrorContext(ctx, "reset mail cannot be built", "user_id", u.ID, "error", err)
 		return s.resetNotSent(ctx, u.ID, "undeliverable_address", client)

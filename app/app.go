@@ -143,21 +143,29 @@ func NewPasswords(cfg config.Config) (accounts.Passwords, error) {
 
 // NewAccounts builds the account service for cfg on st, hashing with pw;
 // opts add what a caller has (mail, rate limits, the hot path's cache, a
-// logger, a clock). The command line passes none of the first three.
+// logger, a clock). The command line passes none of the first three. Mails
+// are built from the templates of MAIL_TEMPLATES_DIR (see mail.LoadTemplates):
+// one that fails to load is an error naming the file.
 func NewAccounts(cfg config.Config, st *store.Store, key *secret.Key, pw accounts.Passwords, now func() time.Time, opts ...accounts.Option) (*accounts.Service, error) {
 	wa, err := NewWebAuthn(cfg)
 	if err != nil {
 		return nil, err
 	}
-	opts = append([]accounts.Option{accounts.WithPasskeys(wa), accounts.WithClock(now)}, opts...)
+	templates, err := mail.LoadTemplates(cfg.MailTemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("MAIL_TEMPLATES_DIR: %w", err)
+	}
+	opts = append([]accounts.Option{accounts.WithPasskeys(wa), accounts.WithClock(now), accounts.WithMailTemplates(templates)}, opts...)
 	return accounts.New(st, NewSessions(st, key, cfg, now), key, pw, accounts.Config{
 		SignupRequiresApproval: cfg.SignupRequiresApproval, AdminSignupKey: cfg.AdminSignupKey,
 		PublicURL: cfg.PublicURL, ResetTokenTTL: cfg.ResetTokenTTL,
 		VerifyEmail:          cfg.EmailVerification != config.EmailVerifyOff,
 		RequireVerifiedEmail: cfg.EmailVerification == config.EmailVerifyRequired,
 		VerifyTokenTTL:       cfg.VerifyTokenTTL,
-		TOTPIssuer:           totpIssuer(cfg.PublicURL),
-		LoginLimit:           cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
+		EmailLogin:           cfg.EmailLogin, EmailLoginSignup: cfg.EmailLoginSignup,
+		EmailCodeTTL: cfg.EmailCodeTTL, InviteTTL: cfg.InviteTTL,
+		TOTPIssuer: totpIssuer(cfg.PublicURL),
+		LoginLimit: cfg.LoginRateLimit, SignupLimit: cfg.SignupRateLimit, MailLimit: cfg.MailRateLimit,
 		LockoutThreshold: cfg.LockoutThreshold,
 		Rules:            policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic},
 	}, opts...), nil

@@ -60,6 +60,10 @@ const (
 	ClientTokenIssued    = "client_token_issued" // sampled: at most one per client a minute
 	PersonalTokenCreated = "personal_token_created"
 	PersonalTokenRevoked = "personal_token_revoked"
+
+	EmailCodeSent  = "email_code_sent" // a sign-in code's mail, queued or not sent (details.reason)
+	UserInvited    = "user_invited"
+	InviteAccepted = "invite_accepted"
 )
 
 // Client is who made the request: its address and user agent.

@@ -72,6 +72,16 @@ type Config struct {
 
 	SMTPURL  string
 	MailFrom string
+	// Sign-in by email (EMAIL_LOGIN), and by it sign-up of unknown addresses
+	// (EMAIL_LOGIN_SIGNUP); codes and their links live EmailCodeTTL,
+	// invitation links InviteTTL.
+	EmailLogin, EmailLoginSignup bool
+	EmailCodeTTL, InviteTTL      time.Duration
+
+	// MailTemplatesDir holds replacements for the embedded mail templates
+	// (MAIL_TEMPLATES_DIR; empty: the embedded ones). It is read at start-up by
+	// mail.LoadTemplates, which stops start-up naming a file that fails.
+	MailTemplatesDir string
 
 	// EmailVerification is off, optional or required (see EmailVerify*).
 	EmailVerification string
@@ -177,8 +187,13 @@ func Load(getenv Getenv) (Config, error) {
 		UserDirectoryPublic:    r.boolean("USER_DIRECTORY_PUBLIC", false),
 		IntrospectionClients:   r.clients("INTROSPECTION_CLIENTS"),
 
-		SMTPURL:  r.str("SMTP_URL", ""),
-		MailFrom: r.str("MAIL_FROM", ""),
+		SMTPURL:          r.str("SMTP_URL", ""),
+		MailFrom:         r.str("MAIL_FROM", ""),
+		MailTemplatesDir: r.str("MAIL_TEMPLATES_DIR", ""),
+		EmailLogin:       r.boolean("EMAIL_LOGIN", true),
+		EmailLoginSignup: r.boolean("EMAIL_LOGIN_SIGNUP", false),
+		EmailCodeTTL:     r.duration("EMAIL_CODE_TTL", 10*time.Minute, true),
+		InviteTTL:        r.duration("INVITE_TTL", 168*time.Hour, true),
 
 		EmailVerification: r.oneOf("EMAIL_VERIFICATION", EmailVerifyOptional, EmailVerifyOff, EmailVerifyOptional, EmailVerifyRequired),
 

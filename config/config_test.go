@@ -77,8 +77,9 @@ func defaults() config.Config {
 		UserDirectoryPublic:    false,
 		IntrospectionClients:   nil,
 
-		SMTPURL:  "",
-		MailFrom: "",
+		SMTPURL:          "",
+		MailFrom:         "",
+		MailTemplatesDir: "", // the embedded templates
 
 		EmailVerification: config.EmailVerifyOptional,
 
@@ -336,6 +337,8 @@ func TestValidValues(t *testing.T) {
 			func(c config.Config) bool { return c.SignupRequiresApproval && c.UserDirectoryPublic && c.CookieMode }},
 		{"SMTP with MAIL_FROM", map[string]string{"SMTP_URL": "smtps://u:p@mail.example.com:465", "MAIL_FROM": "auth@example.com"},
 			func(c config.Config) bool { return c.SMTPURL != "" && c.MailFrom == "auth@example.com" }},
+		{"mail templates directory", map[string]string{"MAIL_TEMPLATES_DIR": "/etc/authsvc/mail"},
+			func(c config.Config) bool { return c.MailTemplatesDir == "/etc/authsvc/mail" }},
 		{"redirect URLs: a web app's, a native app's private-use scheme, loopback with a query; blanks dropped",
 			map[string]string{"REDIRECT_URLS": "https://app.example.com/auth/callback, com.example.app:/oauth ,,http://127.0.0.1:3000/cb?x=1,myapp://callback"},
 			func(c config.Config) bool {

@@ -231,6 +231,144 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/auth/email/code": {
+            "post": {
+                "security": [],
+                "description": "Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Ask for a sign-in code and link by mail",
+                "operationId": "requestEmailCode",
+                "parameters": [
+                    {
+                        "description": "The address",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/EmailCodeRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/MessageResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed, malformed_json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "email_login_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/email/code/verify": {
+            "post": {
+                "security": [],
+                "description": "email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr [\"email\"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Sign in with a mailed code or link",
+                "operationId": "verifyEmailCode",
+                "parameters": [
+                    {
+                        "description": "The code and address, or the token",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/VerifyEmailCodeRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/LoginResult"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed, malformed_json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "invalid_code: wrong, used or expired",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "account_pending, account_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "email_login_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "too_many_attempts (Retry-After), rate_limited",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/auth/email/resend": {
             "post": {
                 "security": [],
@@ -502,6 +640,72 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "rate_limited: too many calls from this client (INTROSPECTION_RATE_LIMIT), or too many failed client authentications from this address or for this client id (INTROSPECTION_FAILURE_RATE_LIMIT); see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/auth/invite/accept": {
+            "post": {
+                "security": [],
+                "description": "With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "auth"
+                ],
+                "summary": "Accept an invitation",
+                "operationId": "acceptInvite",
+                "parameters": [
+                    {
+                        "description": "The token and the new password",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/AcceptInviteRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/LoginResult"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_token, validation_failed (a weak password), malformed_json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "account_disabled",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "overloaded: too many password hashes in progress (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1488,6 +1692,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -1966,6 +2176,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "403": {
+                        "description": "session_required: a service token has no user",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             },
@@ -2015,7 +2231,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "password_not_set: an account made by a provider sets a password first",
+                        "description": "password_not_set: an account made by a provider sets a password first; session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2095,7 +2311,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "password_not_set: an account made by a provider sets a password first",
+                        "description": "password_not_set: an account made by a provider sets a password first; session_required: a service token, or a new email with a personal access token",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2155,6 +2371,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -2191,6 +2413,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2267,7 +2495,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified",
+                        "description": "email_unverified; session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2354,6 +2582,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "409": {
                         "description": "mfa_not_enabled",
                         "schema": {
@@ -2431,7 +2665,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified: confirm the email address first; password_not_set",
+                        "description": "email_unverified: confirm the email address first; password_not_set; session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2503,6 +2737,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "invalid_credentials, invalid_mfa_code",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2584,7 +2824,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified: confirm the email address first",
+                        "description": "email_unverified: confirm the email address first; session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2641,6 +2881,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2704,7 +2950,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified: confirm the email address first",
+                        "description": "email_unverified: confirm the email address first; session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2780,7 +3026,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "email_unverified: confirm the email address first; password_not_set",
+                        "description": "email_unverified: confirm the email address first; password_not_set; session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2854,6 +3100,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/Problem"
                         }
                     },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
                     "404": {
                         "description": "passkey_not_found, passkeys_disabled",
                         "schema": {
@@ -2913,7 +3165,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "password_not_set: an account made by a provider sets a password first (forgot-password)",
+                        "description": "password_not_set: an account made by a provider sets a password first (forgot-password); session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2967,6 +3219,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -3003,6 +3261,12 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "session_required: personal access tokens and service tokens cannot do this",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -3619,7 +3883,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.",
+                "description": "Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With \"invite\": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).",
                 "consumes": [
                     "application/json"
                 ],
@@ -3975,6 +4239,66 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/users/{id}/invite": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Mails an invitation link (PUBLIC_URL/accept-invite?token=…, single use, INVITE_TTL) to a user who has no password yet; a newer invitation kills the older. Needs users:write and the right to manage the user.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "Invite a user (again)",
+                "operationId": "inviteUser",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "User id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/MessageResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: users:write is required, or the user holds permissions the caller lacks",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "user_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "already_accepted: the user has a password",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -4360,6 +4684,28 @@ const docTemplate = `{
         }
     },
     "definitions": {
+        "AcceptInviteRequest": {
+            "type": "object",
+            "required": [
+                "password",
+                "token"
+            ],
+            "properties": {
+                "password": {
+                    "type": "string",
+                    "example": "correct horse battery staple"
+                },
+                "remember": {
+                    "type": "boolean",
+                    "example": false
+                },
+                "token": {
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E"
+                }
+            }
+        },
         "AuditEvent": {
             "type": "object",
             "properties": {
@@ -4583,7 +4929,6 @@ const docTemplate = `{
             "type": "object",
             "required": [
                 "email",
-                "password",
                 "username"
             ],
             "properties": {
@@ -4602,12 +4947,18 @@ const docTemplate = `{
                     "maxLength": 100,
                     "example": "Ada"
                 },
+                "invite": {
+                    "description": "Invite creates the account without a password and mails it an\ninvitation link (POST /v1/auth/invite/accept sets the password).",
+                    "type": "boolean",
+                    "example": false
+                },
                 "last_name": {
                     "type": "string",
                     "maxLength": 100,
                     "example": "Lovelace"
                 },
                 "password": {
+                    "description": "Password is required unless invite is true.",
                     "type": "string",
                     "example": "correct horse battery staple"
                 },
@@ -4701,6 +5052,24 @@ const docTemplate = `{
                     "description": "RecoveryCode is one of the recovery codes, instead of code.",
                     "type": "string",
                     "maxLength": 64
+                }
+            }
+        },
+        "EmailCodeRequest": {
+            "type": "object",
+            "required": [
+                "email"
+            ],
+            "properties": {
+                "create": {
+                    "description": "Create lets the code make an account for an address that has none\n(only with EMAIL_LOGIN_SIGNUP).",
+                    "type": "boolean",
+                    "example": false
+                },
+                "email": {
+                    "type": "string",
+                    "maxLength": 254,
+                    "example": "ada@example.com"
                 }
             }
         },
@@ -6172,6 +6541,30 @@ const docTemplate = `{
                 }
             }
         },
+        "VerifyEmailCodeRequest": {
+            "type": "object",
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "example": "04719382"
+                },
+                "email": {
+                    "type": "string",
+                    "maxLength": 254,
+                    "example": "ada@example.com"
+                },
+                "remember": {
+                    "type": "boolean",
+                    "example": false
+                },
+                "token": {
+                    "description": "Token is the link's token (the magic-link page posts it).",
+                    "type": "string",
+                    "maxLength": 256,
+                    "example": "hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E"
+                }
+            }
+        },
         "VerifyEmailRequest": {
             "type": "object",
             "required": [
@@ -6188,7 +6581,7 @@ const docTemplate = `{
     },
     "securityDefinitions": {
         "BearerAuth": {
-            "description": "The access token (access_token from login, refresh or the second login step), sent as \"Authorization: Bearer \u003caccess_token\u003e\". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.",
+            "description": "An access token (access_token from login, refresh or the second login step, or a service client's from POST /v1/oauth/token), or a personal access token (authsvc_pat_…), sent as \"Authorization: Bearer \u003ctoken\u003e\". Swagger 2.0 has no bearer scheme, only this API key, whose value goes into the header exactly as typed: enter the word Bearer, a space, then the token.",
             "type": "apiKey",
             "name": "Authorization",
             "in": "header"

@@ -382,6 +382,7 @@ type SessionResponse struct {
 //	@Produce		json
 //	@Success		200	{object}	SessionResponse
 //	@Failure		401	{object}	problem.Error	"missing_token, invalid_token, token_expired, session_revoked"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/auth/session [get]
 func (h *Auth) getSession(c echo.Context) error {

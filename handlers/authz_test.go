@@ -86,6 +86,7 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.DeleteClient:       {"DELETE", func(string) string { return "/v1/clients/" + freshClient() }, nil},
 			policy.ListUserTokens:     {"GET", func(id string) string { return "/v1/users/" + id + "/tokens" }, nil},
 			policy.RevokeUserToken:    {"DELETE", func(id string) string { return "/v1/users/" + id + "/tokens" }, nil},
+			policy.InviteUser:         {"POST", func(id string) string { return "/v1/users/" + id + "/invite" }, nil},
 		}
 		// allowed is the status when the operation is let through; granted the
 		// principals that are let through besides the admin.
@@ -118,6 +119,7 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.DeleteClient:       {204, []string{models.PermClientsWrite}},
 			policy.ListUserTokens:     {200, []string{models.PermUsersRead}},
 			policy.RevokeUserToken:    {204, []string{models.PermUsersWrite}},
+			policy.InviteUser:         {409, []string{models.PermUsersWrite}}, // the victim has a password: already_accepted
 		}
 		for _, op := range policy.Operations() {
 			req, ok := requests[op]

@@ -68,6 +68,7 @@ func actorFor(c echo.Context, a *accounts.Service, op policy.Operation) (account
 //	@Produce		json
 //	@Success		200	{object}	MeResponse
 //	@Failure		401	{object}	problem.Error
+//	@Failure		403	{object}	problem.Error	"session_required: a service token has no user"
 //	@Security		BearerAuth
 //	@Router			/v1/me [get]
 func (h *Me) getMe(c echo.Context) error {
@@ -124,7 +125,7 @@ func (r *UpdateMeRequest) normalize() {
 //	@Success		200		{object}	UserResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials (a new email without the right password)"
-//	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first"
+//	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first; session_required: a service token, or a new email with a personal access token"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
@@ -167,7 +168,7 @@ type DeleteMeRequest struct {
 //	@Success		204
 //	@Failure		400	{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401	{object}	problem.Error	"invalid_credentials"
-//	@Failure		403	{object}	problem.Error	"password_not_set: an account made by a provider sets a password first"
+//	@Failure		403	{object}	problem.Error	"password_not_set: an account made by a provider sets a password first; session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		409	{object}	problem.Error	"last_admin"
 //	@Failure		413	{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415	{object}	problem.Error	"unsupported_media_type: send application/json"
@@ -207,7 +208,7 @@ type ChangePasswordRequest struct {
 //	@Success		200		{object}	MessageResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed (policy, or the same as the old), malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first (forgot-password)"
+//	@Failure		403		{object}	problem.Error	"password_not_set: an account made by a provider sets a password first (forgot-password); session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
@@ -237,6 +238,7 @@ func (h *Me) changePassword(c echo.Context) error {
 //	@Produce		json
 //	@Success		200	{object}	SessionsResponse
 //	@Failure		401	{object}	problem.Error
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/sessions [get]
 func (h *Me) listMySessions(c echo.Context) error {
@@ -259,6 +261,7 @@ func (h *Me) listMySessions(c echo.Context) error {
 //	@Success		204
 //	@Failure		401	{object}	problem.Error
 //	@Failure		404	{object}	problem.Error	"session_not_found"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/sessions/{id} [delete]
 func (h *Me) revokeMySession(c echo.Context) error {

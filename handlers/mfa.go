@@ -85,7 +85,7 @@ type TOTPEnrolmentResponse struct {
 //	@Success		201		{object}	TOTPEnrolmentResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set; session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		409		{object}	problem.Error	"mfa_already_enabled"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
@@ -135,7 +135,7 @@ type RecoveryCodesResponse struct {
 //	@Success		200		{object}	RecoveryCodesResponse
 //	@Failure		400		{object}	problem.Error	"invalid_mfa_code, validation_failed"
 //	@Failure		401		{object}	problem.Error
-//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		409		{object}	problem.Error	"mfa_already_enabled; mfa_not_started (none started, or ended by 5 wrong codes)"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
@@ -187,6 +187,7 @@ func (r *DisableTOTPRequest) normalize() {
 //	@Failure		413	{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415	{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429	{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/totp [delete]
 func (h *Me) disableTOTP(c echo.Context) error {
@@ -230,6 +231,7 @@ func (r *RegenerateCodesRequest) normalize() { r.Code = strings.TrimSpace(r.Code
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts: locked after too many wrong passwords or codes (Retry-After)"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/mfa/recovery-codes [post]
 func (h *Me) regenerateRecoveryCodes(c echo.Context) error {

@@ -188,7 +188,8 @@ func tokenForm(c echo.Context) (url.Values, error) {
 // form (client_secret_post), never both. None at all is invalid_client.
 func clientCredentials(r *http.Request, form url.Values) (id, sec string, err error) {
 	basicID, basicSecret, basic := r.BasicAuth()
-	_, postSecret := form["client_secret"]
+	// A parameter sent without a value is as good as omitted (RFC 6749 §3.2).
+	postSecret := form.Get("client_secret") != ""
 	formID := form.Get("client_id")
 	switch {
 	case basic && postSecret:

@@ -66,7 +66,7 @@ func passkeyView(p *models.Passkey) Passkey {
 //	@Success		200		{object}	PasskeyOptionsResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; password_not_set; session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Failure		409		{object}	problem.Error	"too_many_passkeys"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
@@ -112,7 +112,7 @@ func (r *RegisterPasskeyRequest) normalize() { r.Name = strings.TrimSpace(r.Name
 //	@Success		201		{object}	PasskeyResponse
 //	@Failure		400		{object}	problem.Error	"invalid_passkey, validation_failed"
 //	@Failure		401		{object}	problem.Error
-//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first"
+//	@Failure		403		{object}	problem.Error	"email_unverified: confirm the email address first; session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		404		{object}	problem.Error	"passkeys_disabled"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
@@ -144,6 +144,7 @@ func (h *Me) registerPasskey(c echo.Context) error {
 //	@Success		200	{object}	PasskeysResponse
 //	@Failure		401	{object}	problem.Error
 //	@Failure		404	{object}	problem.Error	"passkeys_disabled"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/passkeys [get]
 func (h *Me) listMyPasskeys(c echo.Context) error {
@@ -173,6 +174,7 @@ func (h *Me) listMyPasskeys(c echo.Context) error {
 //	@Success		204
 //	@Failure		401	{object}	problem.Error
 //	@Failure		404	{object}	problem.Error	"passkey_not_found, passkeys_disabled"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/passkeys/{id} [delete]
 func (h *Me) deleteMyPasskey(c echo.Context) error {

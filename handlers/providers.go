@@ -228,6 +228,7 @@ func identityView(i *models.Identity) Identity {
 //	@Produce		json
 //	@Success		200	{object}	IdentitiesResponse
 //	@Failure		401	{object}	problem.Error
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/identities [get]
 func (h *Me) listMyIdentities(c echo.Context) error {
@@ -273,7 +274,7 @@ type AuthorizeURLResponse struct {
 //	@Success		200		{object}	AuthorizeURLResponse
 //	@Failure		400		{object}	problem.Error	"invalid_redirect_uri, validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_credentials"
-//	@Failure		403		{object}	problem.Error	"email_unverified"
+//	@Failure		403		{object}	problem.Error	"email_unverified; session_required: personal access tokens and service tokens cannot do this"
 //	@Failure		404		{object}	problem.Error	"unknown_provider"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
@@ -316,6 +317,7 @@ func (h *Me) linkIdentity(c echo.Context) error {
 //	@Failure		401	{object}	problem.Error
 //	@Failure		404	{object}	problem.Error	"identity_not_found"
 //	@Failure		409	{object}	problem.Error	"last_login_method"
+//	@Failure		403	{object}	problem.Error	"session_required: personal access tokens and service tokens cannot do this"
 //	@Security		BearerAuth
 //	@Router			/v1/me/identities/{id} [delete]
 func (h *Me) unlinkIdentity(c echo.Context) error {

@@ -93,6 +93,9 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/auth/password/reset", h.Auth.resetPassword)
 	e.POST("/v1/auth/email/verify", h.Auth.verifyEmail)
 	e.POST("/v1/auth/email/resend", h.Auth.resendVerification)
+	e.POST("/v1/auth/email/code", h.Auth.requestEmailCode)
+	e.POST("/v1/auth/email/code/verify", h.Auth.verifyEmailCode)
+	e.POST("/v1/auth/invite/accept", h.Auth.acceptInvite)
 
 	e.GET("/v1/me", h.Me.getMe, auth)
 	e.PATCH("/v1/me", h.Me.updateMe, auth)
@@ -125,6 +128,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/v1/users/:id/sessions", h.Users.listUserSessions, auth)
 	e.DELETE("/v1/users/:id/sessions", h.Users.revokeUserSessions, auth)
 	e.DELETE("/v1/users/:id/mfa", h.Users.resetUserMFA, auth)
+	e.POST("/v1/users/:id/invite", h.Users.inviteUser, auth)
 	e.GET("/v1/users/:id/tokens", h.Users.listUserTokens, auth)
 	e.DELETE("/v1/users/:id/tokens", h.Users.revokeUserTokens, auth)
 	e.GET("/v1/users/:id/tokens/:tid", h.Users.getUserToken, auth)

@@ -201,9 +201,13 @@ func (h *Users) getUser(c echo.Context) error {
 
 // CreateUserRequest is an account an administrator creates.
 type CreateUserRequest struct {
-	Email     string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
-	Username  string `json:"username" validate:"required,username" example:"ada"`
-	Password  string `json:"password" validate:"required" example:"correct horse battery staple"`
+	Email    string `json:"email" validate:"required,max=254,email,mailbox" example:"ada@example.com"`
+	Username string `json:"username" validate:"required,username" example:"ada"`
+	// Password is required unless invite is true.
+	Password string `json:"password,omitempty" validate:"required_without=Invite,excluded_with=Invite" example:"correct horse battery staple"`
+	// Invite creates the account without a password and mails it an
+	// invitation link (POST /v1/auth/invite/accept sets the password).
+	Invite    bool   `json:"invite,omitempty" example:"false"`
 	FirstName string `json:"first_name" validate:"max=100" example:"Ada"`
 	LastName  string `json:"last_name" validate:"max=100" example:"Lovelace"`
 	// Roles default to ["user"] when absent; [] means none.
@@ -226,7 +230,7 @@ func (r *CreateUserRequest) normalize() {
 //
 //	@ID				createUser
 //	@Summary		Create a user
-//	@Description	Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+//	@Description	Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 //	@Tags			users
 //	@Accept			json
 //	@Produce		json
@@ -251,7 +255,7 @@ func (h *Users) createUser(c echo.Context) error {
 	}
 	acct, err := h.Accounts.Create(c.Request().Context(), by, accounts.CreateInput{
 		Profile:  accounts.Profile{Email: req.Email, Username: req.Username, FirstName: req.FirstName, LastName: req.LastName},
-		Password: req.Password, Roles: req.Roles, Resources: req.Resources, Status: req.Status,
+		Password: req.Password, Invite: req.Invite, Roles: req.Roles, Resources: req.Resources, Status: req.Status,
 		EmailVerified: req.EmailVerified,
 	})
 	if err != nil {

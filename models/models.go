@@ -158,6 +158,7 @@ const (
 	AMRHardware  = "hwk"
 	AMRUser      = "user"
 	AMRFederated = "fed"
+	AMREmail     = "email" // a code or link mailed to the account's address (authsvc's own value)
 )
 
 // RefreshToken rows hold only a MAC of the token. When a token is retired its
@@ -213,6 +214,7 @@ type PasswordResetToken struct {
 const (
 	EmailVerify = "verify"
 	EmailChange = "change"
+	EmailInvite = "invite" // an invitation: the link sets the first password
 )
 
 // EmailToken is a mailed link's token, stored as a MAC; single use.
@@ -220,7 +222,7 @@ type EmailToken struct {
 	ID        uuid.UUID `gorm:"primaryKey"`
 	UserID    uuid.UUID
 	TokenHash []byte
-	Purpose   string // EmailVerify or EmailChange
+	Purpose   string // EmailVerify, EmailChange or EmailInvite
 	Email     string // the address the link confirms
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -397,4 +399,21 @@ type PersonalToken struct {
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
 	LastUsedAt  *time.Time
+}
+
+// EmailCode is a sign-in by email in progress: an 8-digit code and a link's
+// token mailed together to one address, both as MACs. Either works once,
+// until ExpiresAt; the code dies after a few wrong tries. UserID is nil while
+// the address has no account (a sign-up by code).
+type EmailCode struct {
+	ID        uuid.UUID `gorm:"primaryKey"`
+	EmailKey  string    // the address folded (store.EmailKey)
+	Email     string
+	UserID    *uuid.UUID
+	CodeHash  []byte
+	TokenHash []byte
+	Failures  int
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
 }

@@ -135,13 +135,14 @@ const (
 	DeleteClient       Operation = "delete a service client"
 	ListUserTokens     Operation = "list a user's personal access tokens"
 	RevokeUserToken    Operation = "revoke a user's personal access token"
+	InviteUser         Operation = "invite a user"
 )
 
 // Operations lists every operation, for tests that must cover them all.
 func Operations() []Operation {
 	return []Operation{ListUsers, CountUsers, ReadUser, CreateUser, UpdateUser, DeleteUser, DeleteAllUsers,
 		ResetUserFactors, ListUserSessions, RevokeUserSessions, ListRoles, CreateRole, UpdateRole, DeleteRole, ReadAudit,
-		ListClients, ReadClient, CreateClient, UpdateClient, RotateClientSecret, DeleteClient, ListUserTokens, RevokeUserToken}
+		ListClients, ReadClient, CreateClient, UpdateClient, RotateClientSecret, DeleteClient, ListUserTokens, RevokeUserToken, InviteUser}
 }
 
 // required is the permission each operation needs ("" when being signed in is enough).
@@ -149,7 +150,7 @@ func required(op Operation) string {
 	switch op {
 	case ListUsers, ReadUser, CountUsers: // for the first two, View says how much is seen
 		return ""
-	case CreateUser, UpdateUser, DeleteUser, DeleteAllUsers, ResetUserFactors, RevokeUserToken:
+	case CreateUser, UpdateUser, DeleteUser, DeleteAllUsers, ResetUserFactors, RevokeUserToken, InviteUser:
 		return models.PermUsersWrite
 	case ListUserTokens:
 		return models.PermUsersRead

@@ -18,6 +18,7 @@ func TestModelsMatchMigrations(t *testing.T) {
 		&models.User{}, &models.Role{}, &models.RolePermission{}, &models.UserRole{}, &models.UserResource{},
 		&models.Session{}, &models.RefreshToken{}, &models.Revocation{}, &models.SigningKey{},
 		&models.PasswordResetToken{}, &models.AuditEvent{}, &models.OutboxMail{}, &models.LoginLockout{},
+		&models.Client{}, &models.ClientSecret{}, &models.PersonalToken{}, &models.EmailCode{}, &models.EmailToken{},
 	}
 	testdb.EachDialect(t, func(t *testing.T, d string) {
 		st := testdb.Open(t, d)

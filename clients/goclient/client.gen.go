@@ -197,6 +197,18 @@ func (e ListUsersParamsStatus) Valid() bool {
 	}
 }
 
+// AcceptInviteRequest defines model for AcceptInviteRequest.
+type AcceptInviteRequest struct {
+	// Password Example: correct horse battery staple
+	Password string `json:"password"`
+
+	// Remember Example: false
+	Remember *bool `json:"remember,omitempty"`
+
+	// Token Example: hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E
+	Token string `json:"token"`
+}
+
 // AuditEvent defines model for AuditEvent.
 type AuditEvent struct {
 	// ActorId ActorID is who did it; null when nobody signed in (failed login, command line).
@@ -338,11 +350,19 @@ type CreateUserRequest struct {
 	// FirstName Example: Ada
 	FirstName *string `json:"first_name,omitempty"`
 
+	// Invite Invite creates the account without a password and mails it an
+	// invitation link (POST /v1/auth/invite/accept sets the password).
+	//
+	// Example: false
+	Invite *bool `json:"invite,omitempty"`
+
 	// LastName Example: Lovelace
 	LastName *string `json:"last_name,omitempty"`
 
-	// Password Example: correct horse battery staple
-	Password string `json:"password"`
+	// Password Password is required unless invite is true.
+	//
+	// Example: correct horse battery staple
+	Password *string `json:"password,omitempty"`
 
 	// Resources Resources are opaque ids the user is granted (carried in access tokens).
 	//
@@ -393,6 +413,18 @@ type DisableTOTPRequest struct {
 
 	// RecoveryCode RecoveryCode is one of the recovery codes, instead of code.
 	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
+// EmailCodeRequest defines model for EmailCodeRequest.
+type EmailCodeRequest struct {
+	// Create Create lets the code make an account for an address that has none
+	// (only with EMAIL_LOGIN_SIGNUP).
+	//
+	// Example: false
+	Create *bool `json:"create,omitempty"`
+
+	// Email Example: ada@example.com
+	Email string `json:"email"`
 }
 
 // FieldError defines model for FieldError.
@@ -1279,6 +1311,23 @@ type UsersResponse struct {
 	Users      *[]User `json:"users,omitempty"`
 }
 
+// VerifyEmailCodeRequest defines model for VerifyEmailCodeRequest.
+type VerifyEmailCodeRequest struct {
+	// Code Example: 04719382
+	Code *string `json:"code,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// Remember Example: false
+	Remember *bool `json:"remember,omitempty"`
+
+	// Token Token is the link's token (the magic-link page posts it).
+	//
+	// Example: hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E
+	Token *string `json:"token,omitempty"`
+}
+
 // VerifyEmailRequest defines model for VerifyEmailRequest.
 type VerifyEmailRequest struct {
 	// Token Example: hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E
@@ -1405,6 +1454,12 @@ type ListUsersParams struct {
 // ListUsersParamsStatus defines parameters for ListUsers.
 type ListUsersParamsStatus string
 
+// RequestEmailCodeJSONRequestBody defines body for RequestEmailCode for application/json ContentType.
+type RequestEmailCodeJSONRequestBody = EmailCodeRequest
+
+// VerifyEmailCodeJSONRequestBody defines body for VerifyEmailCode for application/json ContentType.
+type VerifyEmailCodeJSONRequestBody = VerifyEmailCodeRequest
+
 // ResendVerificationJSONRequestBody defines body for ResendVerification for application/json ContentType.
 type ResendVerificationJSONRequestBody = ResendVerificationRequest
 
@@ -1416,6 +1471,9 @@ type IntrospectJSONRequestBody = IntrospectRequest
 
 // IntrospectFormdataRequestBody defines body for Introspect for application/x-www-form-urlencoded ContentType.
 type IntrospectFormdataRequestBody = IntrospectRequest
+
+// AcceptInviteJSONRequestBody defines body for AcceptInvite for application/json ContentType.
+type AcceptInviteJSONRequestBody = AcceptInviteRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
@@ -1631,6 +1689,42 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit (the `ListAudit` operationId).
 	ListAudit(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RequestEmailCodeWithBody Ask for a sign-in code and link by mail
+	//
+	// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+	RequestEmailCodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestEmailCode Ask for a sign-in code and link by mail
+	//
+	// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+	RequestEmailCode(ctx context.Context, body RequestEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailCodeWithBody Sign in with a mailed code or link
+	//
+	// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+	VerifyEmailCodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailCode Sign in with a mailed code or link
+	//
+	// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+	VerifyEmailCode(ctx context.Context, body VerifyEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ResendVerificationWithBody Send a new verification link
 	//
 	// Always 202 with the same body, in about the same time, whether or not the address belongs to an account awaiting verification. When it does, a new link is mailed and older ones stop working. At most MAIL_RATE_LIMIT mails per address; beyond that the answer is the same and nothing is sent.
@@ -1700,6 +1794,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/auth/introspect (the `Introspect` operationId).
 	IntrospectWithFormdataBody(ctx context.Context, body IntrospectFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptInviteWithBody Accept an invitation
+	//
+	// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+	AcceptInviteWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptInvite Accept an invitation
+	//
+	// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+	AcceptInvite(ctx context.Context, body AcceptInviteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Log in
 	//
@@ -2366,7 +2478,7 @@ type ClientInterface interface {
 
 	// CreateUserWithBody Create a user
 	//
-	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2375,7 +2487,7 @@ type ClientInterface interface {
 
 	// CreateUser Create a user
 	//
-	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2420,6 +2532,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /v1/users/{id} (the `UpdateUser` operationId).
 	UpdateUser(ctx context.Context, id openapi_types.UUID, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InviteUser Invite a user (again)
+	//
+	// Mails an invitation link (PUBLIC_URL/accept-invite?token=…, single use, INVITE_TTL) to a user who has no password yet; a newer invitation kills the older. Needs users:write and the right to manage the user.
+	//
+	// Corresponds with POST /v1/users/{id}/invite (the `InviteUser` operationId).
+	InviteUser(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResetUserMFA Remove a user's second factors
 	//
@@ -2591,6 +2710,82 @@ func (c *Client) ListAudit(ctx context.Context, params *ListAuditParams, reqEdit
 	return c.Client.Do(req)
 }
 
+// RequestEmailCodeWithBody Ask for a sign-in code and link by mail
+//
+// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+func (c *Client) RequestEmailCodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestEmailCodeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestEmailCode Ask for a sign-in code and link by mail
+//
+// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+func (c *Client) RequestEmailCode(ctx context.Context, body RequestEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestEmailCodeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailCodeWithBody Sign in with a mailed code or link
+//
+// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+func (c *Client) VerifyEmailCodeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailCodeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailCode Sign in with a mailed code or link
+//
+// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+func (c *Client) VerifyEmailCode(ctx context.Context, body VerifyEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailCodeRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ResendVerificationWithBody Send a new verification link
 //
 // Always 202 with the same body, in about the same time, whether or not the address belongs to an account awaiting verification. When it does, a new link is mailed and older ones stop working. At most MAIL_RATE_LIMIT mails per address; beyond that the answer is the same and nothing is sent.
@@ -2731,6 +2926,44 @@ func (c *Client) Introspect(ctx context.Context, body IntrospectJSONRequestBody,
 // Corresponds with POST /v1/auth/introspect (the `Introspect` operationId).
 func (c *Client) IntrospectWithFormdataBody(ctx context.Context, body IntrospectFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewIntrospectRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptInviteWithBody Accept an invitation
+//
+// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+func (c *Client) AcceptInviteWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptInviteRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptInvite Accept an invitation
+//
+// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+func (c *Client) AcceptInvite(ctx context.Context, body AcceptInviteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptInviteRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4176,7 +4409,7 @@ func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEdit
 
 // CreateUserWithBody Create a user
 //
-// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4195,7 +4428,7 @@ func (c *Client) CreateUserWithBody(ctx context.Context, contentType string, bod
 
 // CreateUser Create a user
 //
-// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4291,6 +4524,23 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, id openapi_types.UUID, 
 // Corresponds with PATCH /v1/users/{id} (the `UpdateUser` operationId).
 func (c *Client) UpdateUser(ctx context.Context, id openapi_types.UUID, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateUserRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InviteUser Invite a user (again)
+//
+// Mails an invitation link (PUBLIC_URL/accept-invite?token=…, single use, INVITE_TTL) to a user who has no password yet; a newer invitation kills the older. Needs users:write and the right to manage the user.
+//
+// Corresponds with POST /v1/users/{id}/invite (the `InviteUser` operationId).
+func (c *Client) InviteUser(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInviteUserRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -4672,6 +4922,86 @@ func NewListAuditRequest(server string, params *ListAuditParams) (*http.Request,
 	return req, nil
 }
 
+// NewRequestEmailCodeRequest calls the generic RequestEmailCode builder with application/json body
+func NewRequestEmailCodeRequest(server string, body RequestEmailCodeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRequestEmailCodeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRequestEmailCodeRequestWithBody constructs an http.Request for the RequestEmailCode method, with any body, and a specified content type
+func NewRequestEmailCodeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/email/code")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyEmailCodeRequest calls the generic VerifyEmailCode builder with application/json body
+func NewVerifyEmailCodeRequest(server string, body VerifyEmailCodeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyEmailCodeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyEmailCodeRequestWithBody constructs an http.Request for the VerifyEmailCode method, with any body, and a specified content type
+func NewVerifyEmailCodeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/email/code/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewResendVerificationRequest calls the generic ResendVerification builder with application/json body
 func NewResendVerificationRequest(server string, body ResendVerificationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4862,6 +5192,46 @@ func NewIntrospectRequestWithBody(server string, contentType string, body io.Rea
 	}
 
 	operationPath := fmt.Sprintf("/v1/auth/introspect")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAcceptInviteRequest calls the generic AcceptInvite builder with application/json body
+func NewAcceptInviteRequest(server string, body AcceptInviteJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptInviteRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAcceptInviteRequestWithBody constructs an http.Request for the AcceptInvite method, with any body, and a specified content type
+func NewAcceptInviteRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/invite/accept")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -7105,6 +7475,40 @@ func NewUpdateUserRequestWithBody(server string, id openapi_types.UUID, contentT
 	return req, nil
 }
 
+// NewInviteUserRequest constructs an http.Request for the InviteUser method
+func NewInviteUserRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/%s/invite", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewResetUserMFARequest constructs an http.Request for the ResetUserMFA method
 func NewResetUserMFARequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
@@ -7465,6 +7869,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/audit (the `ListAudit` operationId).
 	ListAuditWithResponse(ctx context.Context, params *ListAuditParams, reqEditors ...RequestEditorFn) (*ListAuditResponse, error)
 
+	// RequestEmailCodeWithBodyWithResponse Ask for a sign-in code and link by mail
+	//
+	// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+	RequestEmailCodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestEmailCodeResponse, error)
+
+	// RequestEmailCodeWithResponse Ask for a sign-in code and link by mail
+	//
+	// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+	RequestEmailCodeWithResponse(ctx context.Context, body RequestEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestEmailCodeResponse, error)
+
+	// VerifyEmailCodeWithBodyWithResponse Sign in with a mailed code or link
+	//
+	// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+	VerifyEmailCodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailCodeResponse, error)
+
+	// VerifyEmailCodeWithResponse Sign in with a mailed code or link
+	//
+	// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+	VerifyEmailCodeWithResponse(ctx context.Context, body VerifyEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailCodeResponse, error)
+
 	// ResendVerificationWithBodyWithResponse Send a new verification link
 	//
 	// Always 202 with the same body, in about the same time, whether or not the address belongs to an account awaiting verification. When it does, a new link is mailed and older ones stop working. At most MAIL_RATE_LIMIT mails per address; beyond that the answer is the same and nothing is sent.
@@ -7536,6 +7976,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/auth/introspect (the `Introspect` operationId).
 	IntrospectWithFormdataBodyWithResponse(ctx context.Context, body IntrospectFormdataRequestBody, reqEditors ...RequestEditorFn) (*IntrospectResponse, error)
+
+	// AcceptInviteWithBodyWithResponse Accept an invitation
+	//
+	// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+	AcceptInviteWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptInviteResponse, error)
+
+	// AcceptInviteWithResponse Accept an invitation
+	//
+	// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+	AcceptInviteWithResponse(ctx context.Context, body AcceptInviteJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInviteResponse, error)
 
 	// LoginWithBodyWithResponse Log in
 	//
@@ -8244,7 +8702,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateUserWithBodyWithResponse Create a user
 	//
-	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8253,7 +8711,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateUserWithResponse Create a user
 	//
-	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+	// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8304,6 +8762,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/users/{id} (the `UpdateUser` operationId).
 	UpdateUserWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateUserResponse, error)
+
+	// InviteUserWithResponse Invite a user (again)
+	//
+	// Mails an invitation link (PUBLIC_URL/accept-invite?token=…, single use, INVITE_TTL) to a user who has no password yet; a newer invitation kills the older. Needs users:write and the right to manage the user.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/{id}/invite (the `InviteUser` operationId).
+	InviteUserWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*InviteUserResponse, error)
 
 	// ResetUserMFAWithResponse Remove a user's second factors
 	//
@@ -8677,6 +9144,165 @@ func (r ListAuditResponse) ContentType() string {
 	return ""
 }
 
+type RequestEmailCodeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MessageResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RequestEmailCodeResponse) GetJSON202() *MessageResponse {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RequestEmailCodeResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RequestEmailCodeResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RequestEmailCodeResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RequestEmailCodeResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetBody returns the raw response body bytes
+func (r RequestEmailCodeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RequestEmailCodeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RequestEmailCodeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RequestEmailCodeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyEmailCodeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LoginResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyEmailCodeResponse) GetJSON200() *LoginResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyEmailCodeResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailCodeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailCodeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailCodeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailCodeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ResendVerificationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8941,6 +9567,82 @@ func (r IntrospectResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r IntrospectResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcceptInviteResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LoginResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptInviteResponse) GetJSON200() *LoginResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AcceptInviteResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AcceptInviteResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AcceptInviteResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AcceptInviteResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AcceptInviteResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptInviteResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptInviteResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptInviteResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptInviteResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9990,6 +10692,8 @@ type GetSessionResponse struct {
 	JSON200 *SessionResponse
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10000,6 +10704,11 @@ func (r GetSessionResponse) GetJSON200() *SessionResponse {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetSessionResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetBody returns the raw response body bytes
@@ -10618,6 +11327,8 @@ type GetMeResponse struct {
 	JSON200 *MeResponse
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10628,6 +11339,11 @@ func (r GetMeResponse) GetJSON200() *MeResponse {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetMeResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetBody returns the raw response body bytes
@@ -10756,6 +11472,8 @@ type ListMyIdentitiesResponse struct {
 	JSON200 *IdentitiesResponse
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10766,6 +11484,11 @@ func (r ListMyIdentitiesResponse) GetJSON200() *IdentitiesResponse {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListMyIdentitiesResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListMyIdentitiesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetBody returns the raw response body bytes
@@ -10802,6 +11525,8 @@ type UnlinkIdentityResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -10811,6 +11536,11 @@ type UnlinkIdentityResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r UnlinkIdentityResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UnlinkIdentityResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -10958,6 +11688,8 @@ type RegenerateRecoveryCodesResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -10981,6 +11713,11 @@ func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON400() *Problem
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -11039,6 +11776,8 @@ type DisableTOTPResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -11057,6 +11796,11 @@ func (r DisableTOTPResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r DisableTOTPResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DisableTOTPResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -11295,6 +12039,8 @@ type ListMyPasskeysResponse struct {
 	JSON200 *PasskeysResponse
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 }
@@ -11307,6 +12053,11 @@ func (r ListMyPasskeysResponse) GetJSON200() *PasskeysResponse {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListMyPasskeysResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListMyPasskeysResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -11528,6 +12279,8 @@ type DeleteMyPasskeyResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 }
@@ -11535,6 +12288,11 @@ type DeleteMyPasskeyResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r DeleteMyPasskeyResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteMyPasskeyResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -11661,6 +12419,8 @@ type ListMySessionsResponse struct {
 	JSON200 *SessionsResponse
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -11671,6 +12431,11 @@ func (r ListMySessionsResponse) GetJSON200() *SessionsResponse {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListMySessionsResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListMySessionsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetBody returns the raw response body bytes
@@ -11707,6 +12472,8 @@ type RevokeMySessionResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 }
@@ -11714,6 +12481,11 @@ type RevokeMySessionResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r RevokeMySessionResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeMySessionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -12785,6 +13557,75 @@ func (r UpdateUserResponse) ContentType() string {
 	return ""
 }
 
+type InviteUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MessageResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r InviteUserResponse) GetJSON202() *MessageResponse {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r InviteUserResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r InviteUserResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r InviteUserResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r InviteUserResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r InviteUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r InviteUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r InviteUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r InviteUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ResetUserMFAResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13297,6 +14138,66 @@ func (c *ClientWithResponses) ListAuditWithResponse(ctx context.Context, params 
 	return ParseListAuditResponse(rsp)
 }
 
+// RequestEmailCodeWithBodyWithResponse Ask for a sign-in code and link by mail
+//
+// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+func (c *ClientWithResponses) RequestEmailCodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestEmailCodeResponse, error) {
+	rsp, err := c.RequestEmailCodeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestEmailCodeResponse(rsp)
+}
+
+// RequestEmailCodeWithResponse Ask for a sign-in code and link by mail
+//
+// Passwordless sign-in (EMAIL_LOGIN). Always 202 with the same body, in about the same time, whatever the address: for an account that may log in (or, with create and EMAIL_LOGIN_SIGNUP, an address no account has) an 8-digit code and a link PUBLIC_URL/magic-link?token=… are mailed, both single use for EMAIL_CODE_TTL; a newer request kills the older code and link. MAIL_RATE_LIMIT applies per address.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/email/code (the `RequestEmailCode` operationId).
+func (c *ClientWithResponses) RequestEmailCodeWithResponse(ctx context.Context, body RequestEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestEmailCodeResponse, error) {
+	rsp, err := c.RequestEmailCode(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestEmailCodeResponse(rsp)
+}
+
+// VerifyEmailCodeWithBodyWithResponse Sign in with a mailed code or link
+//
+// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+func (c *ClientWithResponses) VerifyEmailCodeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailCodeResponse, error) {
+	rsp, err := c.VerifyEmailCodeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailCodeResponse(rsp)
+}
+
+// VerifyEmailCodeWithResponse Sign in with a mailed code or link
+//
+// email and code, or the link's token (the page at the link posts it: opening a link consumes nothing, so mail scanners cannot use it up). The token response (amr ["email"]), or mfa_required when TOTP is on; the address is verified. A first proof of an address that was not verified ends what was set up before it (a password, passkeys, linked identities, sessions): an account made with someone else's address is not kept by its maker. A wrong code counts toward the account's lockout, and 5 kill the code. Cookie mode applies.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/email/code/verify (the `VerifyEmailCode` operationId).
+func (c *ClientWithResponses) VerifyEmailCodeWithResponse(ctx context.Context, body VerifyEmailCodeJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailCodeResponse, error) {
+	rsp, err := c.VerifyEmailCode(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailCodeResponse(rsp)
+}
+
 // ResendVerificationWithBodyWithResponse Send a new verification link
 //
 // Always 202 with the same body, in about the same time, whether or not the address belongs to an account awaiting verification. When it does, a new link is mailed and older ones stop working. At most MAIL_RATE_LIMIT mails per address; beyond that the answer is the same and nothing is sent.
@@ -13415,6 +14316,36 @@ func (c *ClientWithResponses) IntrospectWithFormdataBodyWithResponse(ctx context
 		return nil, err
 	}
 	return ParseIntrospectResponse(rsp)
+}
+
+// AcceptInviteWithBodyWithResponse Accept an invitation
+//
+// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+func (c *ClientWithResponses) AcceptInviteWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptInviteResponse, error) {
+	rsp, err := c.AcceptInviteWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptInviteResponse(rsp)
+}
+
+// AcceptInviteWithResponse Accept an invitation
+//
+// With the token of the mailed invitation link (PUBLIC_URL/accept-invite?token=…): the password (the policy applies) is set, the address verified, and the user signed in (the token response). Single use, for INVITE_TTL; a newer invitation kills the older.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/invite/accept (the `AcceptInvite` operationId).
+func (c *ClientWithResponses) AcceptInviteWithResponse(ctx context.Context, body AcceptInviteJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInviteResponse, error) {
+	rsp, err := c.AcceptInvite(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptInviteResponse(rsp)
 }
 
 // LoginWithBodyWithResponse Log in
@@ -14586,7 +15517,7 @@ func (c *ClientWithResponses) ListUsersWithResponse(ctx context.Context, params 
 
 // CreateUserWithBodyWithResponse Create a user
 //
-// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14601,7 +15532,7 @@ func (c *ClientWithResponses) CreateUserWithBodyWithResponse(ctx context.Context
 
 // CreateUserWithResponse Create a user
 //
-// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin.
+// Active by default. A caller can only grant roles whose permissions they hold; only admins grant admin. With "invite": true in place of a password, the account has no password and an invitation link is mailed to it at once (POST /v1/auth/invite/accept; INVITE_TTL; POST /v1/users/{id}/invite sends a new one).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14687,6 +15618,21 @@ func (c *ClientWithResponses) UpdateUserWithResponse(ctx context.Context, id ope
 		return nil, err
 	}
 	return ParseUpdateUserResponse(rsp)
+}
+
+// InviteUserWithResponse Invite a user (again)
+//
+// Mails an invitation link (PUBLIC_URL/accept-invite?token=…, single use, INVITE_TTL) to a user who has no password yet; a newer invitation kills the older. Needs users:write and the right to manage the user.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/{id}/invite (the `InviteUser` operationId).
+func (c *ClientWithResponses) InviteUserWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*InviteUserResponse, error) {
+	rsp, err := c.InviteUser(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInviteUserResponse(rsp)
 }
 
 // ResetUserMFAWithResponse Remove a user's second factors
@@ -14994,6 +15940,135 @@ func ParseListAuditResponse(rsp *http.Response) (*ListAuditResponse, error) {
 	return response, nil
 }
 
+// ParseRequestEmailCodeResponse parses an HTTP response from a RequestEmailCodeWithResponse call
+func ParseRequestEmailCodeResponse(rsp *http.Response) (*RequestEmailCodeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RequestEmailCodeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MessageResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVerifyEmailCodeResponse parses an HTTP response from a VerifyEmailCodeWithResponse call
+func ParseVerifyEmailCodeResponse(rsp *http.Response) (*VerifyEmailCodeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailCodeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LoginResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseResendVerificationResponse parses an HTTP response from a ResendVerificationWithResponse call
 func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15255,6 +16330,67 @@ func ParseIntrospectResponse(rsp *http.Response) (*IntrospectResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptInviteResponse parses an HTTP response from a AcceptInviteWithResponse call
+func ParseAcceptInviteResponse(rsp *http.Response) (*AcceptInviteResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptInviteResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LoginResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -16178,6 +17314,13 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	}
 
 	return response, nil
@@ -16677,6 +17820,13 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	}
 
 	return response, nil
@@ -16785,6 +17935,13 @@ func ParseListMyIdentitiesResponse(rsp *http.Response) (*ListMyIdentitiesRespons
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	}
 
 	return response, nil
@@ -16813,6 +17970,13 @@ func ParseUnlinkIdentityResponse(rsp *http.Response) (*UnlinkIdentityResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
@@ -16950,6 +18114,13 @@ func ParseRegenerateRecoveryCodesResponse(rsp *http.Response) (*RegenerateRecove
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17013,6 +18184,13 @@ func ParseDisableTOTPResponse(rsp *http.Response) (*DisableTOTPResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Problem
@@ -17225,6 +18403,13 @@ func ParseListMyPasskeysResponse(rsp *http.Response) (*ListMyPasskeysResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17411,6 +18596,13 @@ func ParseDeleteMyPasskeyResponse(rsp *http.Response) (*DeleteMyPasskeyResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17519,6 +18711,13 @@ func ParseListMySessionsResponse(rsp *http.Response) (*ListMySessionsResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	}
 
 	return response, nil
@@ -17547,6 +18746,13 @@ func ParseRevokeMySessionResponse(rsp *http.Response) (*RevokeMySessionResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
@@ -18376,6 +19582,60 @@ func ParseUpdateUserResponse(rsp *http.Response) (*UpdateUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseInviteUserResponse parses an HTTP response from a InviteUserWithResponse call
+func ParseInviteUserResponse(rsp *http.Response) (*InviteUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &InviteUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MessageResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	}
 

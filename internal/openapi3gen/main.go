@@ -82,11 +82,19 @@ func fix(doc *openapi3.T) {
 	if ref := doc.Components.SecuritySchemes["BearerAuth"]; ref != nil {
 		ref.Value = &openapi3.SecurityScheme{
 			Type: "http", Scheme: "bearer",
-			Description: `The access token (access_token from login, refresh or the second login step), sent as "Authorization: Bearer <access_token>".`,
+			Description: `An access token (access_token from login, refresh or the second login step, or a service client's from POST /v1/oauth/token), or a personal access token (authsvc_pat_…), sent as "Authorization: Bearer <token>".`,
 		}
 	}
 	if ref := doc.Components.SecuritySchemes["IntrospectionClient"]; ref != nil && ref.Value.Description == "" {
 		ref.Value.Description = "A gateway's client id and secret (INTROSPECTION_CLIENTS) with HTTP Basic."
+	}
+	if ref := doc.Components.SecuritySchemes["ClientSecretBasic"]; ref != nil && ref.Value.Description == "" {
+		ref.Value.Description = "A service client's id and secret (POST /v1/clients) with HTTP Basic, each form-encoded first (RFC 6749 §2.3.1)."
+	}
+	// The token endpoint also takes the client's credentials in the form
+	// (client_secret_post): HTTP Basic, or no header at all.
+	if item := doc.Paths.Find("/v1/oauth/token"); item != nil && item.Post != nil && item.Post.Security != nil {
+		*item.Post.Security = append(*item.Post.Security, openapi3.SecurityRequirement{})
 	}
 
 	for _, item := range doc.Paths.Map() {
