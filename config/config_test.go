@@ -80,6 +80,10 @@ func defaults() config.Config {
 		SMTPURL:          "",
 		MailFrom:         "",
 		MailTemplatesDir: "", // the embedded templates
+		EmailLogin:       true,
+		EmailLoginSignup: false,
+		EmailCodeTTL:     10 * time.Minute,
+		InviteTTL:        168 * time.Hour,
 
 		EmailVerification: config.EmailVerifyOptional,
 
