@@ -201,9 +201,13 @@ func (s *Service) authorize(actor Actor, op policy.Operation) error {
 	return s.cfg.Rules.Allow(actor.Principal, op)
 }
 
-// Details adds where an operator's change came from to an audit record.
+// Details adds where a change came from to an audit record: the command
+// line, or a service client (whose id is the event's actor).
 func (a Actor) Details(d audit.Details) audit.Details {
-	if a.Account == nil {
+	switch {
+	case a.Principal.Client != nil:
+		d["via"] = "service client"
+	case a.Account == nil:
 		d["via"] = "command line"
 	}
 	return d

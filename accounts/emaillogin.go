@@ -280,6 +280,9 @@ func (s *Service) firstProof(ctx context.Context, tx *store.Store, cur *store.Ac
 	if err := tx.DeleteResetTokens(ctx, cur.ID, uuid.Nil); err != nil {
 		return err
 	}
+	if err := tx.CancelEmailChange(ctx, cur.ID); err != nil { // a move to the maker's address, asked before the proof
+		return err
+	}
 	cur.EmailVerifiedAt, cur.PasswordHash = &now, ""
 	cur.TOTPEnabledAt = nil // removeUnprovenFactors turned it off
 	return tx.AddAudit(ctx, audit.Event(audit.EmailVerified, now, cur.ID, cur.ID, client,

@@ -107,8 +107,11 @@ func (s *Service) UserPersonalToken(ctx context.Context, actor Actor, userID, id
 		return nil, err
 	}
 	t, err := s.store.PersonalToken(ctx, userID, id)
-	if err != nil || !s.now().Before(t.ExpiresAt) {
+	if err != nil {
 		return nil, notFound(err, ErrTokenNotFound)
+	}
+	if !s.now().Before(t.ExpiresAt) {
+		return nil, ErrTokenNotFound
 	}
 	return t, nil
 }

@@ -261,6 +261,13 @@ func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id u
 			return err
 		}
 	}
+	if c.Status && c.write.Status != nil && *c.write.Status == models.StatusDisabled {
+		// A personal access token dies with its user's access, for good:
+		// enabling the account again does not bring it back.
+		if _, err := tx.DeletePersonalTokens(ctx, id); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	// Field names only: the values are personal data.
 	if err := tx.AddAudit(ctx, audit.Event(audit.UserUpdated, now, actor.ID(), id, actor.Client,

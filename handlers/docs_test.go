@@ -69,6 +69,10 @@ func TestRoutesMatchSwagger(t *testing.T) {
 		if strings.HasPrefix(r.Path, "/v1/auth/forward") && (r.Method != http.MethodGet || r.Path != "/v1/auth/forward") {
 			continue
 		}
+		// The token endpoint's other methods only say 405 in its own error form.
+		if r.Path == "/v1/oauth/token" && r.Method != http.MethodPost {
+			continue
+		}
 		routed[r.Method+" "+echoPathParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	data, err := os.ReadFile(filepath.Join("..", "docs", "swagger.json"))

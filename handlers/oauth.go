@@ -114,6 +114,16 @@ func (h *OAuth) issueToken(c echo.Context) error {
 	})
 }
 
+// wrongMethod answers any method but POST at the token endpoint: 405 with an
+// OAuth error object, as the endpoint's other errors.
+func (h *OAuth) wrongMethod(c echo.Context) error {
+	hd := c.Response().Header()
+	hd.Set(echo.HeaderCacheControl, "no-store")
+	hd.Set("Pragma", "no-cache")
+	hd.Set(echo.HeaderAllow, http.MethodPost)
+	return c.JSON(http.StatusMethodNotAllowed, OAuthError{"invalid_request", "The token endpoint takes POST only."})
+}
+
 // grant reads, checks and answers a token request.
 func (h *OAuth) grant(c echo.Context) (*serviceclients.Grant, error) {
 	ctx, ip := c.Request().Context(), c.RealIP()

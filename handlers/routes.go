@@ -141,6 +141,8 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/clients/:id/secret", h.Clients.rotateClientSecret, auth)
 	e.DELETE("/v1/clients/:id", h.Clients.deleteClient, auth)
 	e.POST("/v1/oauth/token", h.OAuth.issueToken)
+	// Other methods answer in the token endpoint's own form too (OAuth libraries read it).
+	e.Match([]string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}, "/v1/oauth/token", h.OAuth.wrongMethod)
 
 	e.GET("/v1/roles", h.Roles.listRoles, auth)
 	e.POST("/v1/roles", h.Roles.createRole, auth)
