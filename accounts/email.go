@@ -186,6 +186,9 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client audit.Cl
 			if err := tx.DeleteEmailTokens(ctx, cur.ID, ""); err != nil {
 				return err
 			}
+			if err := tx.DeleteEmailCodes(ctx, cur.ID); err != nil {
+				return err
+			}
 		default: // the address changed since the link was sent
 			return ErrInvalidEmailToken
 		}

@@ -212,13 +212,18 @@ func (s *Service) VerifyEmailCode(ctx context.Context, in EmailCodeInput, client
 // sign-up code. A code that is used, expired or failed too often is
 // ErrInvalidCode, as is an address with no code.
 func (s *Service) lockCode(ctx context.Context, tx *store.Store, in EmailCodeInput, now time.Time) (*models.EmailCode, *store.Account, error) {
-	find := func() (*models.EmailCode, error) {
-		if in.Token != "" {
+	find := func(lock bool) (*models.EmailCode, error) {
+		switch {
+		case in.Token != "" && lock:
 			return tx.LockEmailCodeByToken(ctx, s.secret.MAC(emailLinkPurpose, []byte(in.Token)))
+		case in.Token != "":
+			return tx.EmailCodeByToken(ctx, s.secret.MAC(emailLinkPurpose, []byte(in.Token)))
+		case lock:
+			return tx.LockEmailCode(ctx, store.EmailKey(in.Email))
 		}
-		return tx.LockEmailCode(ctx, store.EmailKey(in.Email))
+		return tx.EmailCode(ctx, store.EmailKey(in.Email))
 	}
-	c, err := find()
+	c, err := find(false) // which account, unlocked: the account's row is locked first
 	if err != nil {
 		return nil, nil, notFound(err, ErrInvalidCode)
 	}
@@ -227,9 +232,15 @@ func (s *Service) lockCode(ctx context.Context, tx *store.Store, in EmailCodeInp
 		if cur, err = tx.LockUser(ctx, *c.UserID); err != nil {
 			return nil, nil, notFound(err, ErrInvalidCode)
 		}
-		if c, err = find(); err != nil { // again, under the user's lock
-			return nil, nil, notFound(err, ErrInvalidCode)
-		}
+	}
+	if c, err = find(true); err != nil { // now locked, as it is
+		return nil, nil, notFound(err, ErrInvalidCode)
+	}
+	if (c.UserID == nil) != (cur == nil) || (cur != nil && *c.UserID != cur.ID) {
+		return nil, nil, ErrInvalidCode // replaced meanwhile by a code for another account
+	}
+	if cur != nil && c.EmailKey != store.EmailKey(cur.Email) {
+		return nil, nil, ErrInvalidCode // mailed to an address that is no longer the account's
 	}
 	if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Failures >= maxCodeFailures {
 		return nil, nil, ErrInvalidCode

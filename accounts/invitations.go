@@ -98,6 +98,7 @@ func (s *Service) AcceptInvite(ctx context.Context, token, password string, reme
 		write := store.UserUpdate{PasswordHash: &hash}
 		if cur.EmailVerifiedAt == nil {
 			write.EmailVerifiedAt = store.Value(now)
+			cur.EmailVerifiedAt = &now // for loginAllowed below
 		}
 		if err := tx.UpdateUser(ctx, cur.ID, now, write); err != nil {
 			return err

@@ -245,8 +245,11 @@ func (s *Service) record(ctx context.Context, tx *store.Store, actor Actor, id u
 		}
 	}
 	switch {
-	case c.Email: // the links went to the old address
+	case c.Email: // the links and sign-in codes went to the old address
 		if err := tx.DeleteEmailTokens(ctx, id, ""); err != nil {
+			return err
+		}
+		if err := tx.DeleteEmailCodes(ctx, id); err != nil {
 			return err
 		}
 	case c.Password: // whoever held the old password may have asked for it

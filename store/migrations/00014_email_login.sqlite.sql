@@ -14,7 +14,7 @@ CREATE TABLE email_codes (
     expires_at datetime NOT NULL,
     used_at    datetime
 );
-CREATE INDEX email_codes_email_idx ON email_codes (email_key);
+CREATE UNIQUE INDEX email_codes_email_key ON email_codes (email_key); -- one code per address: a newer one replaces it
 CREATE INDEX email_codes_expires_idx ON email_codes (expires_at);
 
 -- +goose Down
