@@ -159,7 +159,7 @@ func (m method) name() string {
 	case slices.Contains(m.AMR, models.AMRHardware):
 		return "passkey"
 	case slices.Contains(m.AMR, models.AMREmail):
-		return "email"
+		return "email_code"
 	}
 	return "password"
 }

@@ -177,6 +177,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 // passkeys and linked identities of a user whose address has just been proved for the first time,
 // tells the address, and records what went.
 func (s *Service) removeUnprovenFactors(ctx context.Context, tx *store.Store, u *models.User, client audit.Client, now time.Time) error {
+	// Personal access tokens were made before the proof too (they leave no
+	// mark on the user's row, so they go before the check below).
+	if _, err := tx.DeletePersonalTokens(ctx, u.ID); err != nil {
+		return err
+	}
 	if u.TOTPSecretSealed == nil && u.RecoveryCodesLeft == 0 && u.PasskeyCount == 0 && u.IdentityProviders == "" {
 		return nil
 	}
