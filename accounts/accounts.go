@@ -87,6 +87,7 @@ type Service struct {
 	providers    *federation.Set
 	redirectURLs []string
 	accounts     AccountSource // nil: accounts are read from the store
+	signupHook   SignupHook    // nil: none
 	log          *slog.Logger
 	now          func() time.Time
 
@@ -117,6 +118,23 @@ func WithPasskeys(wa *webauthn.WebAuthn) Option { return func(s *Service) { s.we
 // WithAccountSource reads accounts for the token endpoints (refresh) through
 // src: the hot path's cache (middleware.Live).
 func WithAccountSource(src AccountSource) Option { return func(s *Service) { s.accounts = src } }
+
+// SignupCandidate is who asks to sign up, as a signup hook is told: public
+// fields only, never a password.
+type SignupCandidate struct {
+	Email, Username, FirstName, LastName string
+	Provider                             string // the identity provider ("": password or email code)
+}
+
+// SignupHook is asked before an account is created by the user themself
+// (signup, a provider's sign-in, an email code): allowed, or not and why. An
+// error (hooks.ErrFailed) refuses the signup as it is.
+type SignupHook interface {
+	CheckSignup(ctx context.Context, c SignupCandidate) (allowed bool, reason string, err error)
+}
+
+// WithSignupHook asks h before every self signup (SIGNUP_HOOK_URL; nil: none).
+func WithSignupHook(h SignupHook) Option { return func(s *Service) { s.signupHook = h } }
 
 // WithLogger logs to log (default: nowhere).
 func WithLogger(log *slog.Logger) Option { return func(s *Service) { s.log = log } }

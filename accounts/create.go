@@ -120,6 +120,11 @@ type newAccount struct {
 // create is every way an account comes to exist: policy, hash, insert, grants
 // and the audit event in one transaction.
 func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, error) {
+	if n.self && s.signupHook != nil { // before hashing and outside any transaction
+		if err := s.askSignupHook(ctx, n); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now()
 	u := n.user()
 	var hash string
@@ -183,4 +188,26 @@ func (s *Service) create(ctx context.Context, n newAccount) (*store.Account, err
 		s.wakeMail()
 	}
 	return acct, err
+}
+
+// askSignupHook asks the signup hook about n: nil when allowed, a
+// *SignupDeniedError when refused, the hook's error when it failed closed.
+func (s *Service) askSignupHook(ctx context.Context, n newAccount) error {
+	c := SignupCandidate{Email: n.Email, Username: n.Username, FirstName: n.FirstName, LastName: n.LastName}
+	if n.identity != nil {
+		c.Provider = n.identity.Provider
+	}
+	allowed, reason, err := s.signupHook.CheckSignup(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		err := s.store.AddAudit(ctx, audit.Event(audit.SignupRejected, s.now(), uuid.Nil, uuid.Nil, n.client,
+			audit.Details{"reason": "signup_hook"}))
+		if err != nil {
+			return err
+		}
+		return &SignupDeniedError{Reason: reason}
+	}
+	return nil
 }

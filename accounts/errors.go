@@ -66,6 +66,12 @@ type WeakPasswordError struct {
 
 func (e *WeakPasswordError) Error() string { return e.Field + ": " + e.Reason }
 
+// SignupDeniedError: the signup hook refused the signup, for Reason (the
+// hook's words, bounded, valid UTF-8; may be empty).
+type SignupDeniedError struct{ Reason string }
+
+func (e *SignupDeniedError) Error() string { return "accounts: signup denied by the signup hook" }
+
 // UnknownRoleError names a role that does not exist.
 type UnknownRoleError struct{ Name string }
 

@@ -138,6 +138,7 @@ const (
 	RedirectAccountDisabled  = "account_disabled"
 	RedirectAccountPending   = "account_pending"
 	RedirectEmailUnverified  = "email_unverified"
+	RedirectSignupDenied     = "signup_denied" // the signup hook said no; error_description is its reason
 )
 
 // redirectErrors are the domain errors a callback reports to the app rather than to the browser.
@@ -177,6 +178,14 @@ func (s *Service) ProviderCallback(ctx context.Context, name string, cb Callback
 		return "", ErrInvalidState
 	}
 	back, err := s.callback(ctx, p, f, cb, client)
+	if denied := (*SignupDeniedError)(nil); errors.As(err, &denied) { // the signup hook's refusal, and why
+		s.log.InfoContext(ctx, "provider sign-up denied by the signup hook", "provider", name)
+		why := denied.Reason
+		if why == "" {
+			why = redirectDescriptions[RedirectSignupDenied]
+		}
+		return appURL(f.RedirectURI, url.Values{"error": {RedirectSignupDenied}, "error_description": {why}}), nil
+	}
 	for _, row := range redirectErrors {
 		if errors.Is(err, row.err) {
 			s.log.InfoContext(ctx, "provider sign-in refused", "provider", name, "error", err)
@@ -227,6 +236,7 @@ func (s *Service) callback(ctx context.Context, p federation.Provider, f *models
 
 // redirectDescriptions explain each redirect error to the app's developer.
 var redirectDescriptions = map[string]string{
+	RedirectSignupDenied:     "The sign-up was refused.",
 	RedirectAccessDenied:     "The sign-in was cancelled at the provider, or the account is gone.",
 	RedirectProviderError:    "The provider could not be reached or gave an answer that does not verify.",
 	RedirectIdentityConflict: "An account with this email address exists; sign in to it and link the provider from the account.",

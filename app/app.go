@@ -25,6 +25,7 @@ import (
 	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/handlers"
 	"github.com/authsvc/authsvc/hashpool"
+	"github.com/authsvc/authsvc/hooks"
 	"github.com/authsvc/authsvc/keys"
 	"github.com/authsvc/authsvc/mail"
 	"github.com/authsvc/authsvc/metrics"
@@ -38,6 +39,7 @@ import (
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
+	"github.com/authsvc/authsvc/webhooks"
 )
 
 // App is a running authsvc: its parts, built once.
@@ -54,10 +56,14 @@ type App struct {
 	// the store's changes invalidate it (on PostgreSQL, every instance's: Listen).
 	Cache *authcache.Cache
 	// Live checks tokens, sessions and accounts through the cache.
-	Live   *middleware.Live
-	Mail   *mail.Worker
-	Server *echo.Echo
-	Now    func() time.Time
+	Live *middleware.Live
+	Mail *mail.Worker
+	// TokenHook is asked before a session's access token is signed (nil: off).
+	TokenHook *hooks.Hook
+	// Webhooks delivers the webhook events queued in the store's outbox.
+	Webhooks *webhooks.Worker
+	Server   *echo.Echo
+	Now      func() time.Time
 	// DrainDelay is how long Serve keeps serving after it is told to stop,
 	// with /readyz answering 503, before it closes the listener (see Serve).
 	DrainDelay time.Duration
@@ -252,6 +258,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 		log.Warn("SMTP_URL is not set: mails are written to this log instead of being sent (development only)")
 	}
 	worker := mail.NewWorker(st, sender, key, now, log)
+	webhookWorker := webhooks.NewWorker(st, key, cfg.WebhookAllowPrivate, now, log)
 	limiter, err := NewLimiter(cfg, key, log, now)
 	if err != nil {
 		return nil, err
@@ -271,11 +278,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	if err != nil {
 		return nil, err
 	}
+	tokenHook, signupHook, err := NewHooks(cfg, log, now)
+	if err != nil {
+		return nil, err
+	}
 	providers := NewProviders(cfg, now, log)
 	providers.Start(ctx)
 	accts, err := NewAccounts(cfg, st, key, pw, now, accounts.WithMail(worker), accounts.WithLimiter(limiter),
 		accounts.WithAccountSource(accountSource(live)), accounts.WithLogger(log),
-		accounts.WithProviders(providers, cfg.RedirectURLs))
+		accounts.WithProviders(providers, cfg.RedirectURLs), signupHookOption(signupHook))
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +297,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
 		Accounts: accts, Hashing: pw.Pool, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
+		TokenHook:  tokenHook,
+		Webhooks:   webhookWorker,
 		DrainDelay: DefaultDrainDelay,
 	}
 	a.Server = newServer(a)
@@ -310,6 +323,10 @@ func newServer(a *App) *echo.Echo {
 		Store: st, Source: live, Secret: a.Secret, Issuer: issuer,
 		Rules: policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic}, AccessTTL: cfg.AccessTokenTTL, Now: now,
 	})
+	webhookAdmin := webhooks.NewAdmin(webhooks.AdminConfig{
+		Store: st, Secret: a.Secret, Rules: policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic},
+		AllowPrivate: cfg.WebhookAllowPrivate, Wake: a.Webhooks.Wake, Now: now,
+	})
 	sqlDB, _ := st.SQL()
 	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
 	var cookies *handlers.Cookies
@@ -333,17 +350,18 @@ func newServer(a *App) *echo.Echo {
 		Auth: &handlers.Auth{
 			Accounts: a.Accounts, Store: st, Issuer: issuer,
 			Live: live, AccessTTL: cfg.AccessTokenTTL, Metrics: m, Now: now,
-			Cookies: cookies,
+			Cookies: cookies, TokenHook: a.TokenHook,
 		},
 		Me: &handlers.Me{Accounts: a.Accounts, Store: st, Now: now},
 		Users: &handlers.Users{
 			Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "users"), Now: now,
 		},
-		Roles:   &handlers.Roles{Accounts: a.Accounts},
-		Clients: &handlers.Clients{Accounts: a.Accounts, Clients: clients},
-		OAuth:   &handlers.OAuth{Clients: clients, Limiter: a.Limiter, FailureLimit: cfg.IntrospectionFailureRateLimit},
-		Audit:   &handlers.Audit{Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "audit")},
-		Forward: &handlers.Forward{Live: live},
+		Roles:    &handlers.Roles{Accounts: a.Accounts},
+		Clients:  &handlers.Clients{Accounts: a.Accounts, Clients: clients},
+		OAuth:    &handlers.OAuth{Clients: clients, Limiter: a.Limiter, FailureLimit: cfg.IntrospectionFailureRateLimit},
+		Audit:    &handlers.Audit{Accounts: a.Accounts, Cursors: handlers.NewCursors(a.Secret, "audit")},
+		Forward:  &handlers.Forward{Live: live},
+		Webhooks: &handlers.Webhooks{Accounts: a.Accounts, Webhooks: webhookAdmin},
 		Gateway: &handlers.Gateway{
 			Clients: cfg.IntrospectionClients, Limiter: a.Limiter,
 			Limit: cfg.IntrospectionRateLimit, FailureLimit: cfg.IntrospectionFailureRateLimit,
@@ -398,6 +416,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopBG()
 	go a.Keys.Run(bg)
 	go a.Mail.Run(bg)
+	go a.Webhooks.Run(bg)
 	go a.housekeep(bg)
 	a.RunCacheListener(bg)
 

@@ -60,6 +60,9 @@ const (
 	ClientTokenIssued    = "client_token_issued" // sampled: at most one per client a minute
 	PersonalTokenCreated = "personal_token_created"
 	PersonalTokenRevoked = "personal_token_revoked"
+	WebhookCreated       = "webhook_created"
+	WebhookUpdated       = "webhook_updated"
+	WebhookDeleted       = "webhook_deleted"
 
 	EmailCodeSent  = "email_code_sent" // a sign-in code's mail, queued or not sent (details.reason)
 	UserInvited    = "user_invited"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/authsvc/authsvc/hooks"
 	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/secret"
@@ -106,9 +107,29 @@ type Config struct {
 	CookieMode     bool
 	TrustedProxies []*net.IPNet
 
+	// WebhookAllowPrivate lets webhooks target http URLs and private,
+	// loopback and link-local addresses (WEBHOOK_ALLOW_PRIVATE; tests and
+	// private networks). Off, only https to public addresses is dialled.
+	WebhookAllowPrivate bool
+
 	LogLevel  slog.Level
 	LogFormat string
+
+	// Hooks (TOKEN_HOOK_URL, SIGNUP_HOOK_URL; empty: off), each signed with
+	// its secret ("whsec_" + base64), bounded by HookTimeout; HookFailure
+	// says what a failure does (HookFailClosed: 503 hook_failed; HookFailOpen:
+	// go on, warned).
+	TokenHookURL, TokenHookSecret   string
+	SignupHookURL, SignupHookSecret string
+	HookTimeout                     time.Duration
+	HookFailure                     string
 }
+
+// HOOK_FAILURE values.
+const (
+	HookFailClosed = "closed"
+	HookFailOpen   = "open"
+)
 
 // EMAIL_VERIFICATION values: no verification mails; mails sent but login
 // allowed without; login refused until the address is verified.
@@ -210,8 +231,17 @@ func Load(getenv Getenv) (Config, error) {
 		CookieMode:     r.boolean("COOKIE_MODE", false),
 		TrustedProxies: r.cidrs("TRUSTED_PROXIES"),
 
+		WebhookAllowPrivate: r.boolean("WEBHOOK_ALLOW_PRIVATE", false),
+
 		LogLevel:  r.level("LOG_LEVEL"),
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
+
+		TokenHookURL:     r.str("TOKEN_HOOK_URL", ""),
+		TokenHookSecret:  r.str("TOKEN_HOOK_SECRET", ""),
+		SignupHookURL:    r.str("SIGNUP_HOOK_URL", ""),
+		SignupHookSecret: r.str("SIGNUP_HOOK_SECRET", ""),
+		HookTimeout:      r.duration("HOOK_TIMEOUT", 2*time.Second, true),
+		HookFailure:      r.oneOf("HOOK_FAILURE", HookFailClosed, HookFailClosed, HookFailOpen),
 	}
 	c.JWTIssuer = r.str("JWT_ISSUER", c.PublicURL)
 	if c.AdminEmail != "" {
@@ -316,6 +346,30 @@ func (c Config) validate() error {
 	}
 	if c.KeyRotationInterval != 0 && c.KeyRotationInterval < 2*c.AccessTokenTTL {
 		return errors.New("KEY_ROTATION_INTERVAL: must be 0 or at least twice ACCESS_TOKEN_TTL")
+	}
+	if err := checkHook("TOKEN_HOOK", c.TokenHookURL, c.TokenHookSecret); err != nil {
+		return err
+	}
+	return checkHook("SIGNUP_HOOK", c.SignupHookURL, c.SignupHookSecret)
+}
+
+// checkHook checks a hook's PREFIX_URL and PREFIX_SECRET: none, or an absolute
+// http(s) URL with a valid secret. The secret is never echoed.
+func checkHook(prefix, u, sec string) error {
+	if u == "" {
+		if sec != "" {
+			return fmt.Errorf("%s_URL: required when %s_SECRET is set", prefix, prefix)
+		}
+		return nil
+	}
+	if err := hooks.CheckURL(u); err != nil {
+		return fmt.Errorf("%s_URL: %w", prefix, err)
+	}
+	if sec == "" {
+		return fmt.Errorf("%s_SECRET: required when %s_URL is set (\"whsec_\" followed by base64)", prefix, prefix)
+	}
+	if err := hooks.CheckSecret(sec); err != nil {
+		return fmt.Errorf("%s_SECRET: %w", prefix, err)
 	}
 	return nil
 }

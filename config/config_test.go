@@ -99,10 +99,18 @@ func defaults() config.Config {
 		CookieMode:     false,
 		TrustedProxies: nil,
 
+		WebhookAllowPrivate: false, // https to public addresses only
+
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "json",
+
+		TokenHookURL: "", TokenHookSecret: "", SignupHookURL: "", SignupHookSecret: "", // off
+		HookTimeout: 2 * time.Second,
+		HookFailure: config.HookFailClosed,
 	}
 }
+
+const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // same compares configs, treating an empty map like a nil one.
 func same(a, b config.Config) bool {
@@ -215,6 +223,23 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "0"}, "zero"},
 		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "-1s"}, "negative"},
 		{"PROVIDER_TIMEOUT", map[string]string{"PROVIDER_TIMEOUT": "soon"}, "words"},
+
+		{"HOOK_TIMEOUT", map[string]string{"HOOK_TIMEOUT": "2"}, "no unit"},
+		{"HOOK_TIMEOUT", map[string]string{"HOOK_TIMEOUT": "0"}, "zero"},
+		{"HOOK_TIMEOUT", map[string]string{"HOOK_TIMEOUT": "-1s"}, "negative"},
+		{"HOOK_FAILURE", map[string]string{"HOOK_FAILURE": "ignore"}, "unknown mode"},
+		{"HOOK_FAILURE", map[string]string{"HOOK_FAILURE": "true"}, "a bool"},
+		{"TOKEN_HOOK_URL", map[string]string{"TOKEN_HOOK_URL": "hooks.internal/token", "TOKEN_HOOK_SECRET": hookSecret}, "no scheme"},
+		{"TOKEN_HOOK_URL", map[string]string{"TOKEN_HOOK_URL": "ftp://hooks.internal/token", "TOKEN_HOOK_SECRET": hookSecret}, "not http"},
+		{"TOKEN_HOOK_URL", map[string]string{"TOKEN_HOOK_URL": "https:///token", "TOKEN_HOOK_SECRET": hookSecret}, "no host"},
+		{"TOKEN_HOOK_URL", map[string]string{"TOKEN_HOOK_SECRET": hookSecret}, "a secret without a URL"},
+		{"TOKEN_HOOK_SECRET", map[string]string{"TOKEN_HOOK_URL": "https://hooks.internal/token"}, "a URL without a secret"},
+		{"TOKEN_HOOK_SECRET", map[string]string{"TOKEN_HOOK_URL": "https://hooks.internal/token", "TOKEN_HOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "no whsec_ prefix"},
+		{"TOKEN_HOOK_SECRET", map[string]string{"TOKEN_HOOK_URL": "https://hooks.internal/token", "TOKEN_HOOK_SECRET": "whsec_not base64!"}, "not base64"},
+		{"TOKEN_HOOK_SECRET", map[string]string{"TOKEN_HOOK_URL": "https://hooks.internal/token", "TOKEN_HOOK_SECRET": "whsec_"}, "empty after the prefix"},
+		{"SIGNUP_HOOK_URL", map[string]string{"SIGNUP_HOOK_URL": "/signup", "SIGNUP_HOOK_SECRET": hookSecret}, "relative"},
+		{"SIGNUP_HOOK_SECRET", map[string]string{"SIGNUP_HOOK_URL": "http://10.0.0.5:9000/signup"}, "a URL without a secret"},
+		{"SIGNUP_HOOK_SECRET", map[string]string{"SIGNUP_HOOK_URL": "http://10.0.0.5:9000/signup", "SIGNUP_HOOK_SECRET": "whsec_%%%"}, "not base64"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"/"+tc.label, func(t *testing.T) {
@@ -241,6 +266,12 @@ func TestErrorsDoNotEchoSecrets(t *testing.T) {
 	_, err := config.Load(env(map[string]string{"SECRET_KEY": short}))
 	if err == nil || strings.Contains(err.Error(), short) {
 		t.Fatalf("error %v echoes SECRET_KEY", err)
+	}
+	for _, name := range []string{"TOKEN_HOOK", "SIGNUP_HOOK"} {
+		_, err := config.Load(env(map[string]string{name + "_URL": "https://hooks.internal/x", name + "_SECRET": "whsec_" + short + "!"}))
+		if err == nil || strings.Contains(err.Error(), short) || !strings.HasPrefix(err.Error(), name+"_SECRET:") {
+			t.Errorf("%s: error %v: want one naming %s_SECRET, not the secret", name, err, name)
+		}
 	}
 	_, err = config.Load(env(map[string]string{"INTROSPECTION_CLIENTS": "edge:" + short}))
 	if err == nil || strings.Contains(err.Error(), short) || !strings.Contains(err.Error(), `"edge"`) {
@@ -339,6 +370,8 @@ func TestValidValues(t *testing.T) {
 			func(c config.Config) bool { return c.LogLevel == slog.LevelDebug && c.LogFormat == "text" }},
 		{"booleans", map[string]string{"SIGNUP_REQUIRES_APPROVAL": "true", "USER_DIRECTORY_PUBLIC": "1", "COOKIE_MODE": "TRUE"},
 			func(c config.Config) bool { return c.SignupRequiresApproval && c.UserDirectoryPublic && c.CookieMode }},
+		{"WEBHOOK_ALLOW_PRIVATE", map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"},
+			func(c config.Config) bool { return c.WebhookAllowPrivate }},
 		{"SMTP with MAIL_FROM", map[string]string{"SMTP_URL": "smtps://u:p@mail.example.com:465", "MAIL_FROM": "auth@example.com"},
 			func(c config.Config) bool { return c.SMTPURL != "" && c.MailFrom == "auth@example.com" }},
 		{"mail templates directory", map[string]string{"MAIL_TEMPLATES_DIR": "/etc/authsvc/mail"},
@@ -356,6 +389,15 @@ func TestValidValues(t *testing.T) {
 
 		{"provider timeout", map[string]string{"PROVIDER_TIMEOUT": "2500ms"},
 			func(c config.Config) bool { return c.ProviderTimeout == 2500*time.Millisecond }},
+		{"hooks on private addresses, failing open",
+			map[string]string{"TOKEN_HOOK_URL": "http://127.0.0.1:9000/token", "TOKEN_HOOK_SECRET": hookSecret,
+				"SIGNUP_HOOK_URL": "https://hooks.internal/signup", "SIGNUP_HOOK_SECRET": hookSecret,
+				"HOOK_TIMEOUT": "500ms", "HOOK_FAILURE": "OPEN"},
+			func(c config.Config) bool {
+				return c.TokenHookURL == "http://127.0.0.1:9000/token" && c.TokenHookSecret == hookSecret &&
+					c.SignupHookURL == "https://hooks.internal/signup" && c.SignupHookSecret == hookSecret &&
+					c.HookTimeout == 500*time.Millisecond && c.HookFailure == config.HookFailOpen
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -337,7 +337,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "account_pending, account_disabled",
+                        "description": "account_pending, account_disabled; signup_denied: the signup hook refused a sign-up code, its reason in detail",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -362,6 +362,12 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "too_many_attempts (Retry-After), rate_limited",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "hook_failed: the signup or token hook failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -705,7 +711,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "overloaded: too many password hashes in progress (Retry-After)",
+                        "description": "overloaded: too many password hashes in progress (Retry-After); hook_failed: the token hook failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -784,6 +790,12 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "rate_limited, too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -940,6 +952,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "503": {
+                        "description": "hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -1021,6 +1039,12 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "rate_limited, too_many_attempts",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1266,6 +1290,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
+                    },
+                    "503": {
+                        "description": "hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
                     }
                 }
             }
@@ -1355,7 +1385,7 @@ const docTemplate = `{
         "/v1/auth/providers/{name}/callback": {
             "get": {
                 "security": [],
-                "description": "The provider sends the browser here (PUBLIC_URL/v1/auth/providers/{name}/callback: register this URL at the provider). authsvc redeems the code, verifies the ID token (or reads GitHub's user and its primary email), resolves the account, and answers 302 to the app's redirect_uri with ?code=\u003cone-time code\u003e (5 minutes, single use, bound to the app's code_challenge), or ?linked=\u003cname\u003e after a link, or ?error=\u003ccode\u003e\u0026error_description=… (access_denied, identity_conflict, identity_taken, signup_disabled, email_required, account_disabled, account_pending, email_unverified, provider_error). Never a token in the URL.",
+                "description": "The provider sends the browser here (PUBLIC_URL/v1/auth/providers/{name}/callback: register this URL at the provider). authsvc redeems the code, verifies the ID token (or reads GitHub's user and its primary email), resolves the account, and answers 302 to the app's redirect_uri with ?code=\u003cone-time code\u003e (5 minutes, single use, bound to the app's code_challenge), or ?linked=\u003cname\u003e after a link, or ?error=\u003ccode\u003e\u0026error_description=… (access_denied, identity_conflict, identity_taken, signup_disabled, email_required, account_disabled, account_pending, email_unverified, provider_error, signup_denied: the signup hook refused a first sign-in's sign-up, error_description is its reason). Never a token in the URL.",
                 "produces": [
                     "application/json"
                 ],
@@ -1416,6 +1446,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "unknown_provider",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "hook_failed: the signup hook (SIGNUP_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1482,7 +1518,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "account_disabled, account_pending, email_unverified, signup_disabled",
+                        "description": "account_disabled, account_pending, email_unverified, signup_disabled; signup_denied: the signup hook refused, its reason in detail",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1518,7 +1554,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "provider_unavailable",
+                        "description": "provider_unavailable; hook_failed: the signup or token hook failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1596,6 +1632,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After; the same refresh token may be retried within REFRESH_REUSE_GRACE)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1742,7 +1784,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "invalid_admin_key",
+                        "description": "invalid_admin_key; signup_denied: the signup hook refused, its reason in detail",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -1767,6 +1809,12 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "rate_limited: too many signups from this address",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "hook_failed: the signup hook (SIGNUP_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -4681,6 +4729,405 @@ const docTemplate = `{
                     }
                 }
             }
+        },
+        "/v1/webhooks": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Every webhook, oldest first. Needs webhooks:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "List webhooks",
+                "operationId": "listWebhooks",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/WebhooksResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "An endpoint that receives the events listed (known types, or \"*\" for all), signed as Standard Webhooks say (webhook-id, webhook-timestamp, webhook-signature). The URL must be https and of a public host, unless WEBHOOK_ALLOW_PRIVATE=true. The signing secret is in this answer only; the database keeps it sealed. Needs webhooks:write.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "Create a webhook",
+                "operationId": "createWebhook",
+                "parameters": [
+                    {
+                        "description": "The new webhook",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/CreateWebhookRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/WebhookCreatedResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed: a bad url, an unknown event type, a long description",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:write is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/webhooks/{id}": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Needs webhooks:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "Read a webhook",
+                "operationId": "getWebhook",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Webhook id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/WebhookResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "webhook_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "With its deliveries: what is still queued for it is not sent. Needs webhooks:write.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "Delete a webhook",
+                "operationId": "deleteWebhook",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Webhook id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:write is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "webhook_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "patch": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Any of url, events, description, disabled (the same rules as at creation). A disabled webhook is sent no new event. The secret stays. Needs webhooks:write.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "Change a webhook",
+                "operationId": "updateWebhook",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Webhook id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "The changes",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/UpdateWebhookRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/WebhookResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed: a bad url, an unknown event type, a long description",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:write is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "webhook_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/webhooks/{id}/deliveries": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "The latest 100 deliveries, newest first: pending (queued or being retried), delivered (a 2xx answer) or failed (retried for 24 hours in vain). Needs webhooks:read.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "List a webhook's deliveries",
+                "operationId": "listWebhookDeliveries",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Webhook id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/WebhookDeliveriesResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:read is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "webhook_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/v1/webhooks/{id}/test": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Queues a webhook.test event (data: webhook_id) for this webhook only, whatever events it takes; it is delivered, signed and retried like any other (GET /v1/webhooks/{id}/deliveries follows it). For a disabled webhook it waits until the webhook is enabled again. Needs webhooks:write.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "webhooks"
+                ],
+                "summary": "Send a webhook a test event",
+                "operationId": "testWebhook",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Webhook id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/WebhookTestResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: webhooks:write is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "webhook_not_found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
         }
     },
     "definitions": {
@@ -4996,6 +5443,38 @@ const docTemplate = `{
                 "username": {
                     "type": "string",
                     "example": "ada"
+                }
+            }
+        },
+        "CreateWebhookRequest": {
+            "type": "object",
+            "required": [
+                "events",
+                "url"
+            ],
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "example": "The CRM's sync"
+                },
+                "events": {
+                    "description": "Events are the event types sent; \"*\" for all.",
+                    "type": "array",
+                    "maxItems": 50,
+                    "minItems": 1,
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "user.created"
+                    ]
+                },
+                "url": {
+                    "description": "URL receives the events: https, of a public host (http and private\naddresses too with WEBHOOK_ALLOW_PRIVATE=true).",
+                    "type": "string",
+                    "maxLength": 2048,
+                    "example": "https://hooks.example.com/authsvc"
                 }
             }
         },
@@ -6408,6 +6887,37 @@ const docTemplate = `{
                 }
             }
         },
+        "UpdateWebhookRequest": {
+            "type": "object",
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "example": "The CRM's sync"
+                },
+                "disabled": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "events": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "minItems": 1,
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "user.created"
+                    ]
+                },
+                "url": {
+                    "type": "string",
+                    "maxLength": 2048,
+                    "minLength": 1,
+                    "example": "https://hooks.example.com/authsvc"
+                }
+            }
+        },
         "User": {
             "type": "object",
             "properties": {
@@ -6575,6 +7085,136 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 256,
                     "example": "hD3k2x0m1Yv3bq8R2m1lC0nq4fQ0pY3kZb6oT0sWq8E"
+                }
+            }
+        },
+        "Webhook": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "description": {
+                    "type": "string",
+                    "example": "The CRM's sync"
+                },
+                "disabled": {
+                    "type": "boolean",
+                    "example": false
+                },
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "user.created"
+                    ]
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "url": {
+                    "type": "string",
+                    "example": "https://hooks.example.com/authsvc"
+                }
+            }
+        },
+        "WebhookCreatedResponse": {
+            "type": "object",
+            "properties": {
+                "secret": {
+                    "description": "Secret signs the deliveries (Standard Webhooks: the base64 after\n\"whsec_\" is the HMAC-SHA256 key).",
+                    "type": "string",
+                    "example": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                },
+                "webhook": {
+                    "$ref": "#/definitions/Webhook"
+                }
+            }
+        },
+        "WebhookDeliveriesResponse": {
+            "type": "object",
+            "properties": {
+                "deliveries": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/WebhookDelivery"
+                    }
+                }
+            }
+        },
+        "WebhookDelivery": {
+            "type": "object",
+            "properties": {
+                "attempts": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "created_at": {
+                    "type": "string",
+                    "example": "2026-01-02T15:04:05Z"
+                },
+                "delivered_at": {
+                    "type": "string",
+                    "x-nullable": true,
+                    "example": "2026-01-02T15:04:06Z"
+                },
+                "event": {
+                    "type": "string",
+                    "example": "user.created"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                },
+                "last_error": {
+                    "type": "string",
+                    "example": ""
+                },
+                "last_status_code": {
+                    "type": "integer",
+                    "x-nullable": true,
+                    "example": 200
+                },
+                "status": {
+                    "type": "string",
+                    "enum": [
+                        "pending",
+                        "delivered",
+                        "failed"
+                    ],
+                    "example": "delivered"
+                }
+            }
+        },
+        "WebhookResponse": {
+            "type": "object",
+            "properties": {
+                "webhook": {
+                    "$ref": "#/definitions/Webhook"
+                }
+            }
+        },
+        "WebhookTestResponse": {
+            "type": "object",
+            "properties": {
+                "event_id": {
+                    "type": "string",
+                    "example": "0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+                }
+            }
+        },
+        "WebhooksResponse": {
+            "type": "object",
+            "properties": {
+                "webhooks": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Webhook"
+                    }
                 }
             }
         }

@@ -12,6 +12,7 @@ import (
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/hashpool"
+	"github.com/authsvc/authsvc/hooks"
 	"github.com/authsvc/authsvc/mailaddr"
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
@@ -35,6 +36,9 @@ type Auth struct {
 	// Cookies is cookie mode (COOKIE_MODE): the refresh token in an HttpOnly
 	// cookie, CSRF checks on refresh and logout. nil: tokens in bodies.
 	Cookies *Cookies
+	// TokenHook (TOKEN_HOOK_URL) is asked before each session's access token
+	// is signed, and may add claims; nil: none.
+	TokenHook *hooks.Hook
 }
 
 // loginOutcome names what became of a login step (s, err), for the metrics:
@@ -98,11 +102,12 @@ type SignupRequest struct {
 //	@Param			body	body		SignupRequest	true	"The new account"
 //	@Success		201		{object}	UserResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json, weak password"
-//	@Failure		403		{object}	problem.Error	"invalid_admin_key"
+//	@Failure		403		{object}	problem.Error	"invalid_admin_key; signup_denied: the signup hook refused, its reason in detail"
 //	@Failure		409		{object}	problem.Error	"email_taken, username_taken"
 //	@Failure		413		{object}	problem.Error
 //	@Failure		415		{object}	problem.Error
 //	@Failure		429		{object}	problem.Error	"rate_limited: too many signups from this address"
+//	@Failure		503		{object}	problem.Error	"hook_failed: the signup hook (SIGNUP_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/signup [post]
 func (h *Auth) signup(c echo.Context) error {
@@ -153,6 +158,7 @@ type LoginRequest struct {
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
+//	@Failure		503		{object}	problem.Error	"hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/login [post]
 func (h *Auth) login(c echo.Context) error {
@@ -194,18 +200,47 @@ func (r *LoginRequest) normalize() {
 // tokens issues an access token for a new session and answers with both
 // tokens; in cookie mode the refresh token goes in its cookie, with a new CSRF token.
 func (h *Auth) tokens(c echo.Context, s *accounts.Session) error {
-	return h.tokensKeepingCSRF(c, s, "")
+	return h.answerTokens(c, s, "", true)
 }
 
-// tokensKeepingCSRF is tokens; in cookie mode it keeps the CSRF token csrf
-// (a refresh), or sets a new one when csrf is "".
+// tokensKeepingCSRF is tokens for a refresh; in cookie mode it keeps the CSRF
+// token csrf, or sets a new one when csrf is "".
 func (h *Auth) tokensKeepingCSRF(c echo.Context, s *accounts.Session, csrf string) error {
+	return h.answerTokens(c, s, csrf, false)
+}
+
+// answerTokens issues the access token of s and answers with both tokens;
+// opened says s was just opened (not refreshed).
+func (h *Auth) answerTokens(c echo.Context, s *accounts.Session, csrf string, opened bool) error {
 	acct := s.Account
-	access, _, err := h.Issuer.Issue(token.Subject{
+	claims, err := h.Issuer.Claims(token.Subject{
 		UserID: acct.ID, SessionID: s.Session.ID, Username: acct.Username, Email: acct.Email,
 		Roles: acct.Roles, Permissions: acct.Permissions, Resources: acct.Resources,
 		AMR: sessions.AMR(s.Session), IDP: s.Session.IDP,
 	})
+	if err != nil {
+		return err
+	}
+	if h.TokenHook != nil {
+		// hooks.ErrFailed (closed) answers 503 hook_failed. A session just
+		// opened is ended, its tokens never sent; a refreshed one stays (the
+		// same refresh token may be retried within REFRESH_REUSE_GRACE).
+		ctx := c.Request().Context()
+		extra, err := h.TokenHook.Token(ctx, hooks.User{
+			ID: acct.ID.String(), Email: acct.Email, Username: acct.Username,
+			FirstName: acct.FirstName, LastName: acct.LastName, Roles: acct.Roles,
+		}, claims)
+		if err != nil {
+			if opened {
+				if rerr := h.Accounts.AbandonSession(ctx, s.Session.ID, "hook_failed"); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+			}
+			return err
+		}
+		claims.Extra = extra
+	}
+	access, _, err := h.Issuer.Sign(claims)
 	if err != nil {
 		return err
 	}
@@ -249,6 +284,7 @@ type RefreshRequest struct {
 //	@Failure		403				{object}	problem.Error	"account_disabled, account_pending, csrf_failed"
 //	@Failure		413				{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415				{object}	problem.Error	"unsupported_media_type: send application/json"
+//	@Failure		503				{object}	problem.Error	"hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After; the same refresh token may be retried within REFRESH_REUSE_GRACE)"
 //	@Security
 //	@Router			/v1/auth/refresh [post]
 func (h *Auth) refresh(c echo.Context) error {

@@ -45,6 +45,10 @@ func TestAuthorizationTable(t *testing.T) {
 			r := e.As(admin, "POST", "/v1/clients", map[string]any{"name": fresh(), "permissions": []string{}}).Expect(http.StatusCreated)
 			return r.JSON()["client"].(map[string]any)["id"].(string)
 		}
+		freshWebhook := func() string {
+			r := e.As(admin, "POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/" + fresh(), "events": []string{"*"}}).Expect(http.StatusCreated)
+			return r.JSON()["webhook"].(map[string]any)["id"].(string)
+		}
 		// target is the user an operation acts on: the victim, or for "self" their own id.
 		type request struct {
 			method string
@@ -87,6 +91,14 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.ListUserTokens:     {"GET", func(id string) string { return "/v1/users/" + id + "/tokens" }, nil},
 			policy.RevokeUserToken:    {"DELETE", func(id string) string { return "/v1/users/" + id + "/tokens" }, nil},
 			policy.InviteUser:         {"POST", func(id string) string { return "/v1/users/" + id + "/invite" }, nil},
+			policy.ListWebhooks:       {"GET", func(string) string { return "/v1/webhooks" }, nil},
+			policy.ReadWebhook:        {"GET", func(string) string { return "/v1/webhooks/" + freshWebhook() }, nil},
+			policy.CreateWebhook: {"POST", func(string) string { return "/v1/webhooks" }, func() any {
+				return map[string]any{"url": "https://hooks.example.com/" + fresh(), "events": []string{"user.created"}}
+			}},
+			policy.UpdateWebhook: {"PATCH", func(string) string { return "/v1/webhooks/" + freshWebhook() }, func() any { return map[string]any{"description": "Changed."} }},
+			policy.DeleteWebhook: {"DELETE", func(string) string { return "/v1/webhooks/" + freshWebhook() }, nil},
+			policy.TestWebhook:   {"POST", func(string) string { return "/v1/webhooks/" + freshWebhook() + "/test" }, nil},
 		}
 		// allowed is the status when the operation is let through; granted the
 		// principals that are let through besides the admin.
@@ -120,6 +132,12 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.ListUserTokens:     {200, []string{models.PermUsersRead}},
 			policy.RevokeUserToken:    {204, []string{models.PermUsersWrite}},
 			policy.InviteUser:         {409, []string{models.PermUsersWrite}}, // the victim has a password: already_accepted
+			policy.ListWebhooks:       {200, []string{models.PermWebhooksRead}},
+			policy.ReadWebhook:        {200, []string{models.PermWebhooksRead}},
+			policy.CreateWebhook:      {201, []string{models.PermWebhooksWrite}},
+			policy.UpdateWebhook:      {200, []string{models.PermWebhooksWrite}},
+			policy.DeleteWebhook:      {204, []string{models.PermWebhooksWrite}},
+			policy.TestWebhook:        {202, []string{models.PermWebhooksWrite}},
 		}
 		for _, op := range policy.Operations() {
 			req, ok := requests[op]

@@ -79,11 +79,12 @@ func (r *VerifyEmailCodeRequest) normalize() {
 //	@Success		200		{object}	LoginResponse
 //	@Failure		400		{object}	problem.Error	"validation_failed, malformed_json"
 //	@Failure		401		{object}	problem.Error	"invalid_code: wrong, used or expired"
-//	@Failure		403		{object}	problem.Error	"account_pending, account_disabled"
+//	@Failure		403		{object}	problem.Error	"account_pending, account_disabled; signup_denied: the signup hook refused a sign-up code, its reason in detail"
 //	@Failure		404		{object}	problem.Error	"email_login_disabled"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"too_many_attempts (Retry-After), rate_limited"
+//	@Failure		503		{object}	problem.Error	"hook_failed: the signup or token hook failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/email/code/verify [post]
 func (h *Auth) verifyEmailCode(c echo.Context) error {
@@ -126,7 +127,7 @@ type AcceptInviteRequest struct {
 //	@Failure		403		{object}	problem.Error	"account_disabled"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
-//	@Failure		503		{object}	problem.Error	"overloaded: too many password hashes in progress (Retry-After)"
+//	@Failure		503		{object}	problem.Error	"overloaded: too many password hashes in progress (Retry-After); hook_failed: the token hook failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/invite/accept [post]
 func (h *Auth) acceptInvite(c echo.Context) error {

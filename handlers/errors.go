@@ -9,12 +9,14 @@ import (
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/federation"
 	"github.com/authsvc/authsvc/hashpool"
+	"github.com/authsvc/authsvc/hooks"
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/problem"
 	"github.com/authsvc/authsvc/ratelimit"
 	"github.com/authsvc/authsvc/serviceclients"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
+	"github.com/authsvc/authsvc/webhooks"
 )
 
 // Problems of the domain errors: what a client sees for each. Handlers return
@@ -38,6 +40,7 @@ var problems = []struct {
 	{accounts.ErrTokenNotFound, problem.NotFound("token_not_found", "No such personal access token.")},
 	{accounts.ErrTooManyTokens, problem.Conflict("too_many_tokens", "The account holds the most personal access tokens allowed (100); revoke one first.")},
 	{serviceclients.ErrNotFound, problem.NotFound("client_not_found", "No such client.")},
+	{webhooks.ErrNotFound, problem.NotFound("webhook_not_found", "No such webhook.")},
 	{accounts.ErrEmailLoginDisabled, errEmailLoginDisabled},
 	{accounts.ErrInvalidCode, errInvalidCode},
 	{accounts.ErrAlreadyAccepted, errAlreadyAccepted},
@@ -86,7 +89,16 @@ var problems = []struct {
 	{errRefreshTokenInBody, problem.Invalid(problem.FieldError{Field: "refresh_token", Message: "must not be sent in the body in cookie mode; the refresh cookie carries it"})},
 	{store.ErrNotFound, problem.NotFound("not_found", "Not found.")},
 	{hashpool.ErrOverloaded, overloaded},
+	{hooks.ErrFailed, hookFailed},
 }
+
+// hookFailed: a hook (TOKEN_HOOK_URL, SIGNUP_HOOK_URL) failing closed gave no
+// usable answer.
+var hookFailed = func() *problem.Error {
+	p := problem.New(http.StatusServiceUnavailable, "hook_failed", "A hook this service asks before acting did not answer usably; try again shortly.")
+	p.RetryAfter = 5
+	return p
+}()
 
 // overloaded: more password checks are waiting than can finish soon.
 var overloaded = func() *problem.Error {
@@ -120,7 +132,17 @@ func toProblem(err error) *problem.Error {
 	var conflict *store.ConflictError
 	var limited *ratelimit.RefusedError
 	var locked *accounts.LockedError
+	var denied *accounts.SignupDeniedError
+	var invalidWebhook *webhooks.InvalidError
 	switch {
+	case errors.As(err, &invalidWebhook):
+		return problem.Invalid(problem.FieldError{Field: invalidWebhook.Field, Message: invalidWebhook.Message})
+	case errors.As(err, &denied):
+		detail := denied.Reason
+		if detail == "" {
+			detail = "The signup was denied."
+		}
+		return problem.Forbidden("signup_denied", detail)
 	case errors.As(err, &locked):
 		p := problem.New(http.StatusTooManyRequests, "too_many_attempts", "Too many failed logins; login is locked for a while.")
 		p.RetryAfter = int(locked.RetryAfter.Seconds())

@@ -335,6 +335,17 @@ var writeEndpoints = []fuzzEndpoint{
 	{"POST", "/v1/clients/:id/secret", authBearer},           // 43
 	{"DELETE", "/v1/clients/:id", authBearer},                // 44
 	{"POST", "/v1/oauth/token", authNone},                    // 45
+	{"POST", "/v1/auth/email/code", authNone},                // 46
+	{"POST", "/v1/auth/email/code/verify", authNone},         // 47
+	{"POST", "/v1/auth/invite/accept", authNone},             // 48
+	{"POST", "/v1/users/:id/invite", authBearer},             // 49
+	{"PUT", "/v1/oauth/token", authNone},                     // 50
+	{"PATCH", "/v1/oauth/token", authNone},                   // 51
+	{"DELETE", "/v1/oauth/token", authNone},                  // 52
+	{"POST", "/v1/webhooks", authBearer},                     // 53
+	{"PATCH", "/v1/webhooks/:id", authBearer},                // 54
+	{"DELETE", "/v1/webhooks/:id", authBearer},               // 55
+	{"POST", "/v1/webhooks/:id/test", authBearer},            // 56
 }
 
 // fuzzContentTypes are what variant%5 picks.
@@ -454,6 +465,15 @@ func TestWriteEndpointsLargeBodies(t *testing.T) {
 		{6, 0, "", `{"token":"` + strings.Repeat("A", 8193) + `"}`},
 		{1, 0, "", strings.Repeat(" ", 1<<20) + "{}"}, // beyond MaxBodyBytes: 413
 		{13, 0, strings.Repeat("a", 10_000), "{}"},
+		{46, 0, "", `{"email":"` + long + `@example.com","create":true}`},
+		{47, 0, "", `{"email":"a@example.com","code":"` + long + `"}`},
+		{47, 0, "", `{"token":"` + long + `"}`},
+		{48, 0, "", `{"token":"` + long + `","password":"violet-Harbor-tunnel-58!"}`},
+		{48, 0, "", `{"token":"x","password":"` + long + `"}`},
+		{49, 0, strings.Repeat("a", 10_000), ""},
+		{53, 0, "", `{"url":"https://hooks.example.com/` + long + `","events":["*"]}`},
+		{53, 0, "", `{"url":"https://hooks.example.com/","events":` + list(`"user.created"`, 5000) + `}`},
+		{54, 0, strings.Repeat("a", 10_000), `{"description":"x"}`},
 	} {
 		s.write(t, c.endpoint, c.variant, c.target, c.body)
 	}

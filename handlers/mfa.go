@@ -44,6 +44,7 @@ func (r *MFARequest) normalize() {
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
+//	@Failure		503		{object}	problem.Error	"hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/mfa [post]
 func (h *Auth) completeMFA(c echo.Context) error {

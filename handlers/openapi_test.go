@@ -537,6 +537,130 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 		}
 	}
 
+	{ // sign-in by email (codes and links), invitations
+		var at apitest.Tokens
+		api.do("POST", "/v1/auth/login", map[string]any{"login": "root", "password": apitest.AdminPassword}).want(200).decode(&at)
+		admin := api.as(at.AccessToken)
+		var cora struct {
+			User struct{ ID string } `json:"user"`
+		}
+		admin.do("POST", "/v1/users", map[string]any{"email": "cora@example.com", "username": "cora", "password": apitest.StrongPassword,
+			"email_verified": true}).want(201).decode(&cora)
+		coraPath := "/v1/users/" + cora.User.ID
+		flushMail(e)
+		api.do("POST", "/v1/auth/email/code", map[string]any{"email": "cora@example.com"}).want(202)
+		api.do("POST", "/v1/auth/email/code", map[string]any{"email": "nobody@example.com", "create": true}).want(202)
+		bad.do("POST", "/v1/auth/email/code", map[string]any{"email": "not-an-address"}).want(400).says("validation_failed")
+		bad.do("POST", "/v1/auth/email/code", `{"email":`).want(400).says("malformed_json")
+		e.App.Accounts.Wait()
+		flushMail(e)
+		m := lastSignInMail(t, mail, "cora@example.com")
+		wrong := "00000000"
+		if m.Code == wrong {
+			wrong = "11111111"
+		}
+		api.do("POST", "/v1/auth/email/code/verify", map[string]any{"email": "cora@example.com", "code": wrong}).want(401).says("invalid_code")
+		api.do("POST", "/v1/auth/email/code/verify", map[string]any{"token": "not-a-token"}).want(401).says("invalid_code")
+		bad.do("POST", "/v1/auth/email/code/verify", map[string]any{"email": "cora@example.com", "code": "1234567"}).want(400).says("validation_failed")
+		bad.do("POST", "/v1/auth/email/code/verify", map[string]any{"email": "cora@example.com", "token": m.Token}).want(400).says("validation_failed")
+		bad.do("POST", "/v1/auth/email/code/verify", map[string]any{}).want(400).says("validation_failed")
+		api.do("POST", "/v1/auth/email/code/verify", map[string]any{"email": "cora@example.com", "code": m.Code}).want(200)
+		// By link; refused while the account is disabled, which leaves the link unused.
+		api.do("POST", "/v1/auth/email/code", map[string]any{"email": "cora@example.com"}).want(202)
+		e.App.Accounts.Wait()
+		flushMail(e)
+		m = lastSignInMail(t, mail, "cora@example.com")
+		admin.do("PATCH", coraPath, map[string]any{"status": "disabled"}).want(200)
+		api.do("POST", "/v1/auth/email/code/verify", map[string]any{"token": m.Token}).want(403).says("account_disabled")
+		admin.do("PATCH", coraPath, map[string]any{"status": "active"}).want(200)
+		api.do("POST", "/v1/auth/email/code/verify", map[string]any{"token": m.Token, "remember": true}).want(200)
+
+		var ivy struct {
+			User struct{ ID string } `json:"user"`
+		}
+		admin.do("POST", "/v1/users", map[string]any{"email": "ivy@example.com", "username": "ivy", "invite": true}).want(201).decode(&ivy)
+		bad.as(at.AccessToken).do("POST", "/v1/users", map[string]any{"email": "ivo@example.com", "username": "ivo"}).want(400).says("validation_failed")
+		bad.as(at.AccessToken).do("POST", "/v1/users", map[string]any{"email": "ivo@example.com", "username": "ivo", "invite": true,
+			"password": apitest.StrongPassword}).want(400).says("validation_failed")
+		ivyInvite := "/v1/users/" + ivy.User.ID + "/invite"
+		bad.do("POST", ivyInvite, nil).want(401)
+		ada.do("POST", ivyInvite, nil).want(403).says("forbidden")
+		admin.do("POST", "/v1/users/0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f/invite", nil).want(404).says("user_not_found")
+		admin.do("POST", ivyInvite, nil).want(202)
+		flushMail(e)
+		tok := inviteToken(t, mail, "ivy@example.com", "ivy")
+		api.do("POST", "/v1/auth/invite/accept", map[string]any{"token": "not-a-token", "password": apitest.StrongPassword}).want(400).says("invalid_token")
+		api.do("POST", "/v1/auth/invite/accept", map[string]any{"token": tok, "password": "short"}).want(400).says("validation_failed")
+		bad.do("POST", "/v1/auth/invite/accept", map[string]any{"token": tok}).want(400).says("validation_failed")
+		admin.do("PATCH", "/v1/users/"+ivy.User.ID, map[string]any{"status": "disabled"}).want(200)
+		api.do("POST", "/v1/auth/invite/accept", map[string]any{"token": tok, "password": apitest.StrongPassword}).want(403).says("account_disabled")
+		admin.do("PATCH", "/v1/users/"+ivy.User.ID, map[string]any{"status": "active"}).want(200)
+		api.do("POST", "/v1/auth/invite/accept", map[string]any{"token": tok, "password": apitest.StrongPassword}).want(200)
+		admin.do("POST", ivyInvite, nil).want(409).says("already_accepted")
+
+		// Sign-in by email off: both endpoints are 404.
+		off := apitest.New(t, "sqlite", apitest.Vars{"EMAIL_LOGIN": "false"})
+		srv3 := httptest.NewServer(off.App.Server)
+		t.Cleanup(srv3.Close)
+		api3 := liveAPI{t: t, base: srv3.URL, client: check.Client(), ctx: context.Background()}
+		api3.do("POST", "/v1/auth/email/code", map[string]any{"email": "root@example.com"}).want(404).says("email_login_disabled")
+		api3.do("POST", "/v1/auth/email/code/verify", map[string]any{"email": "root@example.com", "code": "12345678"}).want(404).says("email_login_disabled")
+	}
+
+	{ // webhooks
+		var at apitest.Tokens
+		api.do("POST", "/v1/auth/login", map[string]any{"login": "root", "password": apitest.AdminPassword}).want(200).decode(&at)
+		admin := api.as(at.AccessToken)
+		const unknown = "/v1/webhooks/0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f"
+		hook := map[string]any{"url": "https://hooks.example.com/authsvc", "events": []string{"user.created", "user.deleted"}, "description": "CRM"}
+		bad.do("POST", "/v1/webhooks", hook).want(401)
+		ada.do("POST", "/v1/webhooks", hook).want(403).says("forbidden")
+		admin.do("POST", "/v1/webhooks", map[string]any{"url": "http://hooks.example.com/", "events": []string{"*"}}).want(400).says("validation_failed")
+		admin.do("POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/", "events": []string{"no.such"}}).want(400).says("validation_failed")
+		bad.as(at.AccessToken).do("POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/"}).want(400).says("validation_failed")
+		var made struct {
+			Webhook struct{ ID string } `json:"webhook"`
+			Secret  string              `json:"secret"`
+		}
+		admin.do("POST", "/v1/webhooks", hook).want(201).decode(&made)
+		path := "/v1/webhooks/" + made.Webhook.ID
+
+		bad.do("GET", "/v1/webhooks", nil).want(401)
+		ada.do("GET", "/v1/webhooks", nil).want(403)
+		admin.do("GET", "/v1/webhooks", nil).want(200)
+		bad.do("GET", path, nil).want(401)
+		ada.do("GET", path, nil).want(403)
+		admin.do("GET", path, nil).want(200)
+		admin.do("GET", unknown, nil).want(404).says("webhook_not_found")
+
+		bad.do("PATCH", path, map[string]any{"disabled": true}).want(401)
+		ada.do("PATCH", path, map[string]any{"disabled": true}).want(403)
+		admin.do("PATCH", unknown, map[string]any{"disabled": true}).want(404).says("webhook_not_found")
+		admin.do("PATCH", path, map[string]any{"url": "https://127.0.0.1/"}).want(400).says("validation_failed")
+		bad.as(at.AccessToken).do("PATCH", path, map[string]any{"events": []string{}}).want(400).says("validation_failed")
+		admin.do("PATCH", path, map[string]any{"events": []string{"*"}, "description": "Everything"}).want(200)
+
+		bad.do("POST", path+"/test", nil).want(401)
+		ada.do("POST", path+"/test", nil).want(403)
+		admin.do("POST", unknown+"/test", nil).want(404).says("webhook_not_found")
+		admin.do("POST", path+"/test", nil).want(202)
+		bad.do("GET", path+"/deliveries", nil).want(401)
+		ada.do("GET", path+"/deliveries", nil).want(403)
+		admin.do("GET", unknown+"/deliveries", nil).want(404).says("webhook_not_found")
+		var deliveries struct {
+			Deliveries []struct{ Event, Status string } `json:"deliveries"`
+		}
+		admin.do("GET", path+"/deliveries", nil).want(200).decode(&deliveries)
+		if len(deliveries.Deliveries) != 1 || deliveries.Deliveries[0].Event != "webhook.test" || deliveries.Deliveries[0].Status != "pending" {
+			t.Errorf("deliveries after a test: %+v; want one pending webhook.test", deliveries.Deliveries)
+		}
+
+		bad.do("DELETE", path, nil).want(401)
+		ada.do("DELETE", path, nil).want(403)
+		admin.do("DELETE", path, nil).want(204)
+		admin.do("DELETE", path, nil).want(404).says("webhook_not_found")
+	}
+
 	{ // limits, on a second service where they are on (the first has them off, as every test but theirs)
 		limited := apitest.New(t, "sqlite", apitest.Vars{"INTROSPECTION_FAILURE_RATE_LIMIT": "2/m", "LOCKOUT_THRESHOLD": "2"})
 		srv2 := httptest.NewServer(limited.App.Server)
@@ -556,6 +680,17 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 		api2.as(at.AccessToken).do("POST", "/v1/me/tokens", wrong).want(401)
 		api2.as(at.AccessToken).do("POST", "/v1/me/tokens", wrong).want(401)
 		api2.as(at.AccessToken).do("POST", "/v1/me/tokens", wrong).want(429).says("too_many_attempts")
+
+		// Wrong sign-in codes count toward the same lockout (1 in 10⁸ that 00000000 is the code mailed).
+		api2.do("POST", "/v1/auth/signup", map[string]any{"email": "lou@example.com", "username": "lou", "password": apitest.StrongPassword}).want(201)
+		api2.do("POST", "/v1/auth/email/code", map[string]any{"email": "lou@example.com"}).want(202)
+		limited.App.Accounts.Wait()
+		guessCode := map[string]any{"email": "lou@example.com", "code": "00000000"}
+		api2.do("POST", "/v1/auth/email/code/verify", guessCode).want(401).says("invalid_code")
+		api2.do("POST", "/v1/auth/email/code/verify", guessCode).want(401).says("invalid_code")
+		if r := api2.do("POST", "/v1/auth/email/code/verify", guessCode).want(429).says("too_many_attempts"); r.Header.Get("Retry-After") == "" {
+			t.Error("POST /v1/auth/email/code/verify: 429 without Retry-After")
+		}
 	}
 
 	{ // every body is JSON of at most 1 MiB (handlers/decode.go), before anything else is looked at (but the token endpoint's, below)

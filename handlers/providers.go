@@ -98,7 +98,7 @@ func (h *Auth) authorizeProvider(c echo.Context) error {
 //
 //	@ID				providerCallback
 //	@Summary		The provider's way back
-//	@Description	The provider sends the browser here (PUBLIC_URL/v1/auth/providers/{name}/callback: register this URL at the provider). authsvc redeems the code, verifies the ID token (or reads GitHub's user and its primary email), resolves the account, and answers 302 to the app's redirect_uri with ?code=<one-time code> (5 minutes, single use, bound to the app's code_challenge), or ?linked=<name> after a link, or ?error=<code>&error_description=… (access_denied, identity_conflict, identity_taken, signup_disabled, email_required, account_disabled, account_pending, email_unverified, provider_error). Never a token in the URL.
+//	@Description	The provider sends the browser here (PUBLIC_URL/v1/auth/providers/{name}/callback: register this URL at the provider). authsvc redeems the code, verifies the ID token (or reads GitHub's user and its primary email), resolves the account, and answers 302 to the app's redirect_uri with ?code=<one-time code> (5 minutes, single use, bound to the app's code_challenge), or ?linked=<name> after a link, or ?error=<code>&error_description=… (access_denied, identity_conflict, identity_taken, signup_disabled, email_required, account_disabled, account_pending, email_unverified, provider_error, signup_denied: the signup hook refused a first sign-in's sign-up, error_description is its reason). Never a token in the URL.
 //	@Tags			providers
 //	@Produce		json
 //	@Param			name				path	string	true	"Provider name"
@@ -110,6 +110,7 @@ func (h *Auth) authorizeProvider(c echo.Context) error {
 //	@Header			302	{string}	Location	"The app's redirect_uri with code, linked or error"
 //	@Failure		400	{object}	problem.Error	"invalid_state: unknown, used or expired"
 //	@Failure		404	{object}	problem.Error	"unknown_provider"
+//	@Failure		503	{object}	problem.Error	"hook_failed: the signup hook (SIGNUP_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/providers/{name}/callback [get]
 func (h *Auth) providerCallback(c echo.Context) error {
@@ -146,6 +147,7 @@ type ProviderExchangeRequest struct {
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
+//	@Failure		503		{object}	problem.Error	"hook_failed: the token hook (TOKEN_HOOK_URL) failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/providers/exchange [post]
 func (h *Auth) exchangeProviderCode(c echo.Context) error {
@@ -178,13 +180,13 @@ type ProviderIDTokenRequest struct {
 //	@Header			200		{string}	Set-Cookie		"COOKIE_MODE only: __Host-authsvc_refresh and authsvc_csrf"
 //	@Failure		400		{object}	problem.Error	"email_required, id_tokens_unsupported, validation_failed"
 //	@Failure		401		{object}	problem.Error	"invalid_id_token"
-//	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified, signup_disabled"
+//	@Failure		403		{object}	problem.Error	"account_disabled, account_pending, email_unverified, signup_disabled; signup_denied: the signup hook refused, its reason in detail"
 //	@Failure		404		{object}	problem.Error	"unknown_provider"
 //	@Failure		409		{object}	problem.Error	"identity_conflict"
 //	@Failure		413		{object}	problem.Error	"body_too_large: the body exceeds 1 MiB"
 //	@Failure		415		{object}	problem.Error	"unsupported_media_type: send application/json"
 //	@Failure		429		{object}	problem.Error	"rate_limited, too_many_attempts"
-//	@Failure		503		{object}	problem.Error	"provider_unavailable"
+//	@Failure		503		{object}	problem.Error	"provider_unavailable; hook_failed: the signup or token hook failed with HOOK_FAILURE=closed (Retry-After)"
 //	@Security
 //	@Router			/v1/auth/providers/{name}/id-token [post]
 func (h *Auth) signInWithIDToken(c echo.Context) error {

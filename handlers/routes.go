@@ -50,6 +50,7 @@ type Handlers struct {
 	Forward   *Forward
 	Clients   *Clients
 	OAuth     *OAuth
+	Webhooks  *Webhooks
 }
 
 // NewServer builds the router: middleware, then every route of the API.
@@ -143,6 +144,14 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.POST("/v1/oauth/token", h.OAuth.issueToken)
 	// Other methods answer in the token endpoint's own form too (OAuth libraries read it).
 	e.Match([]string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}, "/v1/oauth/token", h.OAuth.wrongMethod)
+
+	e.POST("/v1/webhooks", h.Webhooks.createWebhook, auth)
+	e.GET("/v1/webhooks", h.Webhooks.listWebhooks, auth)
+	e.GET("/v1/webhooks/:id", h.Webhooks.getWebhook, auth)
+	e.PATCH("/v1/webhooks/:id", h.Webhooks.updateWebhook, auth)
+	e.DELETE("/v1/webhooks/:id", h.Webhooks.deleteWebhook, auth)
+	e.GET("/v1/webhooks/:id/deliveries", h.Webhooks.listWebhookDeliveries, auth)
+	e.POST("/v1/webhooks/:id/test", h.Webhooks.testWebhook, auth)
 
 	e.GET("/v1/roles", h.Roles.listRoles, auth)
 	e.POST("/v1/roles", h.Roles.createRole, auth)

@@ -49,6 +49,8 @@ const (
 	PermAuditRead     = "audit:read"
 	PermClientsRead   = "clients:read"
 	PermClientsWrite  = "clients:write"
+	PermWebhooksRead  = "webhooks:read"
+	PermWebhooksWrite = "webhooks:write"
 )
 
 var Permissions = []string{
@@ -57,6 +59,7 @@ var Permissions = []string{
 	PermSessionsRead, PermSessionsWrite,
 	PermAuditRead,
 	PermClientsRead, PermClientsWrite,
+	PermWebhooksRead, PermWebhooksWrite,
 }
 
 type User struct {

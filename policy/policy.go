@@ -136,13 +136,20 @@ const (
 	ListUserTokens     Operation = "list a user's personal access tokens"
 	RevokeUserToken    Operation = "revoke a user's personal access token"
 	InviteUser         Operation = "invite a user"
+	ListWebhooks       Operation = "list webhooks"
+	ReadWebhook        Operation = "read a webhook"
+	CreateWebhook      Operation = "create a webhook"
+	UpdateWebhook      Operation = "update a webhook"
+	DeleteWebhook      Operation = "delete a webhook"
+	TestWebhook        Operation = "send a webhook a test event"
 )
 
 // Operations lists every operation, for tests that must cover them all.
 func Operations() []Operation {
 	return []Operation{ListUsers, CountUsers, ReadUser, CreateUser, UpdateUser, DeleteUser, DeleteAllUsers,
 		ResetUserFactors, ListUserSessions, RevokeUserSessions, ListRoles, CreateRole, UpdateRole, DeleteRole, ReadAudit,
-		ListClients, ReadClient, CreateClient, UpdateClient, RotateClientSecret, DeleteClient, ListUserTokens, RevokeUserToken, InviteUser}
+		ListClients, ReadClient, CreateClient, UpdateClient, RotateClientSecret, DeleteClient, ListUserTokens, RevokeUserToken, InviteUser,
+		ListWebhooks, ReadWebhook, CreateWebhook, UpdateWebhook, DeleteWebhook, TestWebhook}
 }
 
 // required is the permission each operation needs ("" when being signed in is enough).
@@ -158,6 +165,10 @@ func required(op Operation) string {
 		return models.PermClientsRead
 	case CreateClient, UpdateClient, RotateClientSecret, DeleteClient:
 		return models.PermClientsWrite
+	case ListWebhooks, ReadWebhook:
+		return models.PermWebhooksRead
+	case CreateWebhook, UpdateWebhook, DeleteWebhook, TestWebhook:
+		return models.PermWebhooksWrite
 	case ListUserSessions:
 		return models.PermSessionsRead
 	case RevokeUserSessions:

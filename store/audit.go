@@ -10,8 +10,22 @@ import (
 
 // AddAudit records a security event. Call it on the transaction that makes the
 // change it records, so the two commit or fail together.
+//
+// An event of interest to webhooks (webhookEvents) is queued for the
+// subscribed webhooks in the same transaction (EnqueueEvent): it is delivered
+// if and only if the change commits. Outside a transaction, AddAudit makes one.
 func (s *Store) AddAudit(ctx context.Context, e *models.AuditEvent) error {
-	return s.conn(ctx).Create(e).Error
+	typ, body, ok := webhookEvent(e)
+	if !ok {
+		return s.conn(ctx).Create(e).Error
+	}
+	if s.pending == nil { // not in InTx
+		return s.InTx(ctx, func(tx *Store) error { return tx.AddAudit(ctx, e) })
+	}
+	if err := s.conn(ctx).Create(e).Error; err != nil {
+		return err
+	}
+	return s.enqueueEvent(ctx, typ, e.ID, body, e.CreatedAt)
 }
 
 // AuditFilter selects a page of audit events for ListAudit, newest first.

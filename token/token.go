@@ -44,7 +44,22 @@ type Claims struct {
 	// issued to (also its sub) and the permissions granted, space-separated.
 	ClientID string `json:"client_id,omitempty"`
 	Scope    string `json:"scope,omitempty"`
+	// Extra are claims added by the token hook (TOKEN_HOOK_URL), written beside
+	// the others; a reserved name (IsReserved) is never written from here.
+	// Verifying does not read them back.
+	Extra map[string]any `json:"-"`
 }
+
+// reserved are the claims authsvc sets or means: a token hook can neither set
+// nor change them.
+var reserved = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"sid": true, "typ": true, "amr": true, "roles": true, "permissions": true, "resources": true,
+	"client_id": true, "scope": true, "username": true, "email": true, "idp": true,
+}
+
+// IsReserved reports whether name is a claim only authsvc may write.
+func IsReserved(name string) bool { return reserved[name] }
 
 // IsService reports whether the token was issued to a service client (client
 // credentials) rather than to a user's session.
@@ -56,7 +71,40 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 	type plain Claims // drops this method, so no recursion
 	p := plain(c)
 	p.Roles, p.Permissions, p.Resources, p.AMR = orEmpty(p.Roles), orEmpty(p.Permissions), orEmpty(p.Resources), orEmpty(p.AMR)
-	return json.Marshal(p)
+	b, err := json.Marshal(p)
+	if err != nil || len(c.Extra) == 0 {
+		return b, err
+	}
+	var extra map[string]any
+	for k, v := range c.Extra {
+		if reserved[k] {
+			continue
+		}
+		if extra == nil {
+			extra = make(map[string]any, len(c.Extra))
+		}
+		extra[k] = v
+	}
+	if extra == nil {
+		return b, nil
+	}
+	// The registered claims win over any extra of the same name (an omitted
+	// optional one, too, is never written from Extra: it is reserved).
+	var own map[string]json.RawMessage
+	if err := json.Unmarshal(b, &own); err != nil {
+		return nil, err
+	}
+	for k, v := range extra {
+		if _, taken := own[k]; taken {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("token: extra claim %q: %w", k, err)
+		}
+		own[k] = raw
+	}
+	return json.Marshal(own)
 }
 
 func orEmpty(s []string) []string {
@@ -84,6 +132,9 @@ type Subject struct {
 	// sid of the secret it was issued with; Scope the permissions granted.
 	Client bool
 	Scope  string
+	// Extra claims (the token hook's), written beside the others; reserved
+	// names (IsReserved) are dropped.
+	Extra map[string]any
 }
 
 // signingMethod maps an alg to golang-jwt's implementation.
@@ -114,21 +165,22 @@ func NewIssuer(keys func() *KeySet, cfg Config, now func() time.Time) *Issuer {
 
 // Issue signs a token for s and returns it with its expiry (as written in exp).
 func (i *Issuer) Issue(s Subject) (string, time.Time, error) {
-	if s.UserID == uuid.Nil || s.SessionID == uuid.Nil {
-		return "", time.Time{}, errors.New("token: subject needs a user id and a session id")
-	}
-	ks := i.keys()
-	if ks == nil || ks.signing == nil {
-		return "", time.Time{}, errors.New("token: no signing key")
-	}
-	key := ks.signing
-	method, err := signingMethod(key.Alg)
+	claims, err := i.Claims(s)
 	if err != nil {
 		return "", time.Time{}, err
+	}
+	return i.Sign(claims)
+}
+
+// Claims are the claims Issue would sign for s now: what a token hook is shown
+// before Sign.
+func (i *Issuer) Claims(s Subject) (*Claims, error) {
+	if s.UserID == uuid.Nil || s.SessionID == uuid.Nil {
+		return nil, errors.New("token: subject needs a user id and a session id")
 	}
 	jti, err := uuid.NewV7()
 	if err != nil {
-		return "", time.Time{}, err
+		return nil, err
 	}
 	now := jwt.NewNumericDate(i.now())
 	exp := jwt.NewNumericDate(now.Add(i.cfg.TTL))
@@ -150,9 +202,28 @@ func (i *Issuer) Issue(s Subject) (string, time.Time, error) {
 		Resources:   s.Resources,
 		AMR:         s.AMR,
 		IDP:         s.IDP,
+		Extra:       s.Extra,
 	}
 	if s.Client {
 		claims.ClientID, claims.Scope = s.UserID.String(), s.Scope
+	}
+	return claims, nil
+}
+
+// Sign signs claims (from Claims) with the current signing key and returns the
+// token with its expiry.
+func (i *Issuer) Sign(claims *Claims) (string, time.Time, error) {
+	if claims == nil || claims.ExpiresAt == nil {
+		return "", time.Time{}, errors.New("token: no claims to sign")
+	}
+	ks := i.keys()
+	if ks == nil || ks.signing == nil {
+		return "", time.Time{}, errors.New("token: no signing key")
+	}
+	key := ks.signing
+	method, err := signingMethod(key.Alg)
+	if err != nil {
+		return "", time.Time{}, err
 	}
 	t := jwt.NewWithClaims(method, claims)
 	t.Header["kid"] = key.KID
@@ -161,7 +232,7 @@ func (i *Issuer) Issue(s Subject) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("token: sign: %w", err)
 	}
-	return signed, exp.Time, nil
+	return signed, claims.ExpiresAt.Time, nil
 }
 
 // Verifier checks access tokens against the current key set.

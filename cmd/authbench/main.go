@@ -210,6 +210,20 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 
+	hookRows, hookBroken, err := runTokenHookLogin(ctx, o, tmp, addr, bin, env, fx, creds, ceil.rates())
+	if err != nil {
+		return rep, fmt.Errorf("token hook: %w", err)
+	}
+	rep.Rows = insertAfter(rep.Rows, "POST /v1/auth/login", hookRows...)
+	broken = append(broken, hookBroken...)
+
+	webhookRows, webhookBroken, err := runWebhookLogin(ctx, o, tmp, addr, bin, env, fx, creds, ceil.rates())
+	if err != nil {
+		return rep, fmt.Errorf("webhook: %w", err)
+	}
+	rep.Rows = insertAfter(rep.Rows, "POST /v1/auth/login", webhookRows...)
+	broken = append(broken, webhookBroken...)
+
 	burstRows, burstBroken, err := runBursts(ctx, o, tmp, addr, bin, env, fx, creds)
 	if err != nil {
 		return rep, fmt.Errorf("bursts: %w", err)
