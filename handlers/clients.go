@@ -146,11 +146,7 @@ func (h *Clients) listClients(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/clients/{id} [get]
 func (h *Clients) getClient(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.ReadClient)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", serviceclients.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.ReadClient, serviceclients.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -170,11 +166,7 @@ type UpdateClientRequest struct {
 } // @name UpdateServiceClientRequest
 
 func (r *UpdateClientRequest) normalize() {
-	for _, p := range []*string{r.Name, r.Description} {
-		if p != nil {
-			*p = strings.TrimSpace(*p)
-		}
-	}
+	trimSpaces(r.Name, r.Description)
 }
 
 // updateClient godoc
@@ -197,11 +189,7 @@ func (r *UpdateClientRequest) normalize() {
 //	@Security		BearerAuth
 //	@Router			/v1/clients/{id} [patch]
 func (h *Clients) updateClient(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.UpdateClient)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", serviceclients.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.UpdateClient, serviceclients.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -246,11 +234,7 @@ type RotateClientSecretRequest struct {
 //	@Security		BearerAuth
 //	@Router			/v1/clients/{id}/secret [post]
 func (h *Clients) rotateClientSecret(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.RotateClientSecret)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", serviceclients.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.RotateClientSecret, serviceclients.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -288,11 +272,7 @@ func (h *Clients) rotateClientSecret(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/clients/{id} [delete]
 func (h *Clients) deleteClient(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.DeleteClient)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", serviceclients.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.DeleteClient, serviceclients.ErrNotFound)
 	if err != nil {
 		return err
 	}

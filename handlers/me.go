@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/authsvc/authsvc/accounts"
@@ -57,6 +58,26 @@ func actorFor(c echo.Context, a *accounts.Service, op policy.Operation) (account
 		return by, err
 	}
 	return by, a.Authorize(by, op)
+}
+
+// actorForID is actorFor, then the id the path's "id" names (notFound for
+// one that is not a UUID): the first steps of every handler of one resource.
+func actorForID(c echo.Context, a *accounts.Service, op policy.Operation, notFound error) (accounts.Actor, uuid.UUID, error) {
+	by, err := actorFor(c, a, op)
+	if err != nil {
+		return by, uuid.Nil, err
+	}
+	id, err := pathUUID(c, "id", notFound)
+	return by, id, err
+}
+
+// trimSpaces trims each string that is set: the normalize step of optional fields.
+func trimSpaces(ps ...*string) {
+	for _, p := range ps {
+		if p != nil {
+			*p = strings.TrimSpace(*p)
+		}
+	}
 }
 
 // getMe godoc

@@ -278,10 +278,5 @@ func (h *Users) revokeUserToken(c echo.Context) error {
 
 // userTokensTarget is the caller, once the policy lets it perform op, and the user named by the path.
 func (h *Users) userTokensTarget(c echo.Context, op policy.Operation) (accounts.Actor, uuid.UUID, error) {
-	by, err := actorFor(c, h.Accounts, op)
-	if err != nil {
-		return by, uuid.Nil, err
-	}
-	uid, err := pathUUID(c, "id", accounts.ErrUserNotFound)
-	return by, uid, err
+	return actorForID(c, h.Accounts, op, accounts.ErrUserNotFound)
 }

@@ -172,11 +172,7 @@ func (h *Webhooks) listWebhooks(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/webhooks/{id} [get]
 func (h *Webhooks) getWebhook(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.ReadWebhook)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", webhooks.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.ReadWebhook, webhooks.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -196,11 +192,7 @@ type UpdateWebhookRequest struct {
 } // @name UpdateWebhookRequest
 
 func (r *UpdateWebhookRequest) normalize() {
-	for _, p := range []*string{r.URL, r.Description} {
-		if p != nil {
-			*p = strings.TrimSpace(*p)
-		}
-	}
+	trimSpaces(r.URL, r.Description)
 }
 
 // updateWebhook godoc
@@ -223,11 +215,7 @@ func (r *UpdateWebhookRequest) normalize() {
 //	@Security		BearerAuth
 //	@Router			/v1/webhooks/{id} [patch]
 func (h *Webhooks) updateWebhook(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.UpdateWebhook)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", webhooks.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.UpdateWebhook, webhooks.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -259,11 +247,7 @@ func (h *Webhooks) updateWebhook(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/webhooks/{id} [delete]
 func (h *Webhooks) deleteWebhook(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.DeleteWebhook)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", webhooks.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.DeleteWebhook, webhooks.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -288,11 +272,7 @@ func (h *Webhooks) deleteWebhook(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/webhooks/{id}/deliveries [get]
 func (h *Webhooks) listWebhookDeliveries(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.ReadWebhook)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", webhooks.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.ReadWebhook, webhooks.ErrNotFound)
 	if err != nil {
 		return err
 	}
@@ -322,11 +302,7 @@ func (h *Webhooks) listWebhookDeliveries(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/v1/webhooks/{id}/test [post]
 func (h *Webhooks) testWebhook(c echo.Context) error {
-	by, err := actorFor(c, h.Accounts, policy.TestWebhook)
-	if err != nil {
-		return err
-	}
-	id, err := pathUUID(c, "id", webhooks.ErrNotFound)
+	by, id, err := actorForID(c, h.Accounts, policy.TestWebhook, webhooks.ErrNotFound)
 	if err != nil {
 		return err
 	}

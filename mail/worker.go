@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authsvc/authsvc/models"
+	"github.com/authsvc/authsvc/poller"
 	"github.com/authsvc/authsvc/secret"
 )
 
@@ -101,32 +102,10 @@ func (w *Worker) Wake() {
 // Run delivers mail, and deletes finished mail past Retention every
 // CleanupEvery, until ctx is done.
 func (w *Worker) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var nextCleanup time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		case <-timer.C:
-		}
-		if now := w.now(); !now.Before(nextCleanup) {
-			nextCleanup = now.Add(w.CleanupEvery)
-			if _, err := w.Cleanup(ctx); err != nil && ctx.Err() == nil {
-				w.log.Error("mail outbox clean-up", "error", err)
-			}
-		}
-		sent, err := w.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.log.Error("mail outbox", "error", err)
-		}
-		next := w.PollInterval
-		if err == nil && sent >= w.BatchSize {
-			next = 0 // a full batch went out: more may be waiting
-		}
-		timer.Reset(next)
-	}
+	poller.Run(ctx, w.wake, poller.Loop{
+		Name: "mail outbox", Interval: w.PollInterval, CleanupEvery: w.CleanupEvery, BatchSize: w.BatchSize,
+		Now: w.now, Log: w.log, Once: w.RunOnce, Cleanup: w.Cleanup,
+	})
 }
 
 // RunOnce claims the due mails and tries each once. sent counts deliveries;

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/authsvc/authsvc/poller"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
@@ -107,32 +108,10 @@ func (w *Worker) Wake() {
 // Run delivers events, and deletes finished deliveries past Retention every
 // CleanupEvery, until ctx is done.
 func (w *Worker) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var nextCleanup time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		case <-timer.C:
-		}
-		if now := w.now(); !now.Before(nextCleanup) {
-			nextCleanup = now.Add(w.CleanupEvery)
-			if _, err := w.Cleanup(ctx); err != nil && ctx.Err() == nil {
-				w.log.Error("webhook outbox clean-up", "error", err)
-			}
-		}
-		n, err := w.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.log.Error("webhook outbox", "error", err)
-		}
-		next := w.PollInterval
-		if err == nil && n >= w.BatchSize {
-			next = 0 // a full batch: more may be waiting
-		}
-		timer.Reset(next)
-	}
+	poller.Run(ctx, w.wake, poller.Loop{
+		Name: "webhook outbox", Interval: w.PollInterval, CleanupEvery: w.CleanupEvery, BatchSize: w.BatchSize,
+		Now: w.now, Log: w.log, Once: w.RunOnce, Cleanup: w.Cleanup,
+	})
 }
 
 // RunOnce claims the due deliveries and tries each once. It returns how many
