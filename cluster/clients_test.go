@@ -1,10 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,36 +25,6 @@ func TestClientsAcrossInstances(t *testing.T) {
 	t.Run("service client: created on A, token from B, disabled on C, refused at once on A and B", c.serviceClientDisabled)
 	t.Run("personal access token: created on A, used on B, revoked on C, refused at once on A and B", c.personalTokenRevoked)
 	t.Run("token endpoint: 30 grants for one client on A, B and C at once", c.concurrentGrants)
-}
-
-// send is call with the request's body and headers as given.
-func (c *cluster) send(nd *node, ip, method, path string, header http.Header, body []byte) (res, error) {
-	req, err := http.NewRequest(method, nd.base+path, bytes.NewReader(body))
-	if err != nil {
-		return res{}, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if ip != "" {
-		req.Header.Set("X-Forwarded-For", ip)
-	}
-	hr, err := c.http.Do(req)
-	if err != nil {
-		return res{}, err
-	}
-	defer hr.Body.Close()
-	out := res{status: hr.StatusCode, header: hr.Header}
-	data, err := io.ReadAll(hr.Body)
-	if err != nil {
-		return res{}, err
-	}
-	if len(data) > 0 && bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		if err := json.Unmarshal(data, &out.body); err != nil {
-			return res{}, fmt.Errorf("%s %s: body is not JSON: %v", method, path, err)
-		}
-	}
-	return out, nil
 }
 
 // grant asks instance nd for a service token with the client's id and secret

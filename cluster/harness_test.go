@@ -30,6 +30,7 @@ import (
 	"github.com/authsvc/authsvc/internal/apitest"
 	"github.com/authsvc/authsvc/internal/bintest"
 	"github.com/authsvc/authsvc/internal/testdb"
+	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
 )
 
@@ -39,8 +40,8 @@ const (
 	adminPassword = "Root-pass-for-cluster-tests-9481!"
 	userPassword  = "Cluster-member-pass-58!violet"
 	// redisDB is the database number these tests use on the machine's Redis
-	// (ratelimit's tests use 11). Every key they make names a login or an
-	// address of this run only, and expires by itself within a minute.
+	// (ratelimit's tests use 11). Every key they make starts with the
+	// cluster's own REDIS_PREFIX, and expires by itself within a minute.
 	redisDB = 12
 	// grace is REFRESH_REUSE_GRACE: short, so reuse detection is reached soon.
 	grace = time.Second
@@ -67,9 +68,12 @@ func redisURL(t testing.TB) string {
 // Redis, one SECRET_KEY, cheap hashing, limits low enough to reach.
 func clusterVars(t testing.TB) map[string]string {
 	return map[string]string{
-		"DATABASE_URL":             testdb.URL(t, store.Postgres),
-		"DATABASE_MAX_CONNS":       "8",
-		"REDIS_URL":                redisURL(t),
+		"DATABASE_URL":       testdb.URL(t, store.Postgres),
+		"DATABASE_MAX_CONNS": "8",
+		"REDIS_URL":          redisURL(t),
+		// A prefix of this cluster's own: the clusters of a run share Redis and
+		// the bootstrap admin's login, whose limit must count one cluster's logins.
+		"REDIS_PREFIX":             "authsvc-" + secret.Token()[:12] + ":",
 		"SECRET_KEY":               secretKey,
 		"PUBLIC_URL":               "http://authsvc.cluster.test",
 		"ADMIN_EMAIL":              adminEmail,
@@ -393,23 +397,29 @@ func (r res) String() string { return fmt.Sprintf("%d %v", r.status, r.body) }
 // call sends one request to nd from the client address ip; body may be nil.
 // The error is the transport's only: a status is an answer.
 func (c *cluster) call(nd *node, ip, method, path, bearer string, body any) (res, error) {
-	var r io.Reader
+	header := http.Header{}
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return res{}, err
 		}
-		r = bytes.NewReader(b)
+		header.Set("Content-Type", "application/json")
 	}
-	req, err := http.NewRequest(method, nd.base+path, r)
+	if bearer != "" {
+		header.Set("Authorization", "Bearer "+bearer)
+	}
+	return c.send(nd, ip, method, path, header, b)
+}
+
+// send is call with the request's body and headers as given.
+func (c *cluster) send(nd *node, ip, method, path string, header http.Header, body []byte) (res, error) {
+	req, err := http.NewRequest(method, nd.base+path, bytes.NewReader(body))
 	if err != nil {
 		return res{}, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if ip != "" {
 		req.Header.Set("X-Forwarded-For", ip)
