@@ -25,6 +25,7 @@ import (
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
+	"github.com/authsvc/authsvc/tracing"
 )
 
 // MailQueue is nudged after a mail is queued, so it goes out without waiting for the next poll.
@@ -256,6 +257,8 @@ func (s *Service) hash(ctx context.Context, field, pw string, u *models.User) (s
 	}
 	var hash string
 	var err error
+	ctx, span := tracing.Start(ctx, "password.hash")
+	defer span.End()
 	if perr := s.hashing.Do(ctx, func() { hash, err = s.hasher.Hash(pw) }); perr != nil {
 		return "", perr
 	}
@@ -272,6 +275,8 @@ func (s *Service) verify(ctx context.Context, turn *hashpool.Ticket, u *models.U
 		return false, false, s.verifyDummy(ctx, turn, pw)
 	}
 	var herr error
+	ctx, span := tracing.Start(ctx, "password.verify")
+	defer span.End()
 	if err := turn.Run(ctx, func() { ok, rehash, herr = s.hasher.Verify(u.PasswordHash, pw) }); err != nil {
 		return false, false, err
 	}
@@ -284,6 +289,9 @@ func (s *Service) verify(ctx context.Context, turn *hashpool.Ticket, u *models.U
 // verifyDummy spends the work of a verification on no account, so an unknown
 // login takes as long as a wrong password.
 func (s *Service) verifyDummy(ctx context.Context, turn *hashpool.Ticket, pw string) error {
+	// The same span as a real check: a trace tells no more than the timing.
+	ctx, span := tracing.Start(ctx, "password.verify")
+	defer span.End()
 	return turn.Run(ctx, func() { s.hasher.VerifyDummy(pw) })
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
+	"github.com/authsvc/authsvc/tracing"
 )
 
 // LoginInput is a password login.
@@ -90,9 +91,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput, client audit.Client)
 	var upgraded string
 	if rehash { // the cost parameters changed since this hash was made: upgrade it now that we know the password
 		var herr error
-		if err := s.hashing.Do(ctx, func() { upgraded, herr = s.hasher.Hash(in.Password) }); err != nil || herr != nil {
+		hctx, span := tracing.Start(ctx, "password.hash")
+		if err := s.hashing.Do(hctx, func() { upgraded, herr = s.hasher.Hash(in.Password) }); err != nil || herr != nil {
 			upgraded = "" // not now; the next login tries again
 		}
+		span.End()
 	}
 	now := s.now()
 	out := &Session{}

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authsvc/authsvc/accounts"
 	"github.com/authsvc/authsvc/authcache"
@@ -39,6 +40,7 @@ import (
 	"github.com/authsvc/authsvc/sessions"
 	"github.com/authsvc/authsvc/store"
 	"github.com/authsvc/authsvc/token"
+	"github.com/authsvc/authsvc/tracing"
 	"github.com/authsvc/authsvc/webhooks"
 )
 
@@ -64,6 +66,11 @@ type App struct {
 	Webhooks *webhooks.Worker
 	Server   *echo.Echo
 	Now      func() time.Time
+	// Tracing is the tracer provider of OTEL_EXPORTER_OTLP_ENDPOINT (a no-op
+	// one when unset): the server's spans and the mail and webhook workers'.
+	Tracing trace.TracerProvider
+	// stopTracing flushes and stops Tracing (Serve, on the way out; Close).
+	stopTracing func(context.Context) error
 	// DrainDelay is how long Serve keeps serving after it is told to stop,
 	// with /readyz answering 503, before it closes the listener (see Serve).
 	DrainDelay time.Duration
@@ -257,8 +264,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	} else {
 		log.Warn("SMTP_URL is not set: mails are written to this log instead of being sent (development only)")
 	}
+	tp, stopTracing, err := tracing.Setup(ctx, tracingEnv(cfg), log)
+	if err != nil {
+		return nil, err
+	}
 	worker := mail.NewWorker(st, sender, key, now, log)
+	worker.Tracing = tp
 	webhookWorker := webhooks.NewWorker(st, key, cfg.WebhookAllowPrivate, now, log)
+	webhookWorker.Tracing = tp
 	limiter, err := NewLimiter(cfg, key, log, now)
 	if err != nil {
 		return nil, err
@@ -300,9 +313,34 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 		TokenHook:  tokenHook,
 		Webhooks:   webhookWorker,
 		DrainDelay: DefaultDrainDelay,
+		Tracing:    tp, stopTracing: stopTracing,
 	}
 	a.Server = newServer(a)
 	return a, nil
+}
+
+// tracingEnv is what tracing.Setup reads, from cfg.
+func tracingEnv(cfg config.Config) func(string) string {
+	return func(name string) string {
+		switch name {
+		case "OTEL_EXPORTER_OTLP_ENDPOINT":
+			return cfg.OTLPEndpoint
+		case "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":
+			return cfg.OTLPTracesEndpoint
+		case "OTEL_SERVICE_NAME":
+			return cfg.ServiceName
+		}
+		return ""
+	}
+}
+
+// Close flushes the spans not yet exported and stops tracing; later spans
+// are dropped. Serve calls it on the way out.
+func (a *App) Close(ctx context.Context) error {
+	if a.stopTracing == nil {
+		return nil
+	}
+	return a.stopTracing(ctx)
 }
 
 // degraded names the dependencies the service runs without at the moment.
@@ -342,6 +380,7 @@ func newServer(a *App) *echo.Echo {
 		Log:     a.Log, CORSOrigins: cfg.CORSOrigins, CookieMode: cfg.CookieMode, TrustedProxies: cfg.TrustedProxies,
 		PasskeyDemo: cfg.PasskeyDemo,
 		Auth:        middleware.RequireAuth(live),
+		Tracing:     a.Tracing,
 	}, handlers.Handlers{
 		Discovery: &handlers.Discovery{
 			KeySet: func() []byte { return a.Keys.KeySet().JWKS() }, Ping: st.Ping, Degraded: a.degraded,
@@ -452,6 +491,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
 	a.Accounts.Wait() // work started after answering (reset requests) finishes too
+	if terr := a.Close(shutdownCtx); terr != nil {
+		a.Log.Warn("tracing: spans could not be flushed", "error", terr)
+	}
 	if err2 := <-errc; !errors.Is(err2, http.ErrServerClosed) && err == nil {
 		err = err2
 	}

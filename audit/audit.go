@@ -30,6 +30,7 @@ const (
 	UserUpdated          = "user_updated"
 	UserDeleted          = "user_deleted"
 	UsersWiped           = "users_wiped"
+	UsersImported        = "users_imported" // one per import batch, with counts
 	RoleChanged          = "role_changed"
 	RoleCreated          = "role_created"
 	RoleUpdated          = "role_updated"

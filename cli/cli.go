@@ -1,6 +1,6 @@
 // Package cli is authsvc's command line: serve (the default), migrate, admin,
-// users, keys and version. Run takes its environment as arguments so tests run
-// the real program in-process.
+// users, keys, backup, restore and version. Run takes its environment as
+// arguments so tests run the real program in-process.
 package cli
 
 import (
@@ -50,7 +50,11 @@ Usage:
                                            grant or remove a role (revokes the user's sessions)
   authsvc users set-password --user ID|EMAIL|USERNAME
                                            set a new password from stdin (revokes the user's sessions)
+  authsvc users import FILE|-              import users with their password hashes (JSON Lines)
+  authsvc users export                     write every user as JSON Lines (hashes included)
   authsvc keys rotate|list                 rotate the signing key, or list keys
+  authsvc backup [-force] PATH             write a consistent copy of the SQLite database (service may run)
+  authsvc restore PATH                     replace the SQLite database with a backup (service stopped)
   authsvc healthcheck                      exit 0 when the local service answers /healthz
   authsvc version                          print the version
 
@@ -74,6 +78,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, err)
 		return 2
 	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		fmt.Fprintln(env.Stderr, "authsvc:", exit.msg)
+		return exit.code
+	}
 	fmt.Fprintln(env.Stderr, "authsvc:", err)
 	return 1
 }
@@ -96,6 +105,10 @@ func run(ctx context.Context, args []string, env Env) error {
 		return keysCmd(ctx, args, env)
 	case "healthcheck":
 		return healthcheck(ctx, args, env)
+	case "backup":
+		return backup(ctx, args, env)
+	case "restore":
+		return restore(ctx, args, env)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "authsvc", version)
 		return nil
@@ -210,6 +223,14 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("HTTP_ADDR: %w (nothing was created; free the address or set HTTP_ADDR to another)", err)
 	}
 	defer ln.Close() // Serve closes it too; this is for the failures before
+	if path := store.SQLitePath(cfg.DatabaseURL); path != "" {
+		// Held shared for the service's life: restore refuses while it is.
+		release, err := lockDatabase(path, false)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	st, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err

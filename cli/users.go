@@ -15,14 +15,21 @@ import (
 	"github.com/authsvc/authsvc/store"
 )
 
-const usersUsage = `Usage: authsvc users list|set-role|set-password
+const usersUsage = `Usage: authsvc users list|set-role|set-password|import|export
   list [--q TEXT] [--limit N] [--status S] [--role R]
                      list users by id (creation order)
   set-role --user ID|EMAIL|USERNAME --role NAME [--remove]
                      grant (or remove) a role; the user's sessions are revoked
   set-password --user ID|EMAIL|USERNAME
                      set a new password, read from one line of stdin (the
-                     password policy applies); the user's sessions are revoked`
+                     password policy applies); the user's sessions are revoked
+  import FILE|-      create users from JSON Lines (- for stdin) with their
+                     password hashes (bcrypt, argon2id/argon2i, scrypt, PBKDF2);
+                     existing emails or usernames are skipped; prints
+                     {"created","skipped","errors":[{"line","email","message"}]};
+                     exit status 1 when any line failed
+  export             write every user as JSON Lines in the import's form
+                     (argon2id hashes included)`
 
 func users(ctx context.Context, args []string, env Env) error {
 	if len(args) > 0 {
@@ -33,12 +40,16 @@ func users(ctx context.Context, args []string, env Env) error {
 			return usersSetRole(ctx, args[1:], env)
 		case "set-password":
 			return usersSetPassword(ctx, args[1:], env)
+		case "import":
+			return usersImport(ctx, args[1:], env)
+		case "export":
+			return usersExport(ctx, args[1:], env)
 		case "--help", "-h", "help":
 			fmt.Fprintln(env.Stdout, usersUsage)
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: authsvc users list|set-role|set-password (see authsvc users --help)", errUsage)
+	return fmt.Errorf("%w: authsvc users list|set-role|set-password|import|export (see authsvc users --help)", errUsage)
 }
 
 // listPage is how many users one query of users list fetches.

@@ -115,6 +115,13 @@ type Config struct {
 	LogLevel  slog.Level
 	LogFormat string
 
+	// Tracing (OpenTelemetry over OTLP/HTTP; tracing.Setup): on when either
+	// endpoint is set. The exporter reads the other OTEL_* variables from the
+	// process environment itself.
+	OTLPEndpoint       string // OTEL_EXPORTER_OTLP_ENDPOINT: base URL, /v1/traces is appended
+	OTLPTracesEndpoint string // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the traces URL as it is
+	ServiceName        string // OTEL_SERVICE_NAME
+
 	// Hooks (TOKEN_HOOK_URL, SIGNUP_HOOK_URL; empty: off), each signed with
 	// its secret ("whsec_" + base64), bounded by HookTimeout; HookFailure
 	// says what a failure does (HookFailClosed: 503 hook_failed; HookFailOpen:
@@ -235,6 +242,10 @@ func Load(getenv Getenv) (Config, error) {
 
 		LogLevel:  r.level("LOG_LEVEL"),
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
+
+		OTLPEndpoint:       r.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		OTLPTracesEndpoint: r.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+		ServiceName:        r.str("OTEL_SERVICE_NAME", "authsvc"),
 
 		TokenHookURL:     r.str("TOKEN_HOOK_URL", ""),
 		TokenHookSecret:  r.str("TOKEN_HOOK_SECRET", ""),

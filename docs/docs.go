@@ -4103,6 +4103,76 @@ const docTemplate = `{
                 }
             }
         },
+        "/v1/users/import": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "Import users",
+                "operationId": "importUsers",
+                "parameters": [
+                    {
+                        "description": "The users",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/ImportUsersRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/ImportResult"
+                        }
+                    },
+                    "400": {
+                        "description": "validation_failed: no users, or more than 1,000",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: users:write is required",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "body_too_large: the body exceeds 1 MiB",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type: send application/json",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/v1/users/{id}": {
             "get": {
                 "security": [
@@ -5636,6 +5706,114 @@ const docTemplate = `{
                 "subject": {
                     "type": "string",
                     "example": "583231"
+                }
+            }
+        },
+        "ImportResult": {
+            "type": "object",
+            "properties": {
+                "created": {
+                    "type": "integer",
+                    "example": 997
+                },
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/ImportUserError"
+                    }
+                },
+                "skipped": {
+                    "type": "integer",
+                    "example": 2
+                }
+            }
+        },
+        "ImportUser": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "description": "CreatedAt is RFC 3339; absent: the time of the import.",
+                    "type": "string",
+                    "example": "2021-03-04T05:06:07Z"
+                },
+                "email": {
+                    "type": "string",
+                    "example": "ada@example.com"
+                },
+                "email_verified": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "first_name": {
+                    "type": "string",
+                    "example": "Ada"
+                },
+                "last_name": {
+                    "type": "string",
+                    "example": "Lovelace"
+                },
+                "password_hash": {
+                    "description": "PasswordHash is bcrypt ($2a$, $2b$, $2y$), argon2id or argon2i (PHC),\nscrypt ($scrypt$…), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:…,\nDjango pbkdf2_sha256$…, PHC $pbkdf2-sha256$…); empty: no password (the\nuser sets one by a password reset).",
+                    "type": "string",
+                    "example": "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+                },
+                "roles": {
+                    "description": "Roles default to [\"user\"] when absent; [] means none.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "user"
+                    ]
+                },
+                "status": {
+                    "description": "Status is active (the default), pending or disabled.",
+                    "type": "string",
+                    "enum": [
+                        "active",
+                        "pending",
+                        "disabled"
+                    ],
+                    "example": "active"
+                },
+                "username": {
+                    "type": "string",
+                    "example": "ada"
+                }
+            }
+        },
+        "ImportUserError": {
+            "type": "object",
+            "properties": {
+                "email": {
+                    "type": "string",
+                    "example": "ada@example"
+                },
+                "index": {
+                    "description": "Index is the user's position in users, from 0.",
+                    "type": "integer",
+                    "example": 3
+                },
+                "message": {
+                    "type": "string",
+                    "example": "email: not a valid address"
+                }
+            }
+        },
+        "ImportUsersRequest": {
+            "type": "object",
+            "required": [
+                "users"
+            ],
+            "properties": {
+                "users": {
+                    "type": "array",
+                    "maxItems": 1000,
+                    "minItems": 1,
+                    "items": {
+                        "$ref": "#/definitions/ImportUser"
+                    }
                 }
             }
         },

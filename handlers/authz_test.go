@@ -99,6 +99,10 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.UpdateWebhook: {"PATCH", func(string) string { return "/v1/webhooks/" + freshWebhook() }, func() any { return map[string]any{"description": "Changed."} }},
 			policy.DeleteWebhook: {"DELETE", func(string) string { return "/v1/webhooks/" + freshWebhook() }, nil},
 			policy.TestWebhook:   {"POST", func(string) string { return "/v1/webhooks/" + freshWebhook() + "/test" }, nil},
+			policy.ImportUsers: {"POST", func(string) string { return "/v1/users/import" }, func() any {
+				u := fresh()
+				return map[string]any{"users": []map[string]any{{"email": u + "@example.com", "username": u, "password_hash": "$2a$04$gVDWfIhN5GMaKX3.lo6rZe.93IPJgwUq7XSLIQ.q1Fq6mlbE9im62"}}}
+			}},
 		}
 		// allowed is the status when the operation is let through; granted the
 		// principals that are let through besides the admin.
@@ -138,6 +142,7 @@ func TestAuthorizationTable(t *testing.T) {
 			policy.UpdateWebhook:      {200, []string{models.PermWebhooksWrite}},
 			policy.DeleteWebhook:      {204, []string{models.PermWebhooksWrite}},
 			policy.TestWebhook:        {202, []string{models.PermWebhooksWrite}},
+			policy.ImportUsers:        {200, []string{models.PermUsersWrite}},
 		}
 		for _, op := range policy.Operations() {
 			req, ok := requests[op]

@@ -346,6 +346,7 @@ var writeEndpoints = []fuzzEndpoint{
 	{"PATCH", "/v1/webhooks/:id", authBearer},                // 54
 	{"DELETE", "/v1/webhooks/:id", authBearer},               // 55
 	{"POST", "/v1/webhooks/:id/test", authBearer},            // 56
+	{"POST", "/v1/users/import", authBearer},                 // 57
 }
 
 // fuzzContentTypes are what variant%5 picks.

@@ -326,6 +326,10 @@ func TestOpenAPIResponsesMatchTheDocument(t *testing.T) {
 		}
 		admin.do("POST", "/v1/users", map[string]any{"email": "bob@example.com", "username": "bob", "password": apitest.StrongPassword}).want(201).decode(&made)
 		admin.do("POST", "/v1/users", map[string]any{"email": "bob@example.com", "username": "bob", "password": apitest.StrongPassword}).want(409)
+		admin.do("POST", "/v1/users/import", map[string]any{"users": []map[string]any{
+			{"email": "imp@example.com", "username": "imp", "password_hash": "$2a$04$gVDWfIhN5GMaKX3.lo6rZe.93IPJgwUq7XSLIQ.q1Fq6mlbE9im62", "created_at": "2021-03-04T05:06:07Z"},
+			{"email": "bob@example.com", "username": "bob2"}, {"email": "nope", "username": "nope"}}}).want(200)
+		ada.do("POST", "/v1/users/import", map[string]any{"users": []map[string]any{{"email": "x@example.com", "username": "xxx"}}}).want(403)
 		bob := "/v1/users/" + made.User.ID
 		admin.do("GET", bob, nil).want(200)
 		admin.do("GET", "/v1/users/0193b6c4-7f3e-7cc1-9d0e-1a2b3c4d5e6f", nil).want(404)

@@ -14,6 +14,7 @@ import (
 	echomw "github.com/labstack/echo/v4/middleware"
 	echoSwagger "github.com/swaggo/echo-swagger"
 	"github.com/swaggo/swag"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authsvc/authsvc/audit"
 	"github.com/authsvc/authsvc/demo"
@@ -22,6 +23,7 @@ import (
 	"github.com/authsvc/authsvc/metrics"
 	"github.com/authsvc/authsvc/middleware"
 	"github.com/authsvc/authsvc/problem"
+	"github.com/authsvc/authsvc/tracing"
 )
 
 // Server is what the router needs besides the handlers.
@@ -36,6 +38,8 @@ type Server struct {
 	Metrics *metrics.Metrics // requests by route; served at /metrics
 	// PasskeyDemo serves the passkey demo page (PASSKEY_DEMO, development).
 	PasskeyDemo bool
+	// Tracing makes a server span of each request (nil: none; tracing.Setup).
+	Tracing trace.TracerProvider
 }
 
 // Handlers are the API's resources.
@@ -122,6 +126,7 @@ func NewServer(s Server, h Handlers) *echo.Echo {
 	e.GET("/v1/users", h.Users.listUsers, auth)
 	e.GET("/v1/users/count", h.Users.countUsers, auth)
 	e.POST("/v1/users", h.Users.createUser, auth)
+	e.POST("/v1/users/import", h.Users.importUsers, auth)
 	e.DELETE("/v1/users", h.Users.deleteAllUsers, auth)
 	e.GET("/v1/users/:id", h.Users.getUser, auth)
 	e.PATCH("/v1/users/:id", h.Users.updateUser, auth)
@@ -198,6 +203,8 @@ func useMiddleware(e *echo.Echo, s Server) {
 			c.SetRequest(c.Request().WithContext(logging.WithRequestID(c.Request().Context(), id)))
 		},
 	}))
+	// Before the access log: its line, and every other of the request, names the trace.
+	e.Use(tracing.Middleware(s.Tracing))
 	e.Use(middleware.AccessLog(s.Log))
 	e.Use(s.Metrics.Middleware())
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{

@@ -31,8 +31,12 @@ import (
 
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authsvc/authsvc/token"
+	"github.com/authsvc/authsvc/tracing"
 )
 
 // ErrFailed: a hook that fails closed did not give a usable answer.
@@ -188,6 +192,7 @@ func (h *Hook) do(ctx context.Context, body, answer any) error {
 		return errors.New("unreachable: " + scrub(err))
 	}
 	defer resp.Body.Close()
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, MaxAnswer))
 		return fmt.Errorf("answered status %d", resp.StatusCode)
@@ -261,6 +266,8 @@ func (h *Hook) Token(ctx context.Context, user User, claims *token.Claims) (map[
 	if amr == nil {
 		amr = []string{}
 	}
+	ctx, span := tracing.Start(ctx, "hook.token", attribute.String("hook.name", h.name))
+	defer span.End()
 	var ans tokenAnswer
 	ok, err := h.call(ctx, TokenRequest{Type: "token.issue", User: user, SessionID: claims.SessionID, AMR: amr, Claims: claims}, &ans)
 	if err != nil || !ok || len(ans.Claims) == 0 {
@@ -316,6 +323,8 @@ type signupAnswer struct {
 // most MaxReason bytes of valid UTF-8). An answer without "allow" is a
 // failure. With the hook failing open, a failure allows.
 func (h *Hook) Signup(ctx context.Context, u SignupUser) (allowed bool, reason string, err error) {
+	ctx, span := tracing.Start(ctx, "hook.signup", attribute.String("hook.name", h.name))
+	defer span.End()
 	var ans signupAnswer
 	ok, err := h.callChecked(ctx, SignupRequest{Type: "signup", User: u}, &ans, func() error {
 		if ans.Allow == nil {
@@ -340,6 +349,8 @@ func (h *Hook) callChecked(ctx context.Context, body, answer any, check func() e
 		err = check()
 	}
 	if err != nil {
+		// Not err's text: it may quote the hook's answer.
+		trace.SpanFromContext(ctx).SetStatus(codes.Error, "hook failed")
 		if h.failOpen {
 			h.log.WarnContext(ctx, "hook failed; going on without it (HOOK_FAILURE=open)",
 				"hook", h.name, "err", err.Error())

@@ -7,6 +7,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type requestIDKey struct{}
@@ -33,12 +35,18 @@ func New(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 	return slog.New(requestIDHandler{h})
 }
 
-// requestIDHandler adds request_id to records logged with a request's context.
+// requestIDHandler adds request_id to records logged with a request's
+// context, and trace_id and span_id when the context holds a span (tracing:
+// OTEL_EXPORTER_OTLP_ENDPOINT, or a caller's traceparent), so that a log line
+// leads to its trace.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authsvc/authsvc/logging"
 )
 
@@ -28,5 +30,19 @@ func TestRequestIDFromContext(t *testing.T) {
 	}
 	if _, ok := out["request_id"]; ok {
 		t.Fatalf("outside a request: %v", out)
+	}
+}
+
+func TestTraceIDFromContext(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.New(&buf, slog.LevelInfo, "json")
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+	log.InfoContext(ctx, "traced")
+	var line map[string]any
+	json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &line)
+	if line["trace_id"] != tid.String() || line["span_id"] != sid.String() {
+		t.Fatalf("traced line: %v", line)
 	}
 }

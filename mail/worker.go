@@ -10,10 +10,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authsvc/authsvc/models"
 	"github.com/authsvc/authsvc/poller"
 	"github.com/authsvc/authsvc/secret"
+	"github.com/authsvc/authsvc/tracing"
 )
 
 // Outbox is the queue the Worker drains; *store.Store implements it.
@@ -44,6 +48,8 @@ type Worker struct {
 	UnsealDelay  time.Duration // retry delay for a mail that cannot be unsealed
 	Retention    time.Duration // how long sent and given-up mails are kept; 0 keeps them
 	CleanupEvery time.Duration // how often Run deletes the mails past Retention
+	// Tracing makes a "mail.send" span of each delivery (nil: none).
+	Tracing trace.TracerProvider
 
 	outbox Outbox
 	sender Sender
@@ -166,6 +172,16 @@ func (w *Worker) Cleanup(ctx context.Context) (deleted int64, err error) {
 // context that outlives ctx: a mail sent just before shutdown must still be
 // marked sent, or it would go out again.
 func (w *Worker) deliver(ctx context.Context, om models.OutboxMail) (sent bool, err error) {
+	// The mail's id and attempt only: never its address or its content.
+	ctx, span := tracing.StartWith(ctx, w.Tracing, "mail.send", trace.SpanKindClient,
+		attribute.String("mail.id", om.ID.String()), attribute.Int("mail.attempt", om.Attempts+1))
+	defer func() {
+		span.SetAttributes(attribute.Bool("mail.sent", sent))
+		if err != nil || !sent {
+			span.SetStatus(codes.Error, "mail not sent")
+		}
+		span.End()
+	}()
 	record, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	attempts := om.Attempts + 1

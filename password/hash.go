@@ -108,7 +108,16 @@ func (h *Hasher) Hash(pw string) (string, error) {
 // only when ok is true and the hash was made with other params than h's, so
 // the caller can store a fresh Hash(pw) while it still has the password.
 // err is non-nil only when encoded is not a hash we can check.
+//
+// Imported hashes of other formats (see CheckImportable) are checked with
+// their own algorithm; when one matches, needsRehash is always true.
 func (h *Hasher) Verify(encoded, pw string) (ok bool, needsRehash bool, err error) {
+	if !strings.HasPrefix(encoded, "$argon2id$") {
+		if ok, err = verifyForeign(encoded, pw); err != nil || !ok {
+			return false, false, err
+		}
+		return true, true, nil
+	}
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, false, err

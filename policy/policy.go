@@ -119,6 +119,7 @@ const (
 	UpdateUser         Operation = "update a user"
 	DeleteUser         Operation = "delete a user"
 	DeleteAllUsers     Operation = "delete every user"
+	ImportUsers        Operation = "import users"
 	ResetUserFactors   Operation = "reset a user's second factors"
 	ListUserSessions   Operation = "list a user's sessions"
 	RevokeUserSessions Operation = "revoke a user's sessions"
@@ -149,7 +150,7 @@ func Operations() []Operation {
 	return []Operation{ListUsers, CountUsers, ReadUser, CreateUser, UpdateUser, DeleteUser, DeleteAllUsers,
 		ResetUserFactors, ListUserSessions, RevokeUserSessions, ListRoles, CreateRole, UpdateRole, DeleteRole, ReadAudit,
 		ListClients, ReadClient, CreateClient, UpdateClient, RotateClientSecret, DeleteClient, ListUserTokens, RevokeUserToken, InviteUser,
-		ListWebhooks, ReadWebhook, CreateWebhook, UpdateWebhook, DeleteWebhook, TestWebhook}
+		ListWebhooks, ReadWebhook, CreateWebhook, UpdateWebhook, DeleteWebhook, TestWebhook, ImportUsers}
 }
 
 // required is the permission each operation needs ("" when being signed in is enough).
@@ -157,7 +158,7 @@ func required(op Operation) string {
 	switch op {
 	case ListUsers, ReadUser, CountUsers: // for the first two, View says how much is seen
 		return ""
-	case CreateUser, UpdateUser, DeleteUser, DeleteAllUsers, ResetUserFactors, RevokeUserToken, InviteUser:
+	case CreateUser, UpdateUser, DeleteUser, DeleteAllUsers, ResetUserFactors, RevokeUserToken, InviteUser, ImportUsers:
 		return models.PermUsersWrite
 	case ListUserTokens:
 		return models.PermUsersRead

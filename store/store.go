@@ -78,6 +78,9 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("open database: %w", scrub(err, databaseURL))
 	}
 	useUTC(db)
+	if err := traceStatements(db); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, err

@@ -16,10 +16,14 @@ import (
 
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authsvc/authsvc/poller"
 	"github.com/authsvc/authsvc/secret"
 	"github.com/authsvc/authsvc/store"
+	"github.com/authsvc/authsvc/tracing"
 )
 
 // Outbox is the queue of deliveries the Worker drains; *store.Store implements it.
@@ -55,6 +59,8 @@ type Worker struct {
 	// Client sends the requests; NewWorker's refuses private addresses unless
 	// allowPrivate (NewClient). Tests may replace it.
 	Client *http.Client
+	// Tracing makes a "webhook.send" span of each attempt (nil: none).
+	Tracing trace.TracerProvider
 
 	outbox       Outbox
 	key          *secret.Key
@@ -174,7 +180,19 @@ func (w *Worker) deliver(ctx context.Context, d store.ClaimedDelivery) error {
 	record, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	attempt := d.Attempts + 1
-	code, attemptErr := w.send(ctx, d)
+	// Ids, the event type and the status only: never the URL (its query may
+	// hold a token), the payload or the secret.
+	sendCtx, span := tracing.StartWith(ctx, w.Tracing, "webhook.send", trace.SpanKindClient,
+		attribute.String("webhook.delivery_id", d.ID.String()), attribute.String("webhook.id", d.WebhookID.String()),
+		attribute.String("webhook.event", d.EventType), attribute.Int("webhook.attempt", attempt))
+	code, attemptErr := w.send(sendCtx, d)
+	if code != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+	}
+	if attemptErr != nil {
+		span.SetStatus(codes.Error, "webhook not delivered")
+	}
+	span.End()
 	now := w.now()
 	if attemptErr == nil {
 		err := w.outbox.DeliverySucceeded(record, d.ID, code, now)

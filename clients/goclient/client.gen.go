@@ -56,6 +56,27 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for ImportUserStatus.
+const (
+	ImportUserStatusActive   ImportUserStatus = "active"
+	ImportUserStatusDisabled ImportUserStatus = "disabled"
+	ImportUserStatusPending  ImportUserStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ImportUserStatus enum.
+func (e ImportUserStatus) Valid() bool {
+	switch e {
+	case ImportUserStatusActive:
+		return true
+	case ImportUserStatusDisabled:
+		return true
+	case ImportUserStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OAuthErrorError.
 const (
 	InvalidClient        OAuthErrorError = "invalid_client"
@@ -516,6 +537,81 @@ type Identity struct {
 
 	// Subject Example: 583231
 	Subject *string `json:"subject,omitempty"`
+}
+
+// ImportResult defines model for ImportResult.
+type ImportResult struct {
+	// Created Example: 997
+	Created *int               `json:"created,omitempty"`
+	Errors  *[]ImportUserError `json:"errors,omitempty"`
+
+	// Skipped Example: 2
+	Skipped *int `json:"skipped,omitempty"`
+}
+
+// ImportUser defines model for ImportUser.
+type ImportUser struct {
+	// CreatedAt CreatedAt is RFC 3339; absent: the time of the import.
+	//
+	// Example: 2021-03-04T05:06:07Z
+	CreatedAt *string `json:"created_at,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// EmailVerified Example: true
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// FirstName Example: Ada
+	FirstName *string `json:"first_name,omitempty"`
+
+	// LastName Example: Lovelace
+	LastName *string `json:"last_name,omitempty"`
+
+	// PasswordHash PasswordHash is bcrypt ($2a$, $2b$, $2y$), argon2id or argon2i (PHC),
+	// scrypt ($scrypt$…), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:…,
+	// Django pbkdf2_sha256$…, PHC $pbkdf2-sha256$…); empty: no password (the
+	// user sets one by a password reset).
+	//
+	// Example: $2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW
+	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// Roles Roles default to ["user"] when absent; [] means none.
+	//
+	// Example: ["user"]
+	Roles *[]string `json:"roles,omitempty"`
+
+	// Status Status is active (the default), pending or disabled.
+	//
+	// Example: active
+	Status *ImportUserStatus `json:"status,omitempty"`
+
+	// Username Example: ada
+	Username *string `json:"username,omitempty"`
+}
+
+// ImportUserStatus Status is active (the default), pending or disabled.
+//
+// Example: active
+type ImportUserStatus string
+
+// ImportUserError defines model for ImportUserError.
+type ImportUserError struct {
+	// Email Example: ada@example
+	Email *string `json:"email,omitempty"`
+
+	// Index Index is the user's position in users, from 0.
+	//
+	// Example: 3
+	Index *int `json:"index,omitempty"`
+
+	// Message Example: email: not a valid address
+	Message *string `json:"message,omitempty"`
+}
+
+// ImportUsersRequest defines model for ImportUsersRequest.
+type ImportUsersRequest struct {
+	Users []ImportUser `json:"users"`
 }
 
 // IntrospectRequest defines model for IntrospectRequest.
@@ -1697,6 +1793,9 @@ type DeleteAllUsersJSONRequestBody = DeleteAllUsersRequest
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
 
+// ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
+type ImportUsersJSONRequestBody = ImportUsersRequest
+
 // UpdateUserJSONRequestBody defines body for UpdateUser for application/json ContentType.
 type UpdateUserJSONRequestBody = UpdateUserRequest
 
@@ -2641,6 +2740,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/users/count (the `CountUsers` operationId).
 	CountUsers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportUsersWithBody Import users
+	//
+	// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+	ImportUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportUsers Import users
+	//
+	// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+	ImportUsers(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteUser Delete a user
 	//
@@ -4664,6 +4781,44 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // Corresponds with GET /v1/users/count (the `CountUsers` operationId).
 func (c *Client) CountUsers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCountUsersRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportUsersWithBody Import users
+//
+// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+func (c *Client) ImportUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportUsersRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportUsers Import users
+//
+// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+func (c *Client) ImportUsers(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportUsersRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7733,6 +7888,46 @@ func NewCountUsersRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewImportUsersRequest calls the generic ImportUsers builder with application/json body
+func NewImportUsersRequest(server string, body ImportUsersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewImportUsersRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewImportUsersRequestWithBody constructs an http.Request for the ImportUsers method, with any body, and a specified content type
+func NewImportUsersRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewDeleteUserRequest constructs an http.Request for the DeleteUser method
 func NewDeleteUserRequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
@@ -9349,6 +9544,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/users/count (the `CountUsers` operationId).
 	CountUsersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CountUsersResponse, error)
+
+	// ImportUsersWithBodyWithResponse Import users
+	//
+	// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+	ImportUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error)
+
+	// ImportUsersWithResponse Import users
+	//
+	// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+	ImportUsersWithResponse(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error)
 
 	// DeleteUserWithResponse Delete a user
 	//
@@ -14110,6 +14323,82 @@ func (r CountUsersResponse) ContentType() string {
 	return ""
 }
 
+type ImportUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportUsersResponse) GetJSON200() *ImportResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ImportUsersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportUsersResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportUsersResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportUsersResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ImportUsersResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type DeleteUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16773,6 +17062,36 @@ func (c *ClientWithResponses) CountUsersWithResponse(ctx context.Context, reqEdi
 		return nil, err
 	}
 	return ParseCountUsersResponse(rsp)
+}
+
+// ImportUsersWithBodyWithResponse Import users
+//
+// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+func (c *ClientWithResponses) ImportUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error) {
+	rsp, err := c.ImportUsersWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportUsersResponse(rsp)
+}
+
+// ImportUsersWithResponse Import users
+//
+// Creates up to 1,000 users moved in from another system, with their password hashes: bcrypt ($2a$, $2b$, $2y$), argon2id and argon2i (PHC), scrypt (PHC $scrypt$), PBKDF2-SHA256/-SHA512 (Werkzeug pbkdf2:sha256:ITER$SALT$HEX, Django pbkdf2_sha256$ITER$SALT$B64, PHC $pbkdf2-sha256$). A user logs in with the old password, checked with its own algorithm, and the hash is replaced by Argon2id at that login. A user whose email or username exists is skipped, not changed; an invalid one is listed in errors (never with its hash) and the others go on. Needs users:write, and roles within the caller's own permissions.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/import (the `ImportUsers` operationId).
+func (c *ClientWithResponses) ImportUsersWithResponse(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error) {
+	rsp, err := c.ImportUsers(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportUsersResponse(rsp)
 }
 
 // DeleteUserWithResponse Delete a user
@@ -20823,6 +21142,67 @@ func ParseCountUsersResponse(rsp *http.Response) (*CountUsersResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseImportUsersResponse parses an HTTP response from a ImportUsersWithResponse call
+func ParseImportUsersResponse(rsp *http.Response) (*ImportUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
 
 	}
 

@@ -145,6 +145,7 @@ func NewOn(t testing.TB, databaseURL string, vars Vars, opts ...Option) *Env {
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
+	t.Cleanup(func() { a.Close(context.Background()) }) // tracing, when a test turns it on
 	if err := a.Bootstrap(ctx); err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
