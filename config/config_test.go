@@ -79,7 +79,8 @@ func defaults() config.Config {
 
 		SMTPURL:          "",
 		MailFrom:         "",
-		MailTemplatesDir: "", // the embedded templates
+		MailTemplatesDir: "",        // the embedded templates
+		ServiceName:      "authsvc", // OTEL_SERVICE_NAME; tracing is off without an endpoint
 		EmailLogin:       true,
 		EmailLoginSignup: false,
 		EmailCodeTTL:     10 * time.Minute,
