@@ -391,6 +391,11 @@ type ClientSecret struct {
 	ExpiresAt  *time.Time // the end of a rotation's overlap; nil: until rotated
 }
 
+// LiveAt reports whether the secret still works at now.
+func (s *ClientSecret) LiveAt(now time.Time) bool {
+	return s.ExpiresAt == nil || now.Before(*s.ExpiresAt)
+}
+
 // PersonalToken is a user's personal access token, as a MAC: an opaque,
 // scoped credential for scripts, acting as its user with at most Permissions.
 type PersonalToken struct {

@@ -310,8 +310,7 @@ func matching(sc *store.ServiceClient, mac []byte, now time.Time) *models.Client
 	var found *models.ClientSecret
 	for i := range sc.Secrets {
 		sec := &sc.Secrets[i]
-		live := sec.ExpiresAt == nil || now.Before(*sec.ExpiresAt)
-		if subtle.ConstantTimeCompare(sec.SecretHash, mac) == 1 && live {
+		if subtle.ConstantTimeCompare(sec.SecretHash, mac) == 1 && sec.LiveAt(now) {
 			found = sec
 		}
 	}

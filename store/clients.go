@@ -24,8 +24,8 @@ func (c *ServiceClient) PermissionList() []string { return strings.Fields(c.Perm
 // LiveSecret is the client's secret whose tokens carry sid, if it is still
 // good at now.
 func (c *ServiceClient) LiveSecret(sid uuid.UUID, now time.Time) bool {
-	for _, s := range c.Secrets {
-		if s.SID == sid && (s.ExpiresAt == nil || now.Before(*s.ExpiresAt)) {
+	for i := range c.Secrets {
+		if c.Secrets[i].SID == sid && c.Secrets[i].LiveAt(now) {
 			return true
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 )
 
 // tokenHookLogin is the login scenario with TOKEN_HOOK_URL on: every access
@@ -16,19 +14,6 @@ import (
 // answers {"claims": {"tenant": "t1"}} at once, so the row beside the plain
 // login's is what the hook's round trip costs (not the operator's code).
 const tokenHookLogin = "POST /v1/auth/login (token hook on)"
-
-// startTokenHook serves the token hook on loopback and counts its calls.
-// It does not verify signatures: the service's cost is what is measured.
-func startTokenHook() (*httptest.Server, *atomic.Int64) {
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		calls.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"claims": {"tenant": "t1"}}`)
-	}))
-	return srv, &calls
-}
 
 // hookSecret is a fresh Standard Webhooks secret: "whsec_" + base64 of 32 bytes.
 func hookSecret() string {
@@ -46,29 +31,19 @@ func runTokenHookLogin(ctx context.Context, o options, dir, addr, bin string, en
 	if !o.only.MatchString(tokenHookLogin) {
 		return nil, nil, nil
 	}
-	hook, calls := startTokenHook()
+	hook, calls := startCounting(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"claims": {"tenant": "t1"}}`)
+	})
 	defer hook.Close()
-	henv := map[string]string{}
-	for k, v := range env {
-		henv[k] = v
-	}
-	henv["TOKEN_HOOK_URL"], henv["TOKEN_HOOK_SECRET"] = hook.URL+"/token", hookSecret()
-	p, err := startProcess(ctx, "authsvc-token-hook", dir, addr, "/readyz", henv, bin, "serve")
+	p, err := startVariant(ctx, "authsvc-token-hook", dir, addr, bin, env,
+		map[string]string{"TOKEN_HOOK_URL": hook.URL + "/token", "TOKEN_HOOK_SECRET": hookSecret()})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer p.stop()
-	sc := scenario{name: tokenHookLogin, conns: o.hashConns, ceiling: ceilArgon2, ok: []int{200}, target: target{minRatio: 0.90},
-		targeter: login(p.base, fx.users, c.userPassword)}
-	logf("%s, %d connections, %s", sc.name, sc.conns, o.duration)
-	res := attack(ctx, sc.name, sc.targeter, sc.conns, o.duration, sc.ok...)
-	out := scenarioRow(sc, res, ceilings)
+	out, _, broken := loadLogin(ctx, o, p, tokenHookLogin, fx, c, ceilings)
 	out.Note = join(out.Note, fmt.Sprintf("%d hook calls", calls.Load()))
-	var broken []string
-	if res.served == 0 {
-		broken = append(broken, sc.name)
-		logf("%s: no request served; the service's log ends:\n%s", sc.name, p.logTail(20))
-	}
 	return []row{out}, broken, nil
 }
 

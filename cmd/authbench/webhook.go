@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"time"
 )
 
@@ -17,19 +14,6 @@ import (
 // path): the receiver's round trips are not in the latency.
 const webhookLogin = "POST /v1/auth/login (webhook subscribed to every event)"
 
-// startWebhookReceiver serves a webhook endpoint on loopback that answers 204
-// at once and counts the deliveries. It does not verify signatures: the
-// service's cost is what is measured.
-func startWebhookReceiver() (*httptest.Server, *atomic.Int64) {
-	var got atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	return srv, &got
-}
-
 // runWebhookLogin starts a fresh service on the same database with
 // WEBHOOK_ALLOW_PRIVATE=true (the receiver is on loopback), has the admin
 // create a webhook for every event pointing at the receiver, and loads login
@@ -39,14 +23,9 @@ func runWebhookLogin(ctx context.Context, o options, dir, addr, bin string, env 
 	if !o.only.MatchString(webhookLogin) {
 		return nil, nil, nil
 	}
-	recv, got := startWebhookReceiver()
+	recv, got := startCounting(func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
 	defer recv.Close()
-	wenv := map[string]string{}
-	for k, v := range env {
-		wenv[k] = v
-	}
-	wenv["WEBHOOK_ALLOW_PRIVATE"] = "true"
-	p, err := startProcess(ctx, "authsvc-webhook", dir, addr, "/readyz", wenv, bin, "serve")
+	p, err := startVariant(ctx, "authsvc-webhook", dir, addr, bin, env, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,11 +52,7 @@ func runWebhookLogin(ctx context.Context, o options, dir, addr, bin string, env 
 		}
 	}()
 
-	sc := scenario{name: webhookLogin, conns: o.hashConns, ceiling: ceilArgon2, ok: []int{200}, target: target{minRatio: 0.90},
-		targeter: login(p.base, fx.users, c.userPassword)}
-	logf("%s, %d connections, %s", sc.name, sc.conns, o.duration)
-	res := attack(ctx, sc.name, sc.targeter, sc.conns, o.duration, sc.ok...)
-	out := scenarioRow(sc, res, ceilings)
+	out, res, broken := loadLogin(ctx, o, p, webhookLogin, fx, c, ceilings)
 	// One event per login served (the admin's came before the webhook).
 	// Delivery is off the request path, so it may lag behind the load: wait
 	// up to 10 s for it to catch up.
@@ -88,10 +63,5 @@ func runWebhookLogin(ctx context.Context, o options, dir, addr, bin string, env 
 	}
 	out.Note = join(out.Note, fmt.Sprintf("delivery is asynchronous: %d of %d events received when the load ended, %d after %.1f s more",
 		atEnd, want, got.Load(), time.Since(wait).Seconds()))
-	var broken []string
-	if res.served == 0 {
-		broken = append(broken, sc.name)
-		logf("%s: no request served; the service's log ends:\n%s", sc.name, p.logTail(20))
-	}
 	return []row{out}, broken, nil
 }
