@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/authbench            # the full run, about 4 minutes
 //	go run ./cmd/authbench -short     # a few seconds per scenario, for CI
+//	go run ./cmd/authbench -import 100000   # only the import, into SQLite and PostgreSQL
 //
 // Unmet targets are reported, not failed: the exit status is 1 only when the
 // benchmark itself could not run, or a scenario got no answer it expected.
@@ -65,6 +66,7 @@ func main() {
 	flag.IntVar(&o.flood, "flood", 500, "concurrent logins in the flood")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&only, "run", "", "only the scenarios whose name matches this regexp (the ceilings always run)")
+	importUsers := flag.Int("import", 0, "only time `authsvc users import` of this many users into SQLite and PostgreSQL, against each database's floor")
 	bareEcho := flag.String("bare-echo", "", "internal: serve the bare Echo ceiling on this address and nothing else")
 	flag.Parse()
 
@@ -75,6 +77,17 @@ func main() {
 	}
 	if !scale {
 		o.scaleUsers = 0
+	}
+	if *importUsers > 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		rs, err := runImportBench(ctx, o, *importUsers)
+		printImport(os.Stdout, rs)
+		if err != nil {
+			log.Printf("%v", err)
+			os.Exit(1)
+		}
+		return
 	}
 	var err error
 	if o.only, err = regexp.Compile(only); err != nil {
