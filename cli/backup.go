@@ -156,7 +156,10 @@ func backup(ctx context.Context, args []string, env Env) error {
 // on writing meanwhile. The path is bound as a parameter, never spliced into
 // the SQL; it is absolute, so SQLite cannot read it as a file: URI.
 func vacuumInto(ctx context.Context, databaseURL, target string) error {
-	st, err := store.Open(ctx, databaseURL, store.Options{MaxOpenConns: 1})
+	// Held shared like a service's: no restore replaces the database meanwhile.
+	st, err := holdStore(databaseURL, func() (*store.Store, error) {
+		return store.Open(ctx, databaseURL, store.Options{MaxOpenConns: 1})
+	})
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -219,7 +221,7 @@ func TestBackupRestoreAroundTheService(t *testing.T) {
 	log := serveWhile(t, p, func(string) {
 		p.run("backup", backupPath).expect(t, 0)
 		r := p.run("restore", backupPath).expect(t, 1)
-		if !strings.Contains(r.stderr, "a service holds the database") {
+		if !strings.Contains(r.stderr, "authsvc holds the database") {
 			t.Errorf("restore while serving: stderr %q", r.stderr)
 		}
 	})
@@ -262,9 +264,10 @@ func TestBackupRestoreAroundTheService(t *testing.T) {
 	})
 }
 
-// TestRestoreLock: restore refuses while the service's lock is held (here by
-// the test, shared, as serve holds it), and serve refuses to start while a
-// restore holds it.
+// TestRestoreLock: restore refuses while the lock is held shared (here by
+// the test, as serve holds it, and then by a users import under way), and
+// serve and every command that opens the database refuse while a restore
+// holds it.
 func TestRestoreLock(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "authsvc.db")
@@ -281,7 +284,7 @@ func TestRestoreLock(t *testing.T) {
 	}
 	release := lock(syscall.LOCK_SH)
 	r := p.run("restore", backupPath).expect(t, 1)
-	if !strings.Contains(r.stderr, "a service holds the database") || !strings.Contains(r.stderr, dbPath+".lock") {
+	if !strings.Contains(r.stderr, "authsvc holds the database") || !strings.Contains(r.stderr, dbPath+".lock") {
 		t.Errorf("stderr %q", r.stderr)
 	}
 	release()
@@ -294,9 +297,49 @@ func TestRestoreLock(t *testing.T) {
 	if !strings.Contains(r.stderr, "a restore of the database") {
 		t.Errorf("serve during a restore: stderr %q", r.stderr)
 	}
+	p.stdin = `{"email":"late@example.com","username":"late"}`
+	for _, cmd := range [][]string{
+		{"migrate", "status"}, {"keys", "list"}, {"users", "list"}, {"users", "import", "-"},
+		{"users", "export"}, {"backup", filepath.Join(t.TempDir(), "c.db")},
+	} {
+		r = p.run(cmd...).expect(t, 1)
+		if !strings.Contains(r.stderr, "a restore of the database") {
+			t.Errorf("%v during a restore: stderr %q", cmd, r.stderr)
+		}
+	}
 	release()
 
+	// A users import that is reading its input holds the database: restore
+	// refuses until it ends.
+	in, feed := io.Pipe()
+	reading := make(chan struct{})
+	p.input = &firstRead{r: in, started: reading}
+	done := make(chan result, 1)
+	go func() { done <- p.run("users", "import", "-") }()
+	<-reading // it opened the database before it read
+	r = p.run("restore", backupPath).expect(t, 1)
+	if !strings.Contains(r.stderr, "authsvc holds the database") {
+		t.Errorf("restore beside an import: stderr %q", r.stderr)
+	}
+	fmt.Fprintln(feed, `{"email":"moved@example.com","username":"moved"}`)
+	feed.Close()
+	if r := <-done; r.code != 0 || !strings.Contains(r.stdout, `"created":1`) {
+		t.Fatalf("import: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	p.input = nil
 	p.run("restore", backupPath).expect(t, 0)
+}
+
+// firstRead is r, closing started at the first Read.
+type firstRead struct {
+	r       io.Reader
+	started chan struct{}
+	once    sync.Once
+}
+
+func (f *firstRead) Read(b []byte) (int, error) {
+	f.once.Do(func() { close(f.started) })
+	return f.r.Read(b)
 }
 
 // TestRestoreRefusesBadBackups: a file that is not SQLite, a truncated copy,

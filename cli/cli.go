@@ -163,19 +163,52 @@ func loadConfig(env Env) (config.Config, *slog.Logger, error) {
 	return cfg, logging.New(env.Stderr, max(cfg.LogLevel, slog.LevelWarn), cfg.LogFormat), nil
 }
 
-// openStore loads the configuration and opens the migrated database.
-func openStore(ctx context.Context, env Env) (config.Config, *slog.Logger, *store.Store, error) {
+// openStore loads the configuration and opens the migrated database, holding
+// its lock (holdStore).
+func openStore(ctx context.Context, env Env) (config.Config, *slog.Logger, *heldStore, error) {
 	cfg, log, err := loadConfig(env)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
-	st, err := app.OpenStore(ctx, cfg)
+	st, err := holdStore(cfg.DatabaseURL, func() (*store.Store, error) { return app.OpenStore(ctx, cfg) })
 	return cfg, log, st, err
+}
+
+// heldStore is a store a command opened with the lock of its SQLite database
+// held shared (lockDatabase): restore refuses to replace the database under
+// it, and it refuses to open one that a restore is replacing. Close lets go
+// of both.
+type heldStore struct {
+	*store.Store
+	release func()
+}
+
+func (h *heldStore) Close() error {
+	err := h.Store.Close()
+	h.release()
+	return err
+}
+
+// holdStore takes the database's lock (SQLite only) and then opens it.
+func holdStore(databaseURL string, open func() (*store.Store, error)) (*heldStore, error) {
+	release := func() {}
+	if path := store.SQLitePath(databaseURL); path != "" {
+		var err error
+		if release, err = lockDatabase(path, false); err != nil {
+			return nil, err
+		}
+	}
+	st, err := open()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &heldStore{Store: st, release: release}, nil
 }
 
 // openAccounts opens the database and the account service the commands that
 // change accounts go through, as the API does.
-func openAccounts(ctx context.Context, env Env) (config.Config, *accounts.Service, *store.Store, error) {
+func openAccounts(ctx context.Context, env Env) (config.Config, *accounts.Service, *heldStore, error) {
 	cfg, log, st, err := openStore(ctx, env)
 	if err != nil {
 		return cfg, nil, nil, err
@@ -193,7 +226,7 @@ func openAccounts(ctx context.Context, env Env) (config.Config, *accounts.Servic
 			return nil, err
 		}
 		// No mail to wake, no rate limits and no cache at the console.
-		return app.NewAccounts(cfg, st, key, pw, env.Now, accounts.WithLogger(log))
+		return app.NewAccounts(cfg, st.Store, key, pw, env.Now, accounts.WithLogger(log))
 	}()
 	if err != nil {
 		st.Close()
@@ -223,20 +256,13 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("HTTP_ADDR: %w (nothing was created; free the address or set HTTP_ADDR to another)", err)
 	}
 	defer ln.Close() // Serve closes it too; this is for the failures before
-	if path := store.SQLitePath(cfg.DatabaseURL); path != "" {
-		// Held shared for the service's life: restore refuses while it is.
-		release, err := lockDatabase(path, false)
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-	st, err := app.OpenStore(ctx, cfg)
+	// The lock is held for the service's life: restore refuses while it is.
+	st, err := holdStore(cfg.DatabaseURL, func() (*store.Store, error) { return app.OpenStore(ctx, cfg) })
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	a, err := app.New(ctx, cfg, log, st, env.Now)
+	a, err := app.New(ctx, cfg, log, st.Store, env.Now)
 	if err != nil {
 		return err
 	}
@@ -259,7 +285,7 @@ func migrate(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	st, err := holdStore(cfg.DatabaseURL, func() (*store.Store, error) { return store.Open(ctx, cfg.DatabaseURL, store.Options{}) })
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -50,6 +51,7 @@ type program struct {
 	vars   map[string]string
 	dotEnv string
 	stdin  string
+	input  io.Reader // stdin when set, in place of stdin
 	listen func(addr string) (net.Listener, error)
 }
 
@@ -73,9 +75,13 @@ func newProgram(t *testing.T, vars map[string]string) *program {
 }
 
 func (p *program) env(stdout, stderr *lockedBuffer) cli.Env {
+	var in io.Reader = strings.NewReader(p.stdin)
+	if p.input != nil {
+		in = p.input
+	}
 	return cli.Env{
 		Getenv: func(k string) string { return p.vars[k] },
-		Stdin:  strings.NewReader(p.stdin),
+		Stdin:  in,
 		Stdout: stdout, Stderr: stderr,
 		Listen: p.listen, DotEnv: p.dotEnv,
 	}

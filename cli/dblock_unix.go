@@ -10,9 +10,9 @@ import (
 )
 
 // lockDatabase takes the advisory lock of a SQLite database: <database>.lock,
-// locked with flock. A service holds it shared for its life (several may run
-// on one database); restore takes it exclusively. It does not wait: a lock
-// held the other way is an error naming who holds it. The lock goes with the
+// locked with flock. A service, or a command with the database open, holds it
+// shared (several may run on one database); restore takes it exclusively. It
+// does not wait: a lock held the other way is an error naming who holds it. The lock goes with the
 // process, however it ends; the file stays (removing it would race).
 func lockDatabase(dbPath string, exclusive bool) (release func(), err error) {
 	path := dbPath + ".lock"
@@ -36,7 +36,7 @@ func lockDatabase(dbPath string, exclusive bool) (release func(), err error) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if exclusive {
-			return nil, fmt.Errorf("refused: a service holds the database %s (its lock %s is taken): stop every authsvc serving it first", dbPath, path)
+			return nil, fmt.Errorf("refused: authsvc holds the database %s (a service or a command; its lock %s is taken): stop every authsvc using it first", dbPath, path)
 		}
 		return nil, fmt.Errorf("a restore of the database %s is in progress (its lock %s is taken): start again once it is done", dbPath, path)
 	}

@@ -25,7 +25,7 @@ func keysCmd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	km := app.NewKeys(st, key, cfg, env.Now, log)
+	km := app.NewKeys(st.Store, key, cfg, env.Now, log)
 	if err := km.Ensure(ctx); err != nil {
 		return err
 	}

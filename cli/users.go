@@ -200,12 +200,12 @@ func usersSetPassword(ctx context.Context, args []string, env Env) error {
 
 // namedUser opens the account service and finds the user --user names (who);
 // the caller closes st.
-func namedUser(ctx context.Context, env Env, who string) (*accounts.Service, *store.Store, *store.Account, error) {
+func namedUser(ctx context.Context, env Env, who string) (*accounts.Service, *heldStore, *store.Account, error) {
 	_, accts, st, err := openAccounts(ctx, env)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	acct, err := findUser(ctx, st, who)
+	acct, err := findUser(ctx, st.Store, who)
 	if err != nil {
 		st.Close()
 		return nil, nil, nil, err
