@@ -197,7 +197,7 @@ func (w *Worker) deliver(ctx context.Context, om models.OutboxMail) (sent bool, 
 		if expired(om, next) {
 			return false, w.giveUp(record, om, attempts, lastErr+"; the link expires before the next attempt")
 		}
-		w.log.Error("queued mail cannot be unsealed; was SECRET_KEY changed? retrying much later",
+		w.log.ErrorContext(ctx, "queued mail cannot be unsealed; was SECRET_KEY changed? retrying much later",
 			"mail_id", om.ID, "attempts", attempts, "next_attempt_at", next, "error", err)
 		return false, w.markFailed(record, om.ID, attempts, next, lastErr)
 	}
@@ -210,7 +210,7 @@ func (w *Worker) deliver(ctx context.Context, om models.OutboxMail) (sent bool, 
 			// It went out but may go out again once the lease expires.
 			return true, fmt.Errorf("mark mail %s sent: %w", om.ID, err)
 		}
-		w.log.Info("mail sent", "mail_id", om.ID, "attempts", attempts)
+		w.log.InfoContext(ctx, "mail sent", "mail_id", om.ID, "attempts", attempts)
 		return true, nil
 	}
 
@@ -252,7 +252,7 @@ func expired(om models.OutboxMail, t time.Time) bool {
 // has expired or will have by the next attempt.
 func (w *Worker) giveUp(ctx context.Context, om models.OutboxMail, attempts int, reason string) error {
 	reason = cleanError(reason)
-	w.log.Warn("mail given up unsent: its link has expired",
+	w.log.WarnContext(ctx, "mail given up unsent: its link has expired",
 		"mail_id", om.ID, "attempts", attempts, "expires_at", om.ExpiresAt, "reason", reason)
 	if err := w.outbox.MarkMailGivenUp(ctx, om.ID, attempts, w.now(), reason); err != nil {
 		return fmt.Errorf("mark mail %s given up: %w", om.ID, err)

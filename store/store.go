@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -30,7 +31,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	hooks   *changeHooks
-	pending *[]Change // inside InTx: the changes to announce once it commits
+	pending *[]Change  // inside InTx: the changes to announce once it commits
+	txSpan  trace.Span // inside InTx: the transaction's span, its statements' parent
 }
 
 // Options tune the connection pool.
@@ -147,14 +149,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // for other instances to hear them unless fn asked to (AwaitPropagation).
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.pending != nil { // nested: announced with the outermost transaction
-		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(&Store{db: tx, dialect: s.dialect, hooks: s.hooks, pending: s.pending})
+		return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+			return fn(&Store{db: tx, dialect: s.dialect, hooks: s.hooks, pending: s.pending, txSpan: s.txSpan})
 		})
 	}
 	var pending []Change
 	var merged Change
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		bound := &Store{db: tx, dialect: s.dialect, hooks: s.hooks, pending: &pending}
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		bound := &Store{db: tx, dialect: s.dialect, hooks: s.hooks, pending: &pending,
+			txSpan: trace.SpanFromContext(tx.Statement.Context)}
 		if err := fn(bound); err != nil {
 			return err
 		}
@@ -171,7 +174,15 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	return err
 }
 
-func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+// conn is the handle for a statement on behalf of ctx. In a traced
+// transaction the statement's span is a child of the transaction's, not of
+// the caller's span.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if s.txSpan != nil && s.txSpan.IsRecording() {
+		ctx = trace.ContextWithSpan(ctx, s.txSpan)
+	}
+	return s.db.WithContext(ctx)
+}
 
 // forUpdate locks the selected rows on PostgreSQL. SQLite has no row locks and
 // needs none: its immediate transactions already serialise writers.

@@ -177,14 +177,17 @@ func (w *Worker) Cleanup(ctx context.Context) (deleted int64, err error) {
 // deliver makes one attempt and records its outcome, on a context that
 // outlives ctx: a delivery made just before shutdown must be recorded.
 func (w *Worker) deliver(ctx context.Context, d store.ClaimedDelivery) error {
-	record, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	attempt := d.Attempts + 1
 	// Ids, the event type and the status only: never the URL (its query may
 	// hold a token), the payload or the secret.
 	sendCtx, span := tracing.StartWith(ctx, w.Tracing, "webhook.send", trace.SpanKindClient,
 		attribute.String("webhook.delivery_id", d.ID.String()), attribute.String("webhook.id", d.WebhookID.String()),
 		attribute.String("webhook.event", d.EventType), attribute.Int("webhook.attempt", attempt))
+	record, cancel := context.WithTimeout(context.WithoutCancel(sendCtx), 10*time.Second)
+	defer cancel()
+	// The span covers the outcome's recording too, and names the trace in
+	// the log lines below.
+	defer span.End()
 	code, attemptErr := w.send(sendCtx, d)
 	if code != 0 {
 		span.SetAttributes(attribute.Int("http.response.status_code", code))
@@ -192,7 +195,6 @@ func (w *Worker) deliver(ctx context.Context, d store.ClaimedDelivery) error {
 	if attemptErr != nil {
 		span.SetStatus(codes.Error, "webhook not delivered")
 	}
-	span.End()
 	now := w.now()
 	if attemptErr == nil {
 		err := w.outbox.DeliverySucceeded(record, d.ID, code, now)
@@ -204,7 +206,7 @@ func (w *Worker) deliver(ctx context.Context, d store.ClaimedDelivery) error {
 			return fmt.Errorf("mark webhook delivery %s delivered: %w", d.ID, err)
 		}
 		// Debug: every login may make one.
-		w.log.Debug("webhook delivered", "delivery_id", d.ID, "webhook_id", d.WebhookID, "event", d.EventType,
+		w.log.DebugContext(sendCtx, "webhook delivered", "delivery_id", d.ID, "webhook_id", d.WebhookID, "event", d.EventType,
 			"status", code, "attempts", attempt)
 		return nil
 	}
@@ -218,7 +220,7 @@ func (w *Worker) deliver(ctx context.Context, d store.ClaimedDelivery) error {
 		next, msg = time.Time{}, "webhook not delivered; giving up"
 	}
 	errText := cleanError(attemptErr.Error())
-	w.log.Warn(msg, "delivery_id", d.ID, "webhook_id", d.WebhookID, "event", d.EventType,
+	w.log.WarnContext(sendCtx, msg, "delivery_id", d.ID, "webhook_id", d.WebhookID, "event", d.EventType,
 		"status", code, "attempts", attempt, "next_attempt_at", next, "error", errText)
 	if err := w.outbox.DeliveryFailed(record, d.ID, code, errText, next, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("mark webhook delivery %s failed: %w", d.ID, err)
