@@ -54,17 +54,8 @@ type importResult struct {
 
 // runImportBench times the import of n users on both databases.
 func runImportBench(ctx context.Context, o options, n int) ([]importResult, error) {
-	tmp, err := os.MkdirTemp("", "authbench-import-")
-	if err != nil {
-		return nil, err
-	}
+	tmp, bin, err := workspace(ctx, "authbench-import-")
 	defer os.RemoveAll(tmp)
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	logf("building the service from %s", root)
-	bin, err := buildService(ctx, root, tmp)
 	if err != nil {
 		return nil, err
 	}

@@ -137,17 +137,8 @@ func logf(format string, args ...any) { log.Printf(format, args...) }
 // run does the whole benchmark. The report holds whatever was measured, also
 // when an error stopped the run part way.
 func run(ctx context.Context, o options) (*report, error) {
-	tmp, err := os.MkdirTemp("", "authbench-")
-	if err != nil {
-		return nil, err
-	}
+	tmp, bin, err := workspace(ctx, "authbench-")
 	defer os.RemoveAll(tmp)
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	logf("building the service from %s", root)
-	bin, err := buildService(ctx, root, tmp)
 	if err != nil {
 		return nil, err
 	}

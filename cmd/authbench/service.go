@@ -33,6 +33,21 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
+// workspace makes the run's temporary directory and builds the service into
+// it. The caller removes tmp ("" if none was made), also after an error.
+func workspace(ctx context.Context, prefix string) (tmp, bin string, err error) {
+	if tmp, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", err
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return tmp, "", err
+	}
+	logf("building the service from %s", root)
+	bin, err = buildService(ctx, root, tmp)
+	return tmp, bin, err
+}
+
 // buildService builds the module root into dir, as CI's static build does
 // (CGO_ENABLED=0, so the build cache of that step is reused).
 func buildService(ctx context.Context, root, dir string) (string, error) {
