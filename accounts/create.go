@@ -84,6 +84,9 @@ func (s *Service) Create(ctx context.Context, actor Actor, in CreateInput) (*sto
 	if status == "" {
 		status = models.StatusActive
 	}
+	if in.Invite && status == models.StatusDisabled {
+		return nil, ErrInviteDisabled
+	}
 	return s.create(ctx, newAccount{
 		Profile: in.Profile, password: in.Password, roles: roles, status: status, verified: in.EmailVerified,
 		resources: models.SortedSet(in.Resources), event: audit.UserCreated, actor: actor, client: actor.Client,

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/go-playground/validator/v10"
 	"github.com/google/uuid"
@@ -270,8 +271,26 @@ func message(fe validator.FieldError) string {
 		return fmt.Sprintf("must be %q", p)
 	case "dive", "unique":
 		return "must not repeat values"
-	case "required_without", "excluded_with": // one of two fields: code or recovery_code
-		return "send either code or recovery_code, not both"
+	case "required_without": // one of two fields: code or recovery_code, password or invite
+		return "is required unless " + snakeCase(p) + " is sent"
+	case "excluded_with":
+		return "must not be sent with " + snakeCase(p)
 	}
 	return "is invalid"
+}
+
+// snakeCase is the JSON name of a request field named in a rule's parameter
+// (RecoveryCode: recovery_code); the validator names fields by Go name there.
+func snakeCase(goName string) string {
+	var b strings.Builder
+	for i, r := range goName {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

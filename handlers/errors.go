@@ -53,6 +53,7 @@ var problems = []struct {
 	{accounts.ErrEmailUnverified, problem.Forbidden("email_unverified", "Confirm your email address first: open the link mailed to you, or ask for a new one at POST /v1/auth/email/resend.")},
 	{accounts.ErrInvalidEmailToken, problem.BadRequest("invalid_token", "The link is unknown, already used, expired or replaced by a newer one; ask for a new link.")},
 	{accounts.ErrUndeliverableAddress, problem.Invalid(problem.FieldError{Field: "email", Message: "must be an address mail can be sent to"})},
+	{accounts.ErrInviteDisabled, problem.Invalid(problem.FieldError{Field: "status", Message: "must not be disabled with invite: a disabled account cannot accept the invitation"})},
 	{accounts.ErrInvalidMFAToken, problem.Unauthorized("invalid_mfa_token", "The second login step is unknown, used, expired or failed too often; log in again.")},
 	{accounts.ErrInvalidMFACode, problem.Unauthorized("invalid_mfa_code", "The code is wrong or was already used.")},
 	{accounts.ErrInvalidEnrolCode, problem.BadRequest("invalid_mfa_code", "The code does not match the new authenticator; check the device's clock and try the current code.")},

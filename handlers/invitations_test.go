@@ -111,19 +111,25 @@ func TestInviteOnCreate(t *testing.T) {
 			t.Errorf("user_created events %+v; want ada's last", created)
 		}
 
-		for name, body := range map[string]map[string]any{
-			"password and invite": {"email": "bob@example.com", "username": "bob", "password": apitest.StrongPassword, "invite": true},
-			"neither":             {"email": "bob@example.com", "username": "bob"},
-			"invite false":        {"email": "bob@example.com", "username": "bob", "invite": false},
-			"invite a string":     {"email": "bob@example.com", "username": "bob", "invite": "yes"},
+		for name, tc := range map[string]struct {
+			body           map[string]any
+			field, message string // the first error's; "" message: any
+		}{
+			"password and invite": {map[string]any{"email": "bob@example.com", "username": "bob", "password": apitest.StrongPassword, "invite": true},
+				"password", "must not be sent with invite"},
+			"neither":         {map[string]any{"email": "bob@example.com", "username": "bob"}, "password", "is required unless invite is sent"},
+			"invite false":    {map[string]any{"email": "bob@example.com", "username": "bob", "invite": false}, "password", "is required unless invite is sent"},
+			"invite a string": {map[string]any{"email": "bob@example.com", "username": "bob", "invite": "yes"}, "invite", ""},
+			// A disabled account could never accept: refused, and nothing is mailed.
+			"invite disabled": {map[string]any{"email": "bob@example.com", "username": "bob", "invite": true, "status": "disabled"}, "status", ""},
 		} {
-			r := e.As(admin.AccessToken, "POST", "/v1/users", body).ExpectProblem(400, "validation_failed")
+			r := e.As(admin.AccessToken, "POST", "/v1/users", tc.body).ExpectProblem(400, "validation_failed")
 			var p struct {
-				Errors []struct{ Field string } `json:"errors"`
+				Errors []struct{ Field, Message string } `json:"errors"`
 			}
 			r.Decode(&p)
-			if len(p.Errors) == 0 || (p.Errors[0].Field != "password" && p.Errors[0].Field != "invite") {
-				t.Errorf("%s: errors %s; want one naming password or invite", name, r.Body)
+			if len(p.Errors) == 0 || p.Errors[0].Field != tc.field || (tc.message != "" && p.Errors[0].Message != tc.message) {
+				t.Errorf("%s: errors %s; want the first on %s saying %q", name, r.Body, tc.field, tc.message)
 			}
 		}
 		if n := countRows(t, e, "SELECT count(*) FROM users WHERE username = 'bob'"); n != 0 {
