@@ -212,6 +212,17 @@ func SignedIn(acct *store.Account, client audit.Client) Actor {
 // Operator is the actor of the command line and of start-up.
 func Operator() Actor { return Actor{Client: audit.Client{IP: "local"}} }
 
+// own is the account a self-service operation (/v1/me: password, factors,
+// identities, deletion) acts on: the actor's own, through a session. A
+// personal or service token gets ErrSessionRequired. The session-only routes
+// refuse those first; this keeps the rule if a caller forgets.
+func own(actor Actor) (*store.Account, error) {
+	if err := policy.RequireSession(actor.Principal); err != nil {
+		return nil, err
+	}
+	return actor.Account, nil
+}
+
 // Authorize asks the policy whether the actor may perform op. Every
 // operation asks it itself; callers ask first to refuse before reading input.
 func (s *Service) Authorize(actor Actor, op policy.Operation) error { return s.authorize(actor, op) }

@@ -32,11 +32,14 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id uuid.UUID) error {
 
 // DeleteSelf removes the actor's own account after checking its password.
 func (s *Service) DeleteSelf(ctx context.Context, actor Actor, password string) error {
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return err
+	}
 	if err := s.checkPassword(ctx, &me.User, password, actor.Client); err != nil {
 		return err
 	}
-	err := s.store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		return tx.GuardLastAdmin(ctx, func() error {
 			if _, err := tx.LockUser(ctx, me.ID); err != nil {
 				return err

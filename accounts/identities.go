@@ -218,7 +218,10 @@ func (s *Service) LinkIdentityStart(ctx context.Context, actor Actor, name strin
 	if err := s.checkRedirect(app); err != nil {
 		return "", err
 	}
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return "", err
+	}
 	if err := s.mayAddFactor(&me.User); err != nil {
 		return "", err
 	}
@@ -264,15 +267,23 @@ func (s *Service) linkIdentity(ctx context.Context, userID uuid.UUID, provider s
 
 // Identities lists the actor's linked identities.
 func (s *Service) Identities(ctx context.Context, actor Actor) ([]models.Identity, error) {
-	return s.store.Identities(ctx, actor.Account.ID)
+	me, err := own(actor)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Identities(ctx, me.ID)
 }
 
 // UnlinkIdentity removes one of the actor's identities and ends the sessions
 // it opened; ErrIdentityNotFound for anyone else's, ErrLastLoginMethod when
 // the account would have no way left to sign in.
 func (s *Service) UnlinkIdentity(ctx context.Context, actor Actor, id uuid.UUID) error {
-	err := s.store.InTx(ctx, func(tx *store.Store) error {
-		cur, err := tx.LockUser(ctx, actor.Account.ID)
+	me, err := own(actor)
+	if err != nil {
+		return err
+	}
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
+		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return selfGone(err)
 		}

@@ -256,7 +256,10 @@ func (s *Service) newRecoveryCodes(ctx context.Context, tx *store.Store, userID 
 // the password: a new secret, off until ConfirmTOTP. A new call replaces a
 // secret not yet confirmed.
 func (s *Service) StartTOTP(ctx context.Context, actor Actor, password string) (*TOTPEnrolment, error) {
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return nil, err
+	}
 	if me.TOTPEnabled() {
 		return nil, ErrMFAAlreadyEnabled
 	}
@@ -310,10 +313,13 @@ const maxEnrolFailures = 5
 // were opened without the second factor. A wrong code counts toward the
 // lockout; the maxEnrolFailures-th ends the enrolment (ErrMFANotStarted).
 func (s *Service) ConfirmTOTP(ctx context.Context, actor Actor, sessionID uuid.UUID, code string) ([]string, error) {
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return nil, err
+	}
 	var codes []string
 	var wrong error
-	err := s.store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err
@@ -415,7 +421,10 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, actor Actor, pass
 // Both count toward the lockout when wrong, like a login's.
 func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password string, f SecondFactor,
 	change func(tx *store.Store, cur *models.User, now time.Time) error) error {
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return err
+	}
 	if !me.TOTPEnabled() {
 		return ErrMFANotEnabled
 	}
@@ -423,7 +432,7 @@ func (s *Service) withSecondFactor(ctx context.Context, actor Actor, password st
 		return err
 	}
 	wrong := false
-	err := s.store.InTx(ctx, func(tx *store.Store) error {
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return err

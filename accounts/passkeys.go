@@ -100,7 +100,10 @@ func (s *Service) PasskeyRegistrationOptions(ctx context.Context, actor Actor, p
 	if err := s.passkeysOn(); err != nil {
 		return nil, err
 	}
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.mayAddFactor(&me.User); err != nil {
 		return nil, err
 	}
@@ -150,7 +153,10 @@ func (s *Service) registerPasskey(ctx context.Context, actor Actor, challengeID 
 	if err := s.passkeysOn(); err != nil {
 		return nil, err
 	}
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return nil, err
+	}
 	c, session, err := s.takeChallenge(ctx, challengeID, models.CeremonyRegister)
 	if err != nil {
 		return nil, err
@@ -208,7 +214,11 @@ func (s *Service) Passkeys(ctx context.Context, actor Actor) ([]models.Passkey, 
 	if err := s.passkeysOn(); err != nil {
 		return nil, err
 	}
-	return s.store.Passkeys(ctx, actor.Account.ID)
+	me, err := own(actor)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Passkeys(ctx, me.ID)
 }
 
 // DeletePasskey removes one of the actor's passkeys, and ends the sessions it
@@ -217,8 +227,12 @@ func (s *Service) DeletePasskey(ctx context.Context, actor Actor, id uuid.UUID) 
 	if err := s.passkeysOn(); err != nil {
 		return err
 	}
-	err := s.store.InTx(ctx, func(tx *store.Store) error {
-		cur, err := tx.LockUser(ctx, actor.Account.ID)
+	me, err := own(actor)
+	if err != nil {
+		return err
+	}
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
+		cur, err := tx.LockUser(ctx, me.ID)
 		if err != nil {
 			return selfGone(err)
 		}

@@ -361,7 +361,10 @@ func selfGone(err error) error {
 // ChangePassword replaces the actor's password after checking the current one;
 // every session ends and the reset links already mailed stop working.
 func (s *Service) ChangePassword(ctx context.Context, actor Actor, old, new string) error {
-	me := actor.Account
+	me, err := own(actor)
+	if err != nil {
+		return err
+	}
 	if err := s.checkPassword(ctx, &me.User, old, actor.Client); err != nil {
 		return err
 	}
