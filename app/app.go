@@ -52,7 +52,7 @@ type App struct {
 	Secret   *secret.Key
 	Keys     *keys.Manager
 	Accounts *accounts.Service
-	Hashing  *hashpool.Pool    // the accounts' password hashing, for the metrics
+	Metrics  *metrics.Metrics  // Prometheus metrics, served at /metrics
 	Limiter  ratelimit.Limiter // shared by every rate limit of the API
 	// Cache holds verified tokens, live sessions and accounts for the hot path;
 	// the store's changes invalidate it (on PostgreSQL, every instance's: Listen).
@@ -291,7 +291,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	if err != nil {
 		return nil, err
 	}
-	tokenHook, signupHook, err := NewHooks(cfg, log, now)
+	sqlDB, _ := st.SQL()
+	m := metrics.New(log, now, metrics.Sources{
+		HashQueue: pw.Pool, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount,
+		WebhookBacklog: st.PendingDeliveryCount, WebhookFailing: st.FailingDeliveryCount,
+	})
+	tokenHook, signupHook, err := NewHooks(cfg, log, now, m.HookCall)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +314,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Sto
 	}
 	a := &App{
 		Config: cfg, Log: log, Store: st, Secret: key, Keys: km,
-		Accounts: accts, Hashing: pw.Pool, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
+		Accounts: accts, Limiter: limiter, Cache: cache, Live: live, Mail: worker, Now: now,
+		Metrics:    m,
 		TokenHook:  tokenHook,
 		Webhooks:   webhookWorker,
 		DrainDelay: DefaultDrainDelay,
@@ -365,8 +371,7 @@ func newServer(a *App) *echo.Echo {
 		Store: st, Secret: a.Secret, Rules: policy.Rules{DirectoryPublic: cfg.UserDirectoryPublic},
 		AllowPrivate: cfg.WebhookAllowPrivate, Wake: a.Webhooks.Wake, Now: now,
 	})
-	sqlDB, _ := st.SQL()
-	m := metrics.New(a.Log, now, metrics.Sources{HashQueue: a.Hashing, DB: sqlDB, OutboxBacklog: st.PendingMailCount, OutboxFailing: st.FailingMailCount})
+	m := a.Metrics
 	var cookies *handlers.Cookies
 	if cfg.CookieMode {
 		cookies = handlers.NewCookies(cfg.PublicURL, cfg.CORSOrigins)

@@ -11,15 +11,16 @@ import (
 )
 
 // NewHooks builds the hooks cfg configures (TOKEN_HOOK_URL, SIGNUP_HOOK_URL):
-// nil for one that is off.
-func NewHooks(cfg config.Config, log *slog.Logger, now func() time.Time) (tokenHook, signupHook *hooks.Hook, err error) {
+// nil for one that is off. observe is told of every call (the metrics).
+func NewHooks(cfg config.Config, log *slog.Logger, now func() time.Time,
+	observe func(hook, outcome string, took time.Duration)) (tokenHook, signupHook *hooks.Hook, err error) {
 	build := func(name, url, secret string) (*hooks.Hook, error) {
 		if url == "" {
 			return nil, nil
 		}
 		return hooks.New(hooks.Config{
 			Name: name, URL: url, Secret: secret, Timeout: cfg.HookTimeout,
-			FailOpen: cfg.HookFailure == config.HookFailOpen, Log: log, Now: now,
+			FailOpen: cfg.HookFailure == config.HookFailOpen, Log: log, Now: now, Observe: observe,
 		})
 	}
 	if tokenHook, err = build("token", cfg.TokenHookURL, cfg.TokenHookSecret); err != nil {

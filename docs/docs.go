@@ -109,7 +109,7 @@ const docTemplate = `{
         "/metrics": {
             "get": {
                 "security": [],
-                "description": "Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.",
+                "description": "Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the mail outbox and the webhook deliveries waiting and failing; token and signup hook calls by outcome, with their latency; the database pool; the Go runtime. Prometheus text format.",
                 "produces": [
                     "text/plain"
                 ],

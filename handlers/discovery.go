@@ -165,7 +165,7 @@ func (h *Discovery) readyz(c echo.Context) error {
 //
 //	@ID				getMetrics
 //	@Summary		Prometheus metrics
-//	@Description	Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.
+//	@Description	Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the mail outbox and the webhook deliveries waiting and failing; token and signup hook calls by outcome, with their latency; the database pool; the Go runtime. Prometheus text format.
 //	@Tags			operations
 //	@Produce		plain
 //	@Success		200	{string}	string	"Prometheus text exposition format"

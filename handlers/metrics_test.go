@@ -1,8 +1,12 @@
 package handlers_test
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/authsvc/authsvc/internal/apitest"
@@ -74,6 +78,62 @@ func TestMetricsCountATOTPLoginOnce(t *testing.T) {
 			if got := value(after, series) - value(before, series); got != want {
 				t.Errorf("%s moved by %v; want %v", series, got, want)
 			}
+		}
+	})
+}
+
+// /metrics counts the token hook's calls by outcome, and shows the webhook
+// deliveries waiting and failing.
+func TestMetricsOfHooksAndWebhooks(t *testing.T) {
+	eachWithLogs(t, func(t *testing.T) (apitest.Vars, *hookServer) {
+		failing := &atomic.Bool{}
+		hook := newHookServer(t, func(w http.ResponseWriter, b map[string]any) {
+			if failing.Load() {
+				jsonAnswer(500, `{}`)(w, b)
+				return
+			}
+			jsonAnswer(200, `{"claims": {"tenant": "t1"}}`)(w, b)
+		})
+		hook.failing = failing
+		return apitest.Vars{"TOKEN_HOOK_URL": hook.URL, "TOKEN_HOOK_SECRET": testHookSecret,
+			"HOOK_FAILURE": "open", "WEBHOOK_ALLOW_PRIVATE": "true"}, hook
+	}, func(t *testing.T, e *apitest.Env, _ *apitest.LogBuffer, hook *hookServer) {
+		scrape, value := metricsOf(e)
+		down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(down.Close)
+		admin := e.AdminLogin().AccessToken // a token hook call
+		whCreate(t, e, admin, map[string]any{"url": down.URL, "events": []string{"user.created"}})
+		before := scrape()
+		e.Signup("counted")
+		e.Signup("counted2")
+		e.Login("counted", apitest.StrongPassword)
+		hook.failing.Store(true)
+		e.Login("counted2", apitest.StrongPassword) // open: the login goes on
+
+		mid := scrape()
+		for series, want := range map[string]float64{
+			`authsvc_hook_calls_total{hook="token",outcome="ok"}`:     1,
+			`authsvc_hook_calls_total{hook="token",outcome="failed"}`: 1,
+			`authsvc_hook_duration_seconds_count{hook="token"}`:       2,
+		} {
+			if got := value(mid, series) - value(before, series); got != want {
+				t.Errorf("%s moved by %v; want %v", series, got, want)
+			}
+		}
+		if got := value(mid, "authsvc_webhook_deliveries_backlog"); got != 2 {
+			t.Errorf("webhook backlog %v before any attempt; want the two signups'", got)
+		}
+		if got := value(mid, "authsvc_webhook_deliveries_failing"); got != 0 {
+			t.Errorf("webhook deliveries failing %v before any attempt; want 0", got)
+		}
+		if _, err := e.App.Webhooks.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		after := scrape()
+		if b, f := value(after, "authsvc_webhook_deliveries_backlog"), value(after, "authsvc_webhook_deliveries_failing"); b != 2 || f != 2 {
+			t.Errorf("after a failed attempt each: backlog %v, failing %v; want 2 and 2", b, f)
 		}
 	})
 }

@@ -64,6 +64,9 @@ type Config struct {
 	Client *http.Client
 	Log    *slog.Logger     // nil: nowhere
 	Now    func() time.Time // nil: time.Now
+	// Observe is told of every call: the hook's name, "ok" (an answer,
+	// whatever it said) or "failed", and how long it took (nil: nobody).
+	Observe func(hook, outcome string, took time.Duration)
 }
 
 // Hook is one configured hook.
@@ -76,6 +79,7 @@ type Hook struct {
 	client   *http.Client
 	log      *slog.Logger
 	now      func() time.Time
+	observe  func(hook, outcome string, took time.Duration)
 
 	ignoredMu sync.Mutex
 	ignored   map[string]bool // reserved claim names already logged
@@ -128,7 +132,7 @@ func New(cfg Config) (*Hook, error) {
 	}
 	h := &Hook{
 		name: cfg.Name, url: cfg.URL, signer: signer, timeout: cfg.Timeout, failOpen: cfg.FailOpen,
-		log: cfg.Log, now: cfg.Now, ignored: map[string]bool{},
+		log: cfg.Log, now: cfg.Now, observe: cfg.Observe, ignored: map[string]bool{},
 	}
 	if h.timeout <= 0 {
 		h.timeout = DefaultTimeout
@@ -344,9 +348,17 @@ func (h *Hook) Signup(ctx context.Context, u SignupUser) (allowed bool, reason s
 // callChecked is call with check run on the decoded answer: a check that
 // fails is a failure like any other.
 func (h *Hook) callChecked(ctx context.Context, body, answer any, check func() error) (bool, error) {
+	start := time.Now() // the wall clock: h.now may be a test's fixed clock
 	err := h.do(ctx, body, answer)
 	if err == nil && check != nil {
 		err = check()
+	}
+	if h.observe != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = "failed"
+		}
+		h.observe(h.name, outcome, time.Since(start))
 	}
 	if err != nil {
 		// Not err's text: it may quote the hook's answer.

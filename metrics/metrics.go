@@ -64,6 +64,10 @@ type Sources struct {
 	OutboxBacklog func(context.Context) (int64, error)
 	// OutboxFailing counts unsent mails whose last delivery attempt failed.
 	OutboxFailing func(context.Context) (int64, error)
+	// WebhookBacklog counts webhook deliveries not yet made (pending).
+	WebhookBacklog func(context.Context) (int64, error)
+	// WebhookFailing counts pending deliveries whose last attempt failed.
+	WebhookFailing func(context.Context) (int64, error)
 }
 
 // Metrics holds the registry and the metrics the service updates itself.
@@ -77,6 +81,8 @@ type Metrics struct {
 	logins      *prometheus.CounterVec
 	refreshes   *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	hookCalls   *prometheus.CounterVec
+	hookTime    *prometheus.HistogramVec
 }
 
 // New registers every metric on a new registry. log receives scrape errors
@@ -107,6 +113,15 @@ func New(log *slog.Logger, now func() time.Time, src Sources) *Metrics {
 			Namespace: namespace, Name: "rate_limited_total",
 			Help: "Requests refused by a rate limit, by scope.",
 		}, []string{"scope"}),
+		hookCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "hook_calls_total",
+			Help: "Calls of the token and signup hooks, by hook and outcome (ok, failed).",
+		}, []string{"hook", "outcome"}),
+		hookTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "hook_duration_seconds",
+			Help:    "Time a hook took to answer (or to fail), by hook.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"hook"}),
 	}
 	// Known outcomes start at 0, so rate() and alerts see them before the first event.
 	for _, o := range loginOutcomes {
@@ -115,7 +130,7 @@ func New(log *slog.Logger, now func() time.Time, src Sources) *Metrics {
 	for _, o := range refreshOutcomes {
 		m.refreshes.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.logins, m.refreshes, m.rateLimited,
+	m.reg.MustRegister(m.requests, m.duration, m.logins, m.refreshes, m.rateLimited, m.hookCalls, m.hookTime,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -141,7 +156,26 @@ func New(log *slog.Logger, now func() time.Time, src Sources) *Metrics {
 	if src.OutboxFailing != nil {
 		m.reg.MustRegister(newFuncGauge("mail_outbox_failing", "Unsent mails whose last delivery attempt failed.", src.OutboxFailing))
 	}
+	if src.WebhookBacklog != nil {
+		m.reg.MustRegister(newFuncGauge("webhook_deliveries_backlog", "Webhook deliveries not yet made.", src.WebhookBacklog))
+	}
+	if src.WebhookFailing != nil {
+		m.reg.MustRegister(newFuncGauge("webhook_deliveries_failing", "Pending webhook deliveries whose last attempt failed.", src.WebhookFailing))
+	}
 	return m
+}
+
+// Hook outcomes.
+const (
+	HookOK     = "ok"
+	HookFailed = "failed"
+)
+
+// HookCall counts one call of a hook ("token" or "signup") and how long it
+// took. outcome is HookOK (an answer, whatever it said) or HookFailed.
+func (m *Metrics) HookCall(hook, outcome string, took time.Duration) {
+	m.hookCalls.WithLabelValues(hook, known(outcome, []string{HookOK, HookFailed})).Inc()
+	m.hookTime.WithLabelValues(hook).Observe(took.Seconds())
 }
 
 // Login counts one login attempt. outcome is one of the Login* constants.

@@ -166,6 +166,9 @@ func TestOutcomeCounters(t *testing.T) {
 	m.RateLimited("login_ip")
 	m.RateLimited("login_ip")
 	m.RateLimited("login_user")
+	m.HookCall("token", metrics.HookOK, 20*time.Millisecond)
+	m.HookCall("token", metrics.HookFailed, 2*time.Second)
+	m.HookCall("signup", metrics.HookOK, time.Millisecond)
 
 	got = scrape(t, m)
 	want(t, got, `authsvc_logins_total{outcome="success"}`, 2)
@@ -174,6 +177,11 @@ func TestOutcomeCounters(t *testing.T) {
 	want(t, got, `authsvc_token_refreshes_total{outcome="reused"}`, 1)
 	want(t, got, `authsvc_rate_limited_total{scope="login_ip"}`, 2)
 	want(t, got, `authsvc_rate_limited_total{scope="login_user"}`, 1)
+	want(t, got, `authsvc_hook_calls_total{hook="token",outcome="ok"}`, 1)
+	want(t, got, `authsvc_hook_calls_total{hook="token",outcome="failed"}`, 1)
+	want(t, got, `authsvc_hook_calls_total{hook="signup",outcome="ok"}`, 1)
+	want(t, got, `authsvc_hook_duration_seconds_count{hook="token"}`, 2)
+	want(t, got, `authsvc_hook_duration_seconds_bucket{hook="token",le="0.025"}`, 1)
 }
 
 type fakeQueue struct{}
@@ -197,16 +205,20 @@ func TestSources(t *testing.T) {
 		return logs.Write(p)
 	}), nil))
 	m := metrics.New(log, time.Now, metrics.Sources{
-		HashQueue:     fakeQueue{},
-		DB:            db,
-		OutboxBacklog: func(ctx context.Context) (int64, error) { return 5, ctx.Err() },
-		OutboxFailing: func(context.Context) (int64, error) { return 0, errors.New("database is locked") },
+		HashQueue:      fakeQueue{},
+		DB:             db,
+		OutboxBacklog:  func(ctx context.Context) (int64, error) { return 5, ctx.Err() },
+		OutboxFailing:  func(context.Context) (int64, error) { return 0, errors.New("database is locked") },
+		WebhookBacklog: func(context.Context) (int64, error) { return 12, nil },
+		WebhookFailing: func(context.Context) (int64, error) { return 3, nil },
 	})
 
 	got := scrape(t, m) // 200 although a source failed
 	want(t, got, `authsvc_password_hash_queue_depth`, 7)
 	want(t, got, `authsvc_password_hash_rejected_total`, 42)
 	want(t, got, `authsvc_mail_outbox_backlog`, 5)
+	want(t, got, `authsvc_webhook_deliveries_backlog`, 12)
+	want(t, got, `authsvc_webhook_deliveries_failing`, 3)
 	want(t, got, `go_sql_max_open_connections{db_name="authsvc"}`, 3)
 	if _, ok := got["authsvc_mail_outbox_failing"]; ok {
 		t.Error("a failing source was reported with a value")
@@ -227,7 +239,7 @@ func TestSources(t *testing.T) {
 func TestAbsentSourcesAreLeftOut(t *testing.T) {
 	got := scrape(t, metrics.New(quietLog(), time.Now, metrics.Sources{}))
 	for series := range got {
-		if strings.HasPrefix(series, "authsvc_password_hash") || strings.HasPrefix(series, "authsvc_mail") ||
+		if strings.HasPrefix(series, "authsvc_password_hash") || strings.HasPrefix(series, "authsvc_mail") || strings.HasPrefix(series, "authsvc_webhook") ||
 			strings.HasPrefix(series, "go_sql") {
 			t.Errorf("series without a source: %s", series)
 		}

@@ -1909,7 +1909,7 @@ type ClientInterface interface {
 
 	// GetMetrics Prometheus metrics
 	//
-	// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.
+	// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the mail outbox and the webhook deliveries waiting and failing; token and signup hook calls by outcome, with their latency; the database pool; the Go runtime. Prometheus text format.
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2989,7 +2989,7 @@ func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // GetMetrics Prometheus metrics
 //
-// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.
+// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the mail outbox and the webhook deliveries waiting and failing; token and signup hook calls by outcome, with their latency; the database pool; the Go runtime. Prometheus text format.
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8661,7 +8661,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetMetricsWithResponse Prometheus metrics
 	//
-	// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.
+	// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the mail outbox and the webhook deliveries waiting and failing; token and signup hook calls by outcome, with their latency; the database pool; the Go runtime. Prometheus text format.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15598,7 +15598,7 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 
 // GetMetricsWithResponse Prometheus metrics
 //
-// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the database pool; the Go runtime. Prometheus text format.
+// Requests by route template, method and status with latency histograms; logins and refreshes by outcome; rate-limit refusals by scope; the password-hashing queue; the mail outbox and the webhook deliveries waiting and failing; token and signup hook calls by outcome, with their latency; the database pool; the Go runtime. Prometheus text format.
 //
 // Returns a wrapper object for the known response body format(s).
 //
