@@ -18,10 +18,7 @@ import (
 // placeholders and never its bound values (they hold MACs, hashes and
 // addresses). Outside a recording span it costs a context lookup.
 func traceStatements(db *gorm.DB) error {
-	system := "sqlite"
-	if db.Dialector.Name() == "postgres" {
-		system = "postgresql"
-	}
+	system := systemName(db.Dialector.Name())
 	cb := db.Callback()
 	for _, p := range []struct {
 		op            string // "": the statement's first word
@@ -108,7 +105,7 @@ func endStatement(tx *gorm.DB, system, op string) {
 // ROLLBACK: a commit's wait (a lock, an fsync) shows. Outside a recording
 // span the spans cost nothing.
 func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
-	system := attribute.String("db.system.name", s.systemName())
+	system := attribute.String("db.system.name", systemName(s.dialect))
 	ctx, span := tracing.StartWith(ctx, nil, "transaction", trace.SpanKindInternal, system)
 	defer span.End()
 	step := func(name string, do func() error) error {
@@ -140,9 +137,9 @@ func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) (er
 	return step("COMMIT", func() error { return tx.Commit().Error })
 }
 
-// systemName is the database's db.system.name.
-func (s *Store) systemName() string {
-	if s.dialect == Postgres {
+// systemName is a dialect's db.system.name.
+func systemName(dialect string) string {
+	if dialect == Postgres {
 		return "postgresql"
 	}
 	return "sqlite"

@@ -263,6 +263,39 @@ func TestLoginIsTraced(t *testing.T) {
 	})
 }
 
+// A transaction that fails is rolled back under its span: ROLLBACK, no
+// COMMIT, and the transaction span's status is an error. Here a signup whose
+// username is taken: the insert fails inside the transaction.
+func TestRollbackIsTraced(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, dialect string) {
+		e, rc, _ := tracedService(t, dialect, nil)
+		e.Signup("taken")
+		const traceID = "5bf92f3577b34da6a3ce929d0e0e4737"
+		e.Request("POST", "/v1/auth/signup", map[string]any{"email": "other@example.com", "username": "taken", "password": apitest.StrongPassword},
+			"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01").ExpectProblem(http.StatusConflict, "username_taken")
+		flush(t, e)
+
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		byName := map[string][]*tracepb.Span{}
+		for _, s := range rc.spans {
+			if _, statement := attr(s, "db.query.text"); hex.EncodeToString(s.TraceId) == traceID && !statement {
+				byName[s.Name] = append(byName[s.Name], s) // not "ROLLBACK TO SAVEPOINT …", a statement
+			}
+		}
+		if len(byName["transaction"]) != 1 || len(byName["ROLLBACK"]) != 1 || len(byName["COMMIT"]) != 0 {
+			t.Fatalf("transactions %d, ROLLBACK %d, COMMIT %d; want 1, 1, 0", len(byName["transaction"]), len(byName["ROLLBACK"]), len(byName["COMMIT"]))
+		}
+		tx, rb := byName["transaction"][0], byName["ROLLBACK"][0]
+		if !bytes.Equal(rb.ParentSpanId, tx.SpanId) {
+			t.Error("ROLLBACK is not a child of the transaction span")
+		}
+		if tx.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+			t.Errorf("a rolled-back transaction's status: %v", tx.Status)
+		}
+	})
+}
+
 // A webhook delivery is a webhook.send span of the worker, whose log line of
 // a failed attempt names its trace; the span holds neither the endpoint's
 // URL (its query may hold a token) nor the secret. On both databases.

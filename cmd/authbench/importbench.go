@@ -217,7 +217,7 @@ func importFloor(ctx context.Context, kind, dbURL, file string) (time.Duration, 
 			break
 		}
 	}
-	if err := sc.Err(); err != nil && err != io.EOF {
+	if err := sc.Err(); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
